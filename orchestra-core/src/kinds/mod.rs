@@ -1,0 +1,1 @@
+//! The built-in kinds, with Kubernetes' names and JSON shapes.

@@ -1,0 +1,28 @@
+//! # orchestra-core
+//!
+//! The vocabulary of Orchestra: the object model (metadata, label selectors,
+//! quantities, the built-in kinds), the [`Store`] trait every backend implements, and
+//! the typed object API ([`Api`]) through which every controller reads and writes.
+//!
+//! This crate does no I/O of its own: stores, runtimes and the reconcile machinery live
+//! in `orchestra-store` and `orchestra-runtime` and depend on it.
+
+pub mod api;
+pub mod kinds;
+pub mod labels;
+pub mod meta;
+pub mod quantity;
+pub mod resource;
+pub mod store;
+pub mod time;
+pub mod validation;
+
+pub use api::{Api, ApiError, Client};
+pub use labels::LabelSelector;
+pub use meta::{ObjectMeta, OwnerReference, TypeMeta};
+pub use quantity::Quantity;
+pub use resource::{Resource, ResourceExt, Scope};
+pub use store::{
+    KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
+};
+pub use time::{Clock, Time};

@@ -1,0 +1,4 @@
+//! # orchestra-runtime
+//!
+//! What acts on the state: the reconcile machinery, the scheduler, the controllers, the
+//! node agent and the container runtimes.
