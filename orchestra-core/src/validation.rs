@@ -69,3 +69,152 @@ impl fmt::Display for FieldErrors {
 }
 
 impl std::error::Error for FieldErrors {}
+
+/// Longest DNS-1123 label (a namespace, a container name, a label-key name part).
+pub const DNS1123_LABEL_MAX: usize = 63;
+/// Longest DNS-1123 subdomain (most object names).
+pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
+/// Longest label value.
+pub const LABEL_VALUE_MAX: usize = 63;
+
+/// Checks a DNS-1123 label: 1–63 lowercase alphanumerics or `-`, starting and ending
+/// with an alphanumeric. Returns what is wrong, quoting the value.
+pub fn validate_dns1123_label(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if value.len() > DNS1123_LABEL_MAX {
+        return Err(format!(
+            "{value:?} is longer than {DNS1123_LABEL_MAX} characters"
+        ));
+    }
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !value.chars().all(ok_char) || !value.starts_with(alnum) || !value.ends_with(alnum) {
+        return Err(format!(
+            "{value:?} is not a DNS-1123 label: use lowercase letters, digits and '-', \
+             starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a DNS-1123 subdomain: at most 253 characters, dot-separated DNS-1123 labels
+/// (`web`, `web.example.com`). This is the rule for most object names, so it rejects
+/// anything with `/`, `..`, upper case or whitespace.
+pub fn validate_dns1123_subdomain(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if value.len() > DNS1123_SUBDOMAIN_MAX {
+        return Err(format!(
+            "{value:?} is longer than {DNS1123_SUBDOMAIN_MAX} characters"
+        ));
+    }
+    if value
+        .split('.')
+        .any(|part| validate_dns1123_label(part).is_err())
+    {
+        return Err(format!(
+            "{value:?} is not a DNS-1123 subdomain: use lowercase letters, digits, '-' \
+             and '.', each dot-separated part starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a label (or annotation) key: an optional DNS-1123 subdomain prefix and `/`,
+/// then a name of 1–63 alphanumerics, `-`, `_` or `.`, starting and ending with an
+/// alphanumeric (`app`, `app.kubernetes.io/name`).
+pub fn validate_qualified_name(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        validate_dns1123_subdomain(prefix).map_err(|e| format!("prefix of {key:?}: {e}"))?;
+    }
+    if name.is_empty() {
+        return Err(format!("{key:?} has an empty name part"));
+    }
+    if name.len() > DNS1123_LABEL_MAX {
+        return Err(format!(
+            "name part of {key:?} is longer than {DNS1123_LABEL_MAX} characters"
+        ));
+    }
+    if !is_label_value_shape(name) {
+        return Err(format!(
+            "{key:?} is not a qualified name: use letters, digits, '-', '_' and '.', \
+             starting and ending with a letter or digit, with an optional DNS prefix and '/'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a label value: empty, or 1–63 alphanumerics, `-`, `_` or `.`, starting and
+/// ending with an alphanumeric.
+pub fn validate_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.len() > LABEL_VALUE_MAX {
+        return Err(format!(
+            "{value:?} is longer than {LABEL_VALUE_MAX} characters"
+        ));
+    }
+    if !is_label_value_shape(value) {
+        return Err(format!(
+            "{value:?} is not a valid label value: use letters, digits, '-', '_' and '.', \
+             starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+fn is_label_value_shape(value: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    value.chars().all(ok_char)
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_a_key_are_rejected() {
+        for bad in [
+            "../x", "a/b", "..", ".", "", "A", "web ", "-web", "web-", "a..b", "a_b",
+        ] {
+            assert!(validate_dns1123_subdomain(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["web", "web-1", "a.b.c", "0abc"] {
+            validate_dns1123_subdomain(good).unwrap();
+        }
+        assert!(validate_dns1123_subdomain(&"a".repeat(254)).is_err());
+        assert!(validate_dns1123_label("a.b").is_err());
+        assert!(validate_dns1123_label(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn label_keys_and_values() {
+        for good in [
+            "app",
+            "app.kubernetes.io/name",
+            "A_b.c-D",
+            "pod-template-hash",
+        ] {
+            validate_qualified_name(good).unwrap();
+        }
+        for bad in ["", "/app", "a/", "Example.com/x", "a/b/c", "-x", "x y"] {
+            assert!(validate_qualified_name(bad).is_err(), "{bad:?} accepted");
+        }
+        validate_label_value("").unwrap();
+        validate_label_value("web-1.Prod_2").unwrap();
+        assert!(validate_label_value("bad value").is_err());
+        assert!(validate_label_value(&"v".repeat(64)).is_err());
+        let msg = validate_label_value("-x").unwrap_err();
+        assert!(msg.contains("\"-x\""), "{msg}");
+    }
+}
