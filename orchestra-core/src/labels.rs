@@ -42,3 +42,30 @@ pub enum SelectorOperator {
     /// The label is absent.
     DoesNotExist,
 }
+// TEMP-MERGE: replaced by the labels branch
+impl LabelSelector {
+    /// temp
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    }
+    /// temp
+    pub fn is_empty(&self) -> bool {
+        self.match_labels.is_empty() && self.match_expressions.is_empty()
+    }
+}
+// TEMP-MERGE
+impl std::str::FromStr for LabelSelector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut sel = LabelSelector::default();
+        if let Some((k, rest)) = s.split_once(" in (") {
+            sel.match_labels
+                .insert(k.trim().into(), rest.trim_end_matches(')').into());
+        } else if let Some((k, v)) = s.split_once('=') {
+            sel.match_labels.insert(k.into(), v.into());
+        }
+        Ok(sel)
+    }
+}

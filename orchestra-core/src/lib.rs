@@ -17,7 +17,9 @@ pub mod store;
 pub mod time;
 pub mod validation;
 
-pub use api::{Api, ApiError, Client};
+pub use api::{
+    Api, ApiError, Client, ClientConfig, DeleteParams, ListParams, ObjectEvent, ObjectList,
+};
 pub use labels::LabelSelector;
 pub use meta::{ObjectMeta, OwnerReference, TypeMeta};
 pub use quantity::Quantity;

@@ -108,6 +108,30 @@ pub trait Resource: Clone + Debug + Serialize + DeserializeOwned + Send + Sync +
         }
     }
 
+    /// Removes the object's `status`. The API calls it on create: status is observed
+    /// state, written only through `update_status`.
+    fn clear_status(&mut self) {
+        let mut me = serde_json::to_value(&*self).expect("a Resource serializes to JSON");
+        let had_status = me
+            .as_object_mut()
+            .and_then(|o| o.remove("status"))
+            .is_some();
+        if had_status {
+            if let Ok(cleared) = serde_json::from_value(me) {
+                *self = cleared;
+            }
+        }
+    }
+
+    /// The grace period a plain delete of this object gets, in seconds, when the caller
+    /// gives none. `None` or `Some(0)` delete at once; a positive period only marks the
+    /// object (`deletionTimestamp`) so an agent can stop what it runs, and the agent
+    /// then deletes it with a zero grace period. Pods bound to a node use their
+    /// `terminationGracePeriodSeconds`; the default is `None`.
+    fn default_deletion_grace_seconds(&self) -> Option<i64> {
+        None
+    }
+
     /// The value of a field for field selectors, e.g. `spec.nodeName` or
     /// `status.phase`; `None` when the object has no such field. The default looks the
     /// dotted path up in the JSON form (numbers and booleans as their JSON text).

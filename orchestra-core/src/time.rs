@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point in wall-clock time, serialized as RFC 3339 in UTC with microseconds
@@ -32,7 +32,7 @@ impl Time {
     }
 
     /// This time plus `d` (saturating at the end of representable time).
-    pub fn add(self, d: Duration) -> Time {
+    pub fn plus(self, d: Duration) -> Time {
         match chrono::Duration::from_std(d) {
             Ok(cd) => Time(
                 self.0
@@ -109,9 +109,11 @@ impl Clock {
         }
     }
 
-    /// The current time.
+    /// The current time, truncated to whole microseconds: the precision timestamps
+    /// are stored with, so a stamped object equals itself read back.
     pub fn now(&self) -> Time {
-        Time(self.base_wall).add(self.base_instant.elapsed())
+        let now = Time(self.base_wall).plus(self.base_instant.elapsed());
+        Time(now.0.trunc_subsecs(6))
     }
 }
 

@@ -1,0 +1,103 @@
+//! Fixtures shared by the workspace's integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use orchestra::core::{Client, ClientConfig, Clock, ObjectMeta, Resource, Scope, Store, Time};
+use orchestra::store::MemoryStore;
+use serde::{Deserialize, Serialize};
+
+/// A small user-defined namespaced kind with a spec and a status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Widget {
+    pub metadata: ObjectMeta,
+    pub spec: WidgetSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<WidgetStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetSpec {
+    pub size: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WidgetStatus {
+    pub seen: u32,
+}
+
+impl Widget {
+    pub fn new(name: &str, size: u32) -> Widget {
+        Widget {
+            metadata: ObjectMeta::named(name),
+            spec: WidgetSpec {
+                size,
+                ..Default::default()
+            },
+            status: None,
+        }
+    }
+
+    pub fn with_label(mut self, key: &str, value: &str) -> Widget {
+        self.metadata.labels.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for Widget {
+    const KIND: &'static str = "Widget";
+    const API_VERSION: &'static str = "example.dev/v1";
+    const PLURAL: &'static str = "widgets";
+    const SCOPE: Scope = Scope::Namespaced;
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A user-defined cluster-scoped kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rack {
+    pub metadata: ObjectMeta,
+}
+
+impl Resource for Rack {
+    const KIND: &'static str = "Rack";
+    const API_VERSION: &'static str = "example.dev/v1";
+    const PLURAL: &'static str = "racks";
+    const SCOPE: Scope = Scope::Cluster;
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// The instant every test clock starts at.
+pub fn epoch() -> Time {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+/// A client over a fresh MemoryStore, with a seeded id generator and a clock that
+/// starts at [`epoch`] and follows tokio time.
+pub fn memory_client() -> (Client, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let client = Client::with_config(
+        store.clone(),
+        Clock::starting_at(epoch()),
+        ClientConfig::default().seed(1),
+    );
+    (client, store)
+}
