@@ -1,9 +1,14 @@
 //! Label selectors: the structured form (`matchLabels`, `matchExpressions`) and the
-//! string form (`app=web,tier!=db,env in (a,b)`).
+//! string form (`app=web,tier!=db,env in (a,b),gpu,!spot`), with Kubernetes' matching
+//! rules.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::validation::{FieldErrors, validate_label_value, validate_qualified_name};
 
 /// Selects objects by their labels. An empty selector selects everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,30 +47,298 @@ pub enum SelectorOperator {
     /// The label is absent.
     DoesNotExist,
 }
-// TEMP-MERGE: replaced by the labels branch
+
+impl LabelSelectorRequirement {
+    /// Whether `labels` satisfy this requirement.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.key);
+        match self.operator {
+            SelectorOperator::In => value.is_some_and(|v| self.values.contains(v)),
+            SelectorOperator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            SelectorOperator::Exists => value.is_some(),
+            SelectorOperator::DoesNotExist => value.is_none(),
+        }
+    }
+}
+
 impl LabelSelector {
-    /// temp
+    /// The empty selector.
+    pub fn new() -> Self {
+        LabelSelector::default()
+    }
+
+    /// The selector that selects everything (the empty one).
+    pub fn everything() -> Self {
+        LabelSelector::default()
+    }
+
+    /// Adds the requirement `key == value`.
+    #[must_use]
+    pub fn match_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.match_labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a requirement.
+    #[must_use]
+    pub fn match_expression(
+        mut self,
+        key: impl Into<String>,
+        operator: SelectorOperator,
+        values: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.match_expressions.push(LabelSelectorRequirement {
+            key: key.into(),
+            operator,
+            values: values.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// Whether the selector has no requirement (and so selects everything).
+    pub fn is_empty(&self) -> bool {
+        self.match_labels.is_empty() && self.match_expressions.is_empty()
+    }
+
+    /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.match_labels
             .iter()
             .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| r.matches(labels))
     }
-    /// temp
-    pub fn is_empty(&self) -> bool {
-        self.match_labels.is_empty() && self.match_expressions.is_empty()
-    }
-}
-// TEMP-MERGE
-impl std::str::FromStr for LabelSelector {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut sel = LabelSelector::default();
-        if let Some((k, rest)) = s.split_once(" in (") {
-            sel.match_labels
-                .insert(k.trim().into(), rest.trim_end_matches(')').into());
-        } else if let Some((k, v)) = s.split_once('=') {
-            sel.match_labels.insert(k.into(), v.into());
+
+    /// Checks keys, values and operator/value consistency, naming each bad field under
+    /// `field_path` (e.g. `spec.selector`).
+    pub fn validate(&self, field_path: &str) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        for (k, v) in &self.match_labels {
+            let field = format!("{field_path}.matchLabels[{k:?}]");
+            if let Err(e) = validate_qualified_name(k) {
+                errors.push(field.clone(), e);
+            }
+            if let Err(e) = validate_label_value(v) {
+                errors.push(field, e);
+            }
         }
-        Ok(sel)
+        for (i, r) in self.match_expressions.iter().enumerate() {
+            let field = format!("{field_path}.matchExpressions[{i}]");
+            if let Err(e) = validate_qualified_name(&r.key) {
+                errors.push(format!("{field}.key"), e);
+            }
+            match r.operator {
+                SelectorOperator::In | SelectorOperator::NotIn if r.values.is_empty() => {
+                    errors.push(
+                        format!("{field}.values"),
+                        format!("must not be empty for {:?}", r.operator),
+                    );
+                }
+                SelectorOperator::Exists | SelectorOperator::DoesNotExist
+                    if !r.values.is_empty() =>
+                {
+                    errors.push(
+                        format!("{field}.values"),
+                        format!("must be empty for {:?}", r.operator),
+                    );
+                }
+                _ => {}
+            }
+            for v in &r.values {
+                if let Err(e) = validate_label_value(v) {
+                    errors.push(format!("{field}.values"), e);
+                }
+            }
+        }
+        errors.into_result()
     }
 }
+
+/// A selector string that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid label selector {input:?}: {reason} at position {position}")]
+pub struct SelectorParseError {
+    /// The whole selector string.
+    pub input: String,
+    /// What was wrong.
+    pub reason: String,
+    /// The byte offset where it went wrong.
+    pub position: usize,
+}
+
+/// Parses the string form. `key=value` and `key==value` go to `matchLabels`,
+/// everything else to `matchExpressions` (`key!=value` is `NotIn [value]`).
+impl FromStr for LabelSelector {
+    type Err = SelectorParseError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Parser { input, pos: 0 }.selector()
+    }
+}
+
+struct Parser<'a> {
+    input: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, reason: impl Into<String>) -> SelectorParseError {
+        SelectorParseError {
+            input: self.input.to_owned(),
+            reason: reason.into(),
+            position: self.pos,
+        }
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.rest().starts_with(' ') {
+            self.pos += 1;
+        }
+    }
+
+    fn rest(&self) -> &str {
+        &self.input[self.pos..]
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        self.skip_spaces();
+        if self.rest().starts_with(token) {
+            self.pos += token.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A key or value: letters, digits, `-`, `_`, `.`, `/`.
+    fn word(&mut self) -> &str {
+        self.skip_spaces();
+        let start = self.pos;
+        let len = self
+            .rest()
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
+            .unwrap_or(self.rest().len());
+        self.pos += len;
+        &self.input[start..self.pos]
+    }
+
+    fn selector(mut self) -> Result<LabelSelector, SelectorParseError> {
+        let mut selector = LabelSelector::default();
+        self.skip_spaces();
+        if self.rest().is_empty() {
+            return Ok(selector);
+        }
+        loop {
+            self.requirement(&mut selector)?;
+            self.skip_spaces();
+            if self.rest().is_empty() {
+                return Ok(selector);
+            }
+            if !self.eat(",") {
+                return Err(self.error("expected ','"));
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<String, SelectorParseError> {
+        let start = self.pos;
+        let key = self.word().to_owned();
+        if key.is_empty() {
+            return Err(self.error("expected a label key"));
+        }
+        validate_qualified_name(&key).map_err(|e| SelectorParseError {
+            position: start,
+            ..self.error(e)
+        })?;
+        Ok(key)
+    }
+
+    fn value(&mut self) -> Result<String, SelectorParseError> {
+        self.skip_spaces();
+        let start = self.pos;
+        let value = self.word().to_owned();
+        validate_label_value(&value).map_err(|e| SelectorParseError {
+            position: start,
+            ..self.error(e)
+        })?;
+        Ok(value)
+    }
+
+    fn requirement(&mut self, selector: &mut LabelSelector) -> Result<(), SelectorParseError> {
+        let push = |s: &mut LabelSelector, key, operator, values| {
+            s.match_expressions.push(LabelSelectorRequirement {
+                key,
+                operator,
+                values,
+            });
+        };
+        if self.eat("!") {
+            let key = self.key()?;
+            push(selector, key, SelectorOperator::DoesNotExist, vec![]);
+            return Ok(());
+        }
+        let key = self.key()?;
+        self.skip_spaces();
+        if self.eat("!=") {
+            let value = self.value()?;
+            push(selector, key, SelectorOperator::NotIn, vec![value]);
+        } else if self.eat("==") || self.eat("=") {
+            let value = self.value()?;
+            if selector.match_labels.get(&key).is_some_and(|v| *v != value) {
+                push(selector, key, SelectorOperator::In, vec![value]);
+            } else {
+                selector.match_labels.insert(key, value);
+            }
+        } else if self.rest().starts_with("in ") || self.rest().starts_with("in(") {
+            self.pos += 2;
+            let values = self.value_set()?;
+            push(selector, key, SelectorOperator::In, values);
+        } else if self.rest().starts_with("notin ") || self.rest().starts_with("notin(") {
+            self.pos += 5;
+            let values = self.value_set()?;
+            push(selector, key, SelectorOperator::NotIn, values);
+        } else if self.rest().is_empty() || self.rest().starts_with(',') {
+            push(selector, key, SelectorOperator::Exists, vec![]);
+        } else {
+            return Err(self.error("expected '=', '==', '!=', 'in', 'notin', ',' or the end"));
+        }
+        Ok(())
+    }
+
+    fn value_set(&mut self) -> Result<Vec<String>, SelectorParseError> {
+        if !self.eat("(") {
+            return Err(self.error("expected '('"));
+        }
+        let mut values = Vec::new();
+        loop {
+            values.push(self.value()?);
+            if self.eat(")") {
+                return Ok(values);
+            }
+            if !self.eat(",") {
+                return Err(self.error("expected ',' or ')'"));
+            }
+        }
+    }
+}
+
+impl fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for r in &self.match_expressions {
+            parts.push(match r.operator {
+                SelectorOperator::In => format!("{} in ({})", r.key, r.values.join(",")),
+                SelectorOperator::NotIn => format!("{} notin ({})", r.key, r.values.join(",")),
+                SelectorOperator::Exists => r.key.clone(),
+                SelectorOperator::DoesNotExist => format!("!{}", r.key),
+            });
+        }
+        f.write_str(&parts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,120 @@
-//! The built-in kinds, with Kubernetes' names and JSON shapes.
+//! The built-in kinds, with Kubernetes' names and JSON shapes: [`Pod`], [`ReplicaSet`],
+//! [`Deployment`], [`Node`], [`Lease`], [`HorizontalPodAutoscaler`] and [`Event`].
+//!
+//! Each carries the fields this project uses, defaulting as Kubernetes defaults them
+//! (`apply_defaults`), and validation that names every bad field (`validate`). They
+//! implement [`Resource`](crate::Resource) exactly as a user's own kind would; the
+//! machinery knows none of them by name.
+
+mod condition;
+mod deployment;
+mod event;
+mod hpa;
+mod intstr;
+mod lease;
+mod node;
+mod pod;
+mod replicaset;
+
+pub use condition::ConditionStatus;
+pub use deployment::{
+    Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
+    DeploymentStrategyType, RollingUpdateDeployment,
+};
+pub use event::{Event, EventSource, ObjectReference};
+pub use hpa::{
+    CrossVersionObjectReference, HPAScalingPolicy, HPAScalingPolicyType, HPAScalingRules,
+    HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerCondition,
+    HorizontalPodAutoscalerSpec, HorizontalPodAutoscalerStatus, MetricIdentifier, MetricSourceType,
+    MetricSpec, MetricStatus, MetricTarget, MetricTargetType, MetricValueStatus, PodsMetricSource,
+    ResourceMetricSource, ScalingPolicySelect,
+};
+pub use intstr::IntOrString;
+pub use lease::{Lease, LeaseSpec};
+pub use node::{Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, Taint, TaintEffect};
+pub use pod::{
+    Affinity, Container, ContainerPort, ContainerState, ContainerStateRunning,
+    ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, EnvVar, ExecAction,
+    HttpGetAction, NodeAffinity, NodeSelector, NodeSelectorOperator, NodeSelectorRequirement,
+    NodeSelectorTerm, Pod, PodCondition, PodPhase, PodSpec, PodStatus, PodTemplateSpec,
+    PreferredSchedulingTerm, Probe, ResourceRequirements, RestartPolicy, TcpSocketAction,
+    Toleration, TolerationOperator,
+};
+pub use replicaset::{ReplicaSet, ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus};
+
+/// Implements [`Resource`](crate::Resource) for a kind shaped
+/// `{ metadata, spec, status: Option<_> }`, delegating defaulting and validation to
+/// the kind's inherent `default_fields` and `check` methods; extra trait items may
+/// follow in braces.
+macro_rules! spec_status_resource {
+    ($ty:ty, $kind:literal, $api_version:literal, $plural:literal, $scope:ident $(, { $($extra:tt)* })?) => {
+        impl $crate::resource::Resource for $ty {
+            const KIND: &'static str = $kind;
+            const API_VERSION: &'static str = $api_version;
+            const PLURAL: &'static str = $plural;
+            const SCOPE: $crate::resource::Scope = $crate::resource::Scope::$scope;
+
+            fn meta(&self) -> &$crate::meta::ObjectMeta {
+                &self.metadata
+            }
+
+            fn meta_mut(&mut self) -> &mut $crate::meta::ObjectMeta {
+                &mut self.metadata
+            }
+
+            fn apply_defaults(&mut self) {
+                self.default_fields();
+            }
+
+            fn validate(&self) -> Result<(), $crate::validation::FieldErrors> {
+                self.check().into_result()
+            }
+
+            fn same_desired_state(&self, other: &Self) -> bool {
+                self.spec == other.spec
+            }
+
+            fn set_status_from(&mut self, from: &Self) {
+                self.status.clone_from(&from.status);
+            }
+
+            fn clear_status(&mut self) {
+                self.status = None;
+            }
+
+            $($($extra)*)?
+        }
+    };
+}
+pub(crate) use spec_status_resource;
+
+/// Validates a pod-template-carrying workload's selector against its template labels.
+pub(crate) fn check_selector_matches_template(
+    selector: &crate::labels::LabelSelector,
+    template: &PodTemplateSpec,
+    field: &str,
+    errors: &mut crate::validation::FieldErrors,
+) {
+    if selector.is_empty() {
+        errors.push(format!("{field}.selector"), "must not be empty");
+        return;
+    }
+    if let Err(e) = selector.validate(&format!("{field}.selector")) {
+        errors.extend(e);
+        return;
+    }
+    let labels = template
+        .metadata
+        .as_ref()
+        .map(|m| m.labels.clone())
+        .unwrap_or_default();
+    if !selector.matches(&labels) {
+        errors.push(
+            format!("{field}.template.metadata.labels"),
+            "`selector` does not match template `labels`",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

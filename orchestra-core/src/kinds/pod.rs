@@ -1,0 +1,745 @@
+//! `Pod` (core/v1): one or more containers scheduled together on one node.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::node::TaintEffect;
+use super::{ConditionStatus, IntOrString, spec_status_resource};
+use crate::meta::ObjectMeta;
+use crate::quantity::ResourceList;
+use crate::time::Time;
+use crate::validation::{FieldErrors, validate_dns1123_label, validate_qualified_name};
+
+/// The default grace period for stopping a pod's containers, in seconds.
+pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
+/// How long pods tolerate a not-ready or unreachable node by default (Kubernetes'
+/// DefaultTolerationSeconds admission), in seconds.
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+/// The taint key of a node whose agent reports it not ready.
+pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// The taint key of a node whose agent stopped reporting.
+pub const TAINT_NODE_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// A pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pod {
+    /// Standard metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The desired pod.
+    #[serde(default)]
+    pub spec: PodSpec,
+    /// The observed pod, written by the scheduler and the node agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PodStatus>,
+}
+
+/// A pod's desired state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// The containers, started together.
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    /// When to restart exited containers (default `Always`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// The node the pod is bound to; empty until scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// Node labels the pod requires.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Scheduling constraints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Taints the pod tolerates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Seconds the containers get between TERM and KILL (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Scheduling priority; higher goes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Which scheduler places the pod (default `default-scheduler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_name: Option<String>,
+    /// The pod's hostname.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// One container of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// Name, unique within the pod (a DNS-1123 label).
+    pub name: String,
+    /// The image (for the process runtime: an executable path or name).
+    #[serde(default)]
+    pub image: String,
+    /// Overrides the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Arguments to the entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Ports the container listens on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPort>,
+    /// Resource requests (for scheduling) and limits (for enforcement).
+    #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
+    pub resources: ResourceRequirements,
+    /// Restart the container when this fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    /// The container is Ready only while this succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    /// Other probes wait until this succeeds once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+}
+
+/// An environment variable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// A port a container listens on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    /// The port number, 1–65535.
+    pub container_port: i32,
+    /// `TCP` (default), `UDP` or `SCTP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// A name probes can refer to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A port on the host mapped to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i32>,
+}
+
+/// Resource requests and limits of a container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRequirements {
+    /// What the scheduler reserves for the container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: ResourceList,
+    /// The most the container may use.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: ResourceList,
+}
+
+impl ResourceRequirements {
+    /// Whether neither requests nor limits are set.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.limits.is_empty()
+    }
+}
+
+/// A health check of a container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    /// Run a command in the container; exit 0 is success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    /// An HTTP GET; a 2xx or 3xx answer is success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetAction>,
+    /// A TCP connect; connecting is success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocketAction>,
+    /// Seconds after start before the first probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay_seconds: Option<i32>,
+    /// Seconds between probes (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i32>,
+    /// Seconds before a probe times out (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    /// Consecutive successes to count as passing (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<i32>,
+    /// Consecutive failures to count as failing (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i32>,
+}
+
+/// A command to run for a probe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecAction {
+    /// The command and its arguments (no shell).
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+/// An HTTP GET for a probe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpGetAction {
+    /// The path (default `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Port number or name.
+    pub port: IntOrString,
+    /// Host to connect to (default the pod IP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `HTTP` (default) or `HTTPS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+}
+
+/// A TCP connect for a probe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpSocketAction {
+    /// Port number or name.
+    pub port: IntOrString,
+    /// Host to connect to (default the pod IP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// When the node agent restarts a pod's exited containers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// Always restart (the default; what long-running services use).
+    #[default]
+    Always,
+    /// Restart only after a failure (non-zero exit).
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+/// Scheduling constraints of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Affinity {
+    /// Constraints on the node's labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_affinity: Option<NodeAffinity>,
+}
+
+/// Node affinity: required and preferred node selector terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAffinity {
+    /// The pod only goes to nodes matching one of these terms.
+    #[serde(
+        default,
+        rename = "requiredDuringSchedulingIgnoredDuringExecution",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub required: Option<NodeSelector>,
+    /// Nodes matching these terms score higher, by weight.
+    #[serde(
+        default,
+        rename = "preferredDuringSchedulingIgnoredDuringExecution",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub preferred: Vec<PreferredSchedulingTerm>,
+}
+
+/// A disjunction of node selector terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelector {
+    /// A node matches if it matches any term.
+    #[serde(default)]
+    pub node_selector_terms: Vec<NodeSelectorTerm>,
+}
+
+/// A conjunction of requirements on a node's labels (and fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelectorTerm {
+    /// Requirements on node labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+    /// Requirements on node fields (`metadata.name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_fields: Vec<NodeSelectorRequirement>,
+}
+
+/// One requirement of a node selector term.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSelectorRequirement {
+    /// The label key (or field name).
+    pub key: String,
+    /// How the key relates to the values.
+    pub operator: NodeSelectorOperator,
+    /// The values (one integer for `Gt` and `Lt`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// The operator of a node selector requirement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NodeSelectorOperator {
+    /// The value is one of the values.
+    #[default]
+    In,
+    /// The label is absent or its value is none of the values.
+    NotIn,
+    /// The label is present.
+    Exists,
+    /// The label is absent.
+    DoesNotExist,
+    /// The value, as an integer, is greater than the one value.
+    Gt,
+    /// The value, as an integer, is less than the one value.
+    Lt,
+}
+
+/// A weighted preference for nodes matching a term.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreferredSchedulingTerm {
+    /// 1–100.
+    pub weight: i32,
+    /// The term.
+    pub preference: NodeSelectorTerm,
+}
+
+/// Lets a pod run on nodes with a matching taint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Toleration {
+    /// The taint key; empty with `Exists` tolerates everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `Equal` (default) or `Exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<TolerationOperator>,
+    /// The taint value, for `Equal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The effect tolerated; empty tolerates every effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<TaintEffect>,
+    /// For `NoExecute`: how long the pod stays after the taint appears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toleration_seconds: Option<i64>,
+}
+
+/// The operator of a toleration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TolerationOperator {
+    /// Key and value must match.
+    #[default]
+    Equal,
+    /// The key must match (any value).
+    Exists,
+}
+
+/// A pod's observed state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    /// Where the pod is in its lifecycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PodPhase>,
+    /// PodScheduled, Initialized, ContainersReady, Ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<PodCondition>,
+    /// The pod's IP address.
+    #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
+    pub pod_ip: Option<String>,
+    /// The node's IP address.
+    #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    /// When the node agent accepted the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// Why the pod is in its phase, in one word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why the pod is in its phase, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// One per container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_statuses: Vec<ContainerStatus>,
+}
+
+/// A pod's lifecycle phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PodPhase {
+    /// Accepted, not all containers running yet.
+    #[default]
+    Pending,
+    /// Bound to a node, all containers created, at least one running.
+    Running,
+    /// All containers exited successfully and will not restart.
+    Succeeded,
+    /// All containers exited, at least one in failure, and will not restart.
+    Failed,
+    /// The state could not be obtained.
+    Unknown,
+}
+
+impl PodPhase {
+    /// The phase's name, as serialized.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+}
+
+/// One condition of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCondition {
+    /// `PodScheduled`, `Initialized`, `ContainersReady` or `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// Why, in one word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the status last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// When it was last probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_time: Option<Time>,
+}
+
+/// The observed state of one container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatus {
+    /// The container's name.
+    pub name: String,
+    /// The image it runs.
+    #[serde(default)]
+    pub image: String,
+    /// The runtime's id of the container.
+    #[serde(
+        default,
+        rename = "containerID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub container_id: Option<String>,
+    /// Whether its readiness probe passes.
+    #[serde(default)]
+    pub ready: bool,
+    /// Whether it has started (and passed its startup probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
+    /// How many times the node agent restarted it.
+    #[serde(default)]
+    pub restart_count: i32,
+    /// Its current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ContainerState>,
+    /// Its previous state (the last termination).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_state: Option<ContainerState>,
+}
+
+/// A container's state: one of waiting, running or terminated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    /// Not running yet (or waiting to restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<ContainerStateWaiting>,
+    /// Running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<ContainerStateRunning>,
+    /// Exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<ContainerStateTerminated>,
+}
+
+/// A waiting container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerStateWaiting {
+    /// Why, e.g. `ContainerCreating`, `CrashLoopBackOff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A running container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStateRunning {
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+}
+
+/// An exited container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStateTerminated {
+    /// The exit code.
+    pub exit_code: i32,
+    /// The signal that ended it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Why, e.g. `Completed`, `Error`, `OOMKilled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+}
+
+/// The pod a workload stamps out: metadata and spec.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodTemplateSpec {
+    /// Labels and annotations for the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMeta>,
+    /// The pods' spec.
+    #[serde(default)]
+    pub spec: PodSpec,
+}
+
+impl Pod {
+    /// The pod's phase (`Pending` when not reported yet).
+    pub fn phase(&self) -> PodPhase {
+        self.status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .unwrap_or_default()
+    }
+
+    /// The node the pod is bound to, if any.
+    pub fn node_name(&self) -> Option<&str> {
+        self.spec.node_name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    /// The condition of type `type_`, if reported.
+    pub fn condition(&self, type_: &str) -> Option<&PodCondition> {
+        self.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+    }
+
+    /// Whether the pod's `Ready` condition is `True`.
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready")
+            .is_some_and(|c| c.status == ConditionStatus::True)
+    }
+
+    /// When the pod last became ready, if it is ready.
+    pub fn ready_since(&self) -> Option<Time> {
+        self.condition("Ready")
+            .filter(|c| c.status == ConditionStatus::True)?
+            .last_transition_time
+    }
+
+    /// Whether the pod has finished for good (`Succeeded` or `Failed`).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.phase(), PodPhase::Succeeded | PodPhase::Failed)
+    }
+
+    /// Total restarts of all its containers.
+    pub fn restart_count(&self) -> i32 {
+        self.status
+            .as_ref()
+            .map(|s| s.container_statuses.iter().map(|c| c.restart_count).sum())
+            .unwrap_or(0)
+    }
+
+    fn default_fields(&mut self) {
+        self.spec.apply_defaults();
+    }
+
+    fn check(&self) -> FieldErrors {
+        let mut errors = FieldErrors::new();
+        self.spec.validate_into("spec", &mut errors);
+        errors
+    }
+}
+
+impl PodSpec {
+    /// Kubernetes' defaults: restart policy `Always`, grace period 30 s, the default
+    /// scheduler, `TCP` ports, probe timings (10 s period, 1 s timeout, thresholds 1
+    /// and 3), `Equal` tolerations, and the not-ready/unreachable `NoExecute`
+    /// tolerations for 300 s that Kubernetes' DefaultTolerationSeconds admission adds
+    /// (done here so every pod gets them whoever creates it).
+    pub fn apply_defaults(&mut self) {
+        self.restart_policy.get_or_insert(RestartPolicy::Always);
+        self.termination_grace_period_seconds
+            .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+        self.scheduler_name
+            .get_or_insert_with(|| "default-scheduler".to_owned());
+        for c in &mut self.containers {
+            for p in &mut c.ports {
+                p.protocol.get_or_insert_with(|| "TCP".to_owned());
+            }
+            for probe in [
+                &mut c.liveness_probe,
+                &mut c.readiness_probe,
+                &mut c.startup_probe,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                probe.period_seconds.get_or_insert(10);
+                probe.timeout_seconds.get_or_insert(1);
+                probe.success_threshold.get_or_insert(1);
+                probe.failure_threshold.get_or_insert(3);
+            }
+        }
+        for t in &mut self.tolerations {
+            t.operator.get_or_insert(TolerationOperator::Equal);
+        }
+        for key in [TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE] {
+            let tolerated = self.tolerations.iter().any(|t| {
+                t.key.as_deref() == Some(key)
+                    && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
+                    || t.key.is_none() && t.operator == Some(TolerationOperator::Exists)
+            });
+            if !tolerated {
+                self.tolerations.push(Toleration {
+                    key: Some(key.to_owned()),
+                    operator: Some(TolerationOperator::Exists),
+                    value: None,
+                    effect: Some(TaintEffect::NoExecute),
+                    toleration_seconds: Some(DEFAULT_TOLERATION_SECONDS),
+                });
+            }
+        }
+    }
+
+    /// Checks the spec, naming fields under `path` (e.g. `spec.template.spec`).
+    pub fn validate_into(&self, path: &str, errors: &mut FieldErrors) {
+        if self.containers.is_empty() {
+            errors.push(
+                format!("{path}.containers"),
+                "at least one container is required",
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            let field = format!("{path}.containers[{i}]");
+            if let Err(e) = validate_dns1123_label(&c.name) {
+                errors.push(format!("{field}.name"), e);
+            } else if !names.insert(c.name.as_str()) {
+                errors.push(
+                    format!("{field}.name"),
+                    format!("duplicate container name {:?}", c.name),
+                );
+            }
+            if c.image.trim().is_empty() {
+                errors.push(format!("{field}.image"), "must not be empty");
+            }
+            for (j, p) in c.ports.iter().enumerate() {
+                if !(1..=65535).contains(&p.container_port) {
+                    errors.push(
+                        format!("{field}.ports[{j}].containerPort"),
+                        format!("{} is not a port number (1-65535)", p.container_port),
+                    );
+                }
+            }
+            for (name, q) in c.resources.requests.iter().chain(&c.resources.limits) {
+                if q.is_negative() {
+                    errors.push(
+                        format!("{field}.resources[{name:?}]"),
+                        format!("{q} must not be negative"),
+                    );
+                }
+            }
+            for (name, probe) in [
+                ("livenessProbe", &c.liveness_probe),
+                ("readinessProbe", &c.readiness_probe),
+                ("startupProbe", &c.startup_probe),
+            ] {
+                if let Some(p) = probe {
+                    let handlers = usize::from(p.exec.is_some())
+                        + usize::from(p.http_get.is_some())
+                        + usize::from(p.tcp_socket.is_some());
+                    if handlers != 1 {
+                        errors.push(
+                            format!("{field}.{name}"),
+                            "exactly one of exec, httpGet or tcpSocket is required",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(grace) = self.termination_grace_period_seconds {
+            if grace < 0 {
+                errors.push(
+                    format!("{path}.terminationGracePeriodSeconds"),
+                    format!("{grace} must not be negative"),
+                );
+            }
+        }
+        for key in self.node_selector.keys() {
+            if let Err(e) = validate_qualified_name(key) {
+                errors.push(format!("{path}.nodeSelector[{key:?}]"), e);
+            }
+        }
+        for (i, t) in self.tolerations.iter().enumerate() {
+            if t.operator == Some(TolerationOperator::Exists)
+                && t.value.as_deref().is_some_and(|v| !v.is_empty())
+            {
+                errors.push(
+                    format!("{path}.tolerations[{i}].value"),
+                    "must be empty when operator is Exists",
+                );
+            }
+        }
+    }
+}
+
+spec_status_resource!(Pod, "Pod", "v1", "pods", Namespaced, {
+    fn field_value(&self, path: &str) -> Option<String> {
+        match path {
+            "metadata.name" => self.metadata.name.clone(),
+            "metadata.namespace" => self.metadata.namespace.clone(),
+            "spec.nodeName" => self.spec.node_name.clone(),
+            "spec.schedulerName" => self.spec.scheduler_name.clone(),
+            "spec.restartPolicy" => self.spec.restart_policy.map(|p| format!("{p:?}")),
+            "status.phase" => Some(self.phase().as_str().to_owned()),
+            "status.podIP" => self.status.as_ref()?.pod_ip.clone(),
+            _ => None,
+        }
+    }
+
+    /// A pod on a node gets its `terminationGracePeriodSeconds`, so its agent can stop
+    /// the containers; a pod on no node has nothing to stop and goes at once.
+    fn default_deletion_grace_seconds(&self) -> Option<i64> {
+        self.node_name()?;
+        self.spec.termination_grace_period_seconds
+    }
+});
