@@ -67,8 +67,13 @@ pub struct MemoryStore {
 
 struct Shared {
     state: RwLock<State>,
-    /// Carries the latest revision to sleeping watchers.
+    /// Carries each new revision from writers to the fan-out task (one waiter, so a
+    /// write wakes one task however many watchers there are).
     revision_tx: tokio::sync::watch::Sender<Revision>,
+    /// Carries new revisions from the fan-out task to sleeping watchers.
+    fanout: Arc<tokio::sync::watch::Sender<Revision>>,
+    /// The fan-out task, started by the first watch on a runtime.
+    fanout_task: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: MemoryStoreConfig,
 }
 
@@ -78,7 +83,7 @@ struct State {
     mvcc: Mvcc,
     /// Every change after `compact_revision`, in order: `log[i]` has revision
     /// `compact_revision + 1 + i`.
-    log: VecDeque<WatchEvent>,
+    log: VecDeque<Arc<WatchEvent>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -115,6 +120,8 @@ impl MemoryStore {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
                 revision_tx: tokio::sync::watch::channel(0).0,
+                fanout: Arc::new(tokio::sync::watch::channel(0).0),
+                fanout_task: parking_lot::Mutex::new(None),
                 config,
             }),
         }
@@ -129,7 +136,7 @@ impl MemoryStore {
         let revision = state.revision + 1;
         let (out, event) = apply(&mut state, revision)?;
         state.revision = revision;
-        state.log.push_back(event);
+        state.log.push_back(Arc::new(event));
         if let Some(history) = self.shared.config.history {
             // Compact in batches of a quarter of the history, so the cost per write
             // stays constant.
@@ -307,3 +314,6 @@ impl Store for MemoryStore {
         Ok(self.shared.state.read().compact_revision)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,10 @@
 //! Watch streams of `MemoryStore`: each watcher is a cursor into the shared event log.
 //!
-//! A watcher copies the matching events after its cursor out of the log in batches,
-//! under the read lock, and sleeps on the revision channel when it has caught up.
-//! Writers never wait for watchers. If compaction trimmed the log past a watcher's
-//! cursor, the watcher yields `Compacted` and ends.
+//! A watcher copies pointers to the matching events after its cursor out of the log in
+//! batches, under the read lock, and sleeps when it has caught up. Writers never wait
+//! for watchers and wake only one fan-out task, which wakes the sleeping watchers: with
+//! a hundred idle watchers, a write still costs one wake-up. If compaction trimmed the
+//! log past a watcher's cursor, the watcher yields `Compacted` and ends.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,13 +22,14 @@ struct Cursor {
     prefix: Bytes,
     /// The last revision delivered (or skipped as not matching).
     after: Revision,
-    pending: VecDeque<WatchEvent>,
+    pending: VecDeque<Arc<WatchEvent>>,
     revisions: tokio::sync::watch::Receiver<Revision>,
     ended: bool,
 }
 
 pub(super) fn stream(shared: Arc<Shared>, prefix: Bytes, after: Revision) -> WatchStream {
-    let revisions = shared.revision_tx.subscribe();
+    ensure_fanout(&shared);
+    let revisions = shared.fanout.subscribe();
     let cursor = Cursor {
         shared,
         prefix,
@@ -46,7 +48,7 @@ impl Cursor {
     async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(event));
+                return Some(Ok(WatchEvent::clone(&event)));
             }
             if self.ended {
                 return None;
@@ -78,7 +80,7 @@ impl Cursor {
         for event in state.log.range(start.min(state.log.len())..) {
             scanned += 1;
             if event.key().starts_with(&self.prefix) {
-                self.pending.push_back(event.clone());
+                self.pending.push_back(Arc::clone(event));
                 if self.pending.len() == BATCH {
                     break;
                 }
@@ -90,4 +92,22 @@ impl Cursor {
         self.after += scanned as Revision;
         Ok(())
     }
+}
+
+/// Starts the fan-out task on the current runtime unless it runs already (a store used
+/// from a second runtime after the first one ended gets a new task).
+fn ensure_fanout(shared: &Shared) {
+    let mut task = shared.fanout_task.lock();
+    if task.as_ref().is_some_and(|t| !t.is_finished()) {
+        return;
+    }
+    let mut revisions = shared.revision_tx.subscribe();
+    let fanout = shared.fanout.clone();
+    *task = Some(tokio::spawn(async move {
+        // Ends when the store (the sender) is dropped.
+        while revisions.changed().await.is_ok() {
+            let revision = *revisions.borrow_and_update();
+            fanout.send_replace(revision);
+        }
+    }));
 }

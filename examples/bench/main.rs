@@ -1,0 +1,50 @@
+//! Orchestra's benchmark program: each scenario prints a readable table and, as its
+//! last line, `RESULT {json}` with the figures recorded in BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release --example bench -- store --backend memory
+//! ```
+//!
+//! Figures are measured, never asserted: this machine is shared and noisy, so speed
+//! targets are checked by reading these numbers, not by tests.
+
+mod args;
+mod report;
+mod store;
+
+use args::Args;
+
+fn main() {
+    let mut args = Args::from_env();
+    let Some(scenario) = args.positional() else {
+        eprintln!("{}", usage());
+        std::process::exit(2);
+    };
+    // The scenario's driver runs on the main thread (`block_on`); the runtime's workers
+    // take the remaining cores, so the driver and the tasks it measures do not fight
+    // over one core.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let outcome = match scenario.as_str() {
+        "store" => runtime.block_on(store::run(&mut args)),
+        other => Err(format!("unknown scenario {other:?}\n{}", usage())),
+    };
+    let outcome = outcome.and_then(|()| args.finish());
+    if let Err(message) = outcome {
+        eprintln!("bench: {message}");
+        std::process::exit(2);
+    }
+}
+
+fn usage() -> &'static str {
+    "usage: bench <scenario> [options]\n\
+     scenarios:\n  \
+       store --backend memory    get, guarded writes, 64 writers, list of 10k, writes with 100 watchers"
+}

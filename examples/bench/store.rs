@@ -1,0 +1,274 @@
+//! The `store` scenario: raw Store throughput, the same measurements for every backend.
+//!
+//! Each measurement writes under its own prefix with 256-byte values, so backends that
+//! persist state across runs (or share a server) are measured alike.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use orchestra::core::{ListOptions, Store};
+use orchestra::store::{MemoryStore, MemoryStoreConfig};
+use serde_json::json;
+
+use crate::args::Args;
+use crate::report::{Table, per_sec, result_line, thousands};
+
+const VALUE_BYTES: usize = 256;
+
+/// How much work each measurement does.
+struct Sizes {
+    keys: usize,
+    gets: usize,
+    seq_writes: usize,
+    writers: usize,
+    writes_per_writer: usize,
+    list_keys: usize,
+    watchers: usize,
+    watched_writes: usize,
+}
+
+pub async fn run(args: &mut Args) -> Result<(), String> {
+    let backend: String = args.get("backend", "memory".to_owned())?;
+    let scale: f64 = args.get("scale", 1.0)?;
+    let n = |base: usize| ((base as f64 * scale) as usize).max(1);
+    let sizes = Sizes {
+        keys: 10_000,
+        gets: n(2_000_000),
+        seq_writes: n(500_000),
+        writers: 64,
+        writes_per_writer: n(5_000),
+        list_keys: 10_000,
+        watchers: 100,
+        watched_writes: n(200_000),
+    };
+    let store = open_backend(&backend)?;
+    let figures = measure(&backend, store, &sizes).await?;
+    let mut table = Table::new(format!(
+        "store benchmark, backend {backend}, {VALUE_BYTES}-byte values"
+    ));
+    table.row("get (1 task)", thousands(figures.gets_per_sec), "gets/s");
+    table.row(
+        "guarded update (1 task)",
+        thousands(figures.seq_writes_per_sec),
+        "writes/s",
+    );
+    table.row(
+        format!("guarded update ({} tasks)", sizes.writers),
+        thousands(figures.concurrent_writes_per_sec),
+        "writes/s",
+    );
+    table.row(
+        format!("list {} keys", sizes.list_keys),
+        format!("{:.2}", figures.list_10k_ms),
+        "ms",
+    );
+    table.row(
+        format!("guarded update, {} watchers", sizes.watchers),
+        thousands(figures.writes_per_sec_100_watchers),
+        "writes/s",
+    );
+    table.row(
+        "events delivered to watchers",
+        thousands(figures.events_delivered_per_sec),
+        "events/s",
+    );
+    table.row(
+        "slowdown from watchers",
+        format!(
+            "{:.2}",
+            figures.seq_writes_per_sec / figures.writes_per_sec_100_watchers
+        ),
+        "x",
+    );
+    table.print();
+    result_line(json!({
+        "scenario": "store",
+        "backend": backend,
+        "gets_per_sec": figures.gets_per_sec,
+        "seq_writes_per_sec": figures.seq_writes_per_sec,
+        "concurrent_writes_per_sec": figures.concurrent_writes_per_sec,
+        "list_10k_ms": figures.list_10k_ms,
+        "writes_per_sec_100_watchers": figures.writes_per_sec_100_watchers,
+        "watch_events_delivered_per_sec": figures.events_delivered_per_sec,
+    }));
+    Ok(())
+}
+
+fn open_backend(name: &str) -> Result<Arc<dyn Store>, String> {
+    match name {
+        // History large enough that the watchers of the watched-writes measurement are
+        // never cut off: they must receive every event.
+        "memory" => Ok(Arc::new(MemoryStore::with_config(
+            MemoryStoreConfig::default().history(4_000_000),
+        ))),
+        other => Err(format!("unknown backend {other:?}: expected memory")),
+    }
+}
+
+struct Figures {
+    gets_per_sec: f64,
+    seq_writes_per_sec: f64,
+    concurrent_writes_per_sec: f64,
+    list_10k_ms: f64,
+    writes_per_sec_100_watchers: f64,
+    events_delivered_per_sec: f64,
+}
+
+fn value() -> Bytes {
+    Bytes::from(vec![b'x'; VALUE_BYTES])
+}
+
+fn key(prefix: &str, i: usize) -> Vec<u8> {
+    format!("{prefix}{i:08}").into_bytes()
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<Figures, String> {
+    let run = format!("/bench/{backend}/{}", std::process::id());
+
+    // Gets over a populated keyspace.
+    let get_prefix = format!("{run}/get/");
+    for i in 0..sizes.keys {
+        store
+            .create(&key(&get_prefix, i), value())
+            .await
+            .map_err(err)?;
+    }
+    let keys: Vec<Vec<u8>> = (0..sizes.keys).map(|i| key(&get_prefix, i)).collect();
+    let start = Instant::now();
+    for i in 0..sizes.gets {
+        let found = store.get(&keys[i % keys.len()]).await.map_err(err)?;
+        std::hint::black_box(found);
+    }
+    let gets_per_sec = per_sec(sizes.gets as u64, start.elapsed());
+
+    // Sequential guarded updates, one task.
+    let seq_writes_per_sec =
+        sequential_writes(&store, &format!("{run}/seq/"), sizes.seq_writes).await?;
+
+    // Concurrent guarded updates: each writer owns one key.
+    let conc_prefix = format!("{run}/conc/");
+    let mut revisions = Vec::new();
+    for w in 0..sizes.writers {
+        revisions.push(
+            store
+                .create(&key(&conc_prefix, w), value())
+                .await
+                .map_err(err)?
+                .mod_revision,
+        );
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (w, mut rev) in revisions.into_iter().enumerate() {
+        let store = store.clone();
+        let k = key(&conc_prefix, w);
+        let count = sizes.writes_per_writer;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..count {
+                rev = store
+                    .update(&k, value(), rev)
+                    .await
+                    .map_err(err)?
+                    .mod_revision;
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(err)??;
+    }
+    let concurrent_writes_per_sec = per_sec(
+        (sizes.writers * sizes.writes_per_writer) as u64,
+        start.elapsed(),
+    );
+
+    // List of 10k keys (the get keyspace): best of 5.
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let list = store
+            .list(get_prefix.as_bytes(), ListOptions::default())
+            .await
+            .map_err(err)?;
+        best = best.min(start.elapsed());
+        if list.kvs.len() != sizes.list_keys {
+            return Err(format!(
+                "list returned {} keys, expected {}",
+                list.kvs.len(),
+                sizes.list_keys
+            ));
+        }
+    }
+    let list_10k_ms = best.as_secs_f64() * 1000.0;
+
+    // Sequential writes while watchers consume every event.
+    let watch_prefix = format!("{run}/watched/");
+    let from = store.current_revision().await.map_err(err)?;
+    let mut consumers = Vec::new();
+    for _ in 0..sizes.watchers {
+        let mut stream = store
+            .watch(watch_prefix.as_bytes(), from)
+            .await
+            .map_err(err)?;
+        let expected = sizes.watched_writes + 1_000;
+        consumers.push(tokio::spawn(async move {
+            let mut seen = 0;
+            while seen < expected {
+                match stream.next().await {
+                    Some(Ok(_)) => seen += 1,
+                    Some(Err(e)) => return Err(format!("watcher failed after {seen} events: {e}")),
+                    None => return Err(format!("watch ended after {seen} events")),
+                }
+            }
+            Ok(seen)
+        }));
+    }
+    let writes_per_sec_100_watchers =
+        sequential_writes(&store, &watch_prefix, sizes.watched_writes).await?;
+    for c in consumers {
+        tokio::time::timeout(Duration::from_secs(120), c)
+            .await
+            .map_err(|_| "a watcher did not receive every event within 120 s".to_owned())?
+            .map_err(err)??;
+    }
+    let delivered = (sizes.watchers * (sizes.watched_writes + 1_000)) as u64;
+    let events_delivered_per_sec = per_sec(delivered, start.elapsed());
+    Ok(Figures {
+        events_delivered_per_sec,
+        gets_per_sec,
+        seq_writes_per_sec,
+        concurrent_writes_per_sec,
+        list_10k_ms,
+        writes_per_sec_100_watchers,
+    })
+}
+
+/// Updates 1,000 keys round-robin `count` times from one task; returns writes/s. The
+/// creates are not timed.
+async fn sequential_writes(
+    store: &Arc<dyn Store>,
+    prefix: &str,
+    count: usize,
+) -> Result<f64, String> {
+    let keys: Vec<Vec<u8>> = (0..1_000).map(|i| key(prefix, i)).collect();
+    let mut revs = Vec::with_capacity(keys.len());
+    for k in &keys {
+        revs.push(store.create(k, value()).await.map_err(err)?.mod_revision);
+    }
+    let start = Instant::now();
+    for i in 0..count {
+        let slot = i % keys.len();
+        revs[slot] = store
+            .update(&keys[slot], value(), revs[slot])
+            .await
+            .map_err(err)?
+            .mod_revision;
+    }
+    Ok(per_sec(count as u64, start.elapsed()))
+}
