@@ -7,6 +7,7 @@
 //! machinery knows none of them by name.
 
 mod condition;
+mod container;
 mod deployment;
 mod event;
 mod hpa;
@@ -15,8 +16,14 @@ mod lease;
 mod node;
 mod pod;
 mod replicaset;
+mod scheduling;
 
 pub use condition::ConditionStatus;
+pub use container::{
+    Container, ContainerPort, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, EnvVar, ExecAction, HttpGetAction, Probe,
+    ResourceRequirements, RestartPolicy, TcpSocketAction,
+};
 pub use deployment::{
     Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
     DeploymentStrategyType, RollingUpdateDeployment,
@@ -33,14 +40,14 @@ pub use intstr::IntOrString;
 pub use lease::{Lease, LeaseSpec};
 pub use node::{Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, Taint, TaintEffect};
 pub use pod::{
-    Affinity, Container, ContainerPort, ContainerState, ContainerStateRunning,
-    ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, EnvVar, ExecAction,
-    HttpGetAction, NodeAffinity, NodeSelector, NodeSelectorOperator, NodeSelectorRequirement,
-    NodeSelectorTerm, Pod, PodCondition, PodPhase, PodSpec, PodStatus, PodTemplateSpec,
-    PreferredSchedulingTerm, Probe, ResourceRequirements, RestartPolicy, TcpSocketAction,
-    Toleration, TolerationOperator,
+    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DEFAULT_TOLERATION_SECONDS, Pod, PodCondition,
+    PodPhase, PodSpec, PodStatus, PodTemplateSpec, TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE,
 };
 pub use replicaset::{ReplicaSet, ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus};
+pub use scheduling::{
+    Affinity, NodeAffinity, NodeSelector, NodeSelectorOperator, NodeSelectorRequirement,
+    NodeSelectorTerm, PreferredSchedulingTerm, Toleration, TolerationOperator,
+};
 
 /// Implements [`Resource`](crate::Resource) for a kind shaped
 /// `{ metadata, spec, status: Option<_> }`, delegating defaulting and validation to

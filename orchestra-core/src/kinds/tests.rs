@@ -377,3 +377,63 @@ fn node_lease_hpa_event_shapes() {
             .is_some()
     );
 }
+
+#[test]
+fn tolerations_match_taints_with_kubernetes_rules() {
+    let taint = |key: &str, value: Option<&str>, effect| Taint {
+        key: key.into(),
+        value: value.map(Into::into),
+        effect,
+        time_added: None,
+    };
+    let gpu = taint("dedicated", Some("gpu"), TaintEffect::NoSchedule);
+    let tol = |key: Option<&str>, op, value: Option<&str>, effect| Toleration {
+        key: key.map(Into::into),
+        operator: op,
+        value: value.map(Into::into),
+        effect,
+        toleration_seconds: None,
+    };
+    assert!(
+        tol(Some("dedicated"), None, Some("gpu"), None).tolerates(&gpu),
+        "Equal is the default, any effect"
+    );
+    assert!(!tol(Some("dedicated"), None, Some("cpu"), None).tolerates(&gpu));
+    assert!(
+        tol(
+            Some("dedicated"),
+            Some(TolerationOperator::Exists),
+            None,
+            None
+        )
+        .tolerates(&gpu)
+    );
+    assert!(
+        !tol(
+            Some("dedicated"),
+            Some(TolerationOperator::Exists),
+            None,
+            Some(TaintEffect::NoExecute)
+        )
+        .tolerates(&gpu)
+    );
+    assert!(
+        tol(None, Some(TolerationOperator::Exists), None, None).tolerates(&gpu),
+        "empty key + Exists tolerates all"
+    );
+    assert!(!tol(None, None, None, None).tolerates(&gpu));
+    let bare = taint(
+        "node.kubernetes.io/unreachable",
+        None,
+        TaintEffect::NoExecute,
+    );
+    assert!(
+        tol(
+            Some("node.kubernetes.io/unreachable"),
+            None,
+            None,
+            Some(TaintEffect::NoExecute)
+        )
+        .tolerates(&bare)
+    );
+}
