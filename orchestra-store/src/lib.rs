@@ -8,5 +8,7 @@
 //! - `testing` (feature `testing`): the conformance suite, `testing::run_all`.
 
 mod memory;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use memory::{MemoryStore, MemoryStoreConfig};
