@@ -127,15 +127,20 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// One key in the model: value, create_revision, mod_revision, version.
+type Entry = (Bytes, Revision, Revision, u64);
+/// The whole keyspace at one revision.
+type Snapshot = BTreeMap<Vec<u8>, Entry>;
+
 /// The naive model: every revision's full snapshot.
 #[derive(Default)]
 struct Model {
-    snapshots: Vec<BTreeMap<Vec<u8>, (Bytes, Revision, Revision, u64)>>,
+    snapshots: Vec<Snapshot>,
     compacted: Revision,
 }
 
 impl Model {
-    fn current(&self) -> BTreeMap<Vec<u8>, (Bytes, Revision, Revision, u64)> {
+    fn current(&self) -> Snapshot {
         self.snapshots.last().cloned().unwrap_or_default()
     }
     fn revision(&self) -> Revision {
@@ -160,14 +165,17 @@ proptest! {
                     Op::Create(k, val) => {
                         let mut snap = model.current();
                         let got = store.create(&key(k), Bytes::from(vec![val])).await;
-                        if snap.contains_key(&key(k)) {
-                            prop_assert!(matches!(got, Err(StoreError::AlreadyExists { .. })), "expected AlreadyExists, got {:?}", got);
-                        } else {
-                            let rev = model.revision() + 1;
-                            snap.insert(key(k), (Bytes::from(vec![val]), rev, rev, 1));
-                            model.snapshots.push(snap);
-                            let kv = got.unwrap();
-                            prop_assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (rev, rev, 1));
+                        let rev = model.revision() + 1;
+                        match snap.entry(key(k)) {
+                            std::collections::btree_map::Entry::Occupied(_) => {
+                                prop_assert!(matches!(got, Err(StoreError::AlreadyExists { .. })), "expected AlreadyExists, got {:?}", got);
+                            }
+                            std::collections::btree_map::Entry::Vacant(slot) => {
+                                slot.insert((Bytes::from(vec![val]), rev, rev, 1));
+                                model.snapshots.push(snap);
+                                let kv = got.unwrap();
+                                prop_assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (rev, rev, 1));
+                            }
                         }
                     }
                     Op::Update(k, val, right) => {
