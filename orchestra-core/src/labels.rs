@@ -153,8 +153,10 @@ impl LabelSelector {
     }
 }
 
-/// A selector string that does not parse.
+/// A selector string that does not parse: a bad token, or a key or value that breaks
+/// the label rules of [`crate::validation`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("invalid label selector {input:?}: {reason} at position {position}")]
 pub struct SelectorParseError {
     /// The whole selector string.
@@ -165,8 +167,26 @@ pub struct SelectorParseError {
     pub position: usize,
 }
 
-/// Parses the string form. `key=value` and `key==value` go to `matchLabels`,
-/// everything else to `matchExpressions` (`key!=value` is `NotIn [value]`).
+/// Parses the string form: comma-separated `key=value` (or `==`), `key!=value`,
+/// `key in (a,b)`, `key notin (a,b)`, `key` (exists) and `!key` (does not exist), with
+/// whitespace anywhere between tokens. `key=value` goes to `matchLabels` (unless the
+/// key is already there with another value: then it becomes `In [value]`, so
+/// `a=1,a=2` selects nothing, as in Kubernetes); everything else goes to
+/// `matchExpressions`, with `key!=value` as `NotIn [value]`. Keys and values are checked
+/// with [`validate_qualified_name`] and [`validate_label_value`].
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use orchestra_core::LabelSelector;
+///
+/// let selector: LabelSelector = "app=web, tier!=db, !spot".parse().unwrap();
+/// let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+/// assert!(selector.matches(&labels));
+/// assert_eq!(selector.to_string(), "app=web,tier notin (db),!spot");
+///
+/// let err = "env in (a,".parse::<LabelSelector>().unwrap_err();
+/// assert_eq!(err.to_string(), r#"invalid label selector "env in (a,": expected ',' or ')' at position 10"#);
+/// ```
 impl FromStr for LabelSelector {
     type Err = SelectorParseError;
 
@@ -189,10 +209,27 @@ impl Parser<'_> {
         }
     }
 
+    /// Skips spaces, tabs and newlines, as Kubernetes' lexer does.
     fn skip_spaces(&mut self) {
-        while self.rest().starts_with(' ') {
-            self.pos += 1;
+        let rest = self.rest();
+        self.pos += rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_whitespace())
+                .len();
+    }
+
+    /// Consumes the operator word `keyword` (`in`, `notin`) when it stands alone, that
+    /// is, when whitespace or `(` follows it.
+    fn keyword(&mut self, keyword: &str) -> bool {
+        let standalone = self
+            .rest()
+            .strip_prefix(keyword)
+            .and_then(|after| after.chars().next())
+            .is_some_and(|c| c == '(' || c.is_ascii_whitespace());
+        if standalone {
+            self.pos += keyword.len();
         }
+        standalone
     }
 
     fn rest(&self) -> &str {
@@ -288,12 +325,10 @@ impl Parser<'_> {
             } else {
                 selector.match_labels.insert(key, value);
             }
-        } else if self.rest().starts_with("in ") || self.rest().starts_with("in(") {
-            self.pos += 2;
+        } else if self.keyword("in") {
             let values = self.value_set()?;
             push(selector, key, SelectorOperator::In, values);
-        } else if self.rest().starts_with("notin ") || self.rest().starts_with("notin(") {
-            self.pos += 5;
+        } else if self.keyword("notin") {
             let values = self.value_set()?;
             push(selector, key, SelectorOperator::NotIn, values);
         } else if self.rest().is_empty() || self.rest().starts_with(',') {
@@ -321,6 +356,10 @@ impl Parser<'_> {
     }
 }
 
+/// The string form, `matchLabels` first (`app=web,env in (a,b),!spot`), which parses
+/// back to a selector that selects the same label sets. An `In` or `NotIn` without
+/// values, which [`LabelSelector::validate`] rejects, has no string form: it prints as
+/// `key in ()`, which Kubernetes (and this parser) read as the set of the empty value.
 impl fmt::Display for LabelSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<String> = self

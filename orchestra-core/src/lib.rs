@@ -20,9 +20,9 @@ pub mod validation;
 pub use api::{
     Api, ApiError, Client, ClientConfig, DeleteParams, ListParams, ObjectEvent, ObjectList,
 };
-pub use labels::LabelSelector;
+pub use labels::{LabelSelector, SelectorParseError};
 pub use meta::{ObjectMeta, OwnerReference, TypeMeta};
-pub use quantity::Quantity;
+pub use quantity::{Quantity, QuantityError, ResourceList};
 pub use resource::{Resource, ResourceExt, Scope};
 pub use store::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,

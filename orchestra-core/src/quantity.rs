@@ -28,12 +28,53 @@ pub const PODS: &str = "pods";
 /// far below overflow in sums of many quantities.
 const MAX_MILLI: i128 = 1_000_000_000_000_000_000_000_000_000_000;
 
+/// Most significant digits accepted: keeps the mantissa exact in an `i128`.
+const MAX_SIGNIFICANT_DIGITS: usize = 36;
+
+/// Largest exponent magnitude kept: any `e` beyond it is out of range either way, and
+/// clamping keeps the exponent arithmetic from overflowing.
+const MAX_EXPONENT: i64 = 1_000_000;
+
+/// Parses the digits after `e`/`E` (`3`, `-3`, `+3`), clamping huge exponents to
+/// ±[`MAX_EXPONENT`]. `None` when it is not a signed integer.
+fn parse_exponent(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude = digits
+        .parse::<i64>()
+        .map_or(MAX_EXPONENT, |e| e.min(MAX_EXPONENT));
+    Some(if negative { -magnitude } else { magnitude })
+}
+
 /// A resource amount such as `500m`, `2`, `128Mi`, `1G` or `1e3`.
+///
+/// The text form is Kubernetes': an optional sign, a decimal number (`2`, `0.5`, `.5`),
+/// then one suffix: decimal SI (`n u m k M G T P E`), binary (`Ki Mi Gi Ti Pi Ei`) or a
+/// decimal exponent (`e3`, `E-3`). Amounts finer than a milli-unit round up (`1u` is
+/// `1m`). Negative amounts parse, as in Kubernetes; [`is_negative`](Self::is_negative)
+/// lets validation of requests and limits reject them.
 ///
 /// Equality, ordering and hashing are by amount: `1000m == 1`, `1Gi != 1G`. A parsed
 /// quantity displays (and serializes) as it was written; a computed one in a canonical
 /// form: whole units as an integer (`2`, `134217728`), anything else in milli-units
-/// (`1500m`).
+/// (`1500m`). Arithmetic (`+`, `-`, [`Sum`](std::iter::Sum)) is exact and saturates at
+/// ±10^30 milli-units, far beyond any real cluster, rather than panicking.
+///
+/// ```
+/// use orchestra_core::Quantity;
+///
+/// let cpu: Quantity = "500m".parse().unwrap();
+/// assert_eq!(cpu.milli_value(), 500);
+/// let total = cpu + "1".parse().unwrap();
+/// assert_eq!(total.to_string(), "1500m");
+/// assert_eq!("128Mi".parse::<Quantity>().unwrap().value(), 134_217_728);
+/// ```
 #[derive(Clone)]
 pub struct Quantity {
     milli: i128,
@@ -182,6 +223,22 @@ impl<'a> AddAssign<&'a Quantity> for Quantity {
     }
 }
 
+/// Totals saturate like [`Add`]; the sum of nothing is zero.
+impl std::iter::Sum for Quantity {
+    fn sum<I: Iterator<Item = Quantity>>(iter: I) -> Quantity {
+        iter.fold(Quantity::default(), |total, q| total + q)
+    }
+}
+
+/// Totals saturate like [`Add`]; the sum of nothing is zero.
+impl<'a> std::iter::Sum<&'a Quantity> for Quantity {
+    fn sum<I: Iterator<Item = &'a Quantity>>(iter: I) -> Quantity {
+        Quantity::computed(iter.fold(0i128, |total, q| {
+            (total + q.milli).clamp(-MAX_MILLI, MAX_MILLI)
+        }))
+    }
+}
+
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.text {
@@ -252,21 +309,10 @@ impl FromStr for Quantity {
             return Err(malformed("more than one decimal point"));
         }
         let (exp10, exp2) = match suffix_scale(suffix) {
-            Some(scale) => scale,
-            None => match suffix.strip_prefix(['e', 'E']) {
-                Some(exp)
-                    if !exp.is_empty()
-                        && exp
-                            .trim_start_matches(['+', '-'])
-                            .chars()
-                            .all(|c| c.is_ascii_digit()) =>
-                {
-                    let e: i32 = exp
-                        .parse()
-                        .map_err(|_| QuantityError::TooLarge(input.to_owned()))?;
-                    (e, 0)
-                }
-                _ => {
+            Some((exp10, exp2)) => (i64::from(exp10), exp2),
+            None => match suffix.strip_prefix(['e', 'E']).and_then(parse_exponent) {
+                Some(e) => (e, 0),
+                None => {
                     return Err(QuantityError::UnknownSuffix {
                         input: input.to_owned(),
                         suffix: suffix.to_owned(),
@@ -274,37 +320,47 @@ impl FromStr for Quantity {
                 }
             },
         };
+        // The amount is `digits × 10^exp × 2^exp2` milli-units. Zeros at either end of
+        // the digits carry no precision: strip them (trailing ones into the exponent) so
+        // `1.000…0` and `1000…0e-40` are not mistaken for huge numbers.
         let digits = format!("{whole}{frac}");
         let digits = digits.trim_start_matches('0');
-        if digits.len() > 36 {
-            return Err(QuantityError::TooLarge(input.to_owned()));
+        let significant = digits.trim_end_matches('0');
+        if significant.is_empty() {
+            // Zero, whatever the exponent (`0e99` is zero, not too large).
+            return Ok(Quantity {
+                milli: 0,
+                text: Some(input.into()),
+            });
         }
-        let mantissa: i128 = if digits.is_empty() {
-            0
-        } else {
-            digits.parse().map_err(|_| malformed("bad digits"))?
-        };
-        // amount in milli-units = mantissa * 10^(3 + exp10 - frac_len) * 2^exp2
+        // Input lengths and the clamped exponent keep this far from i64's bounds.
+        let exp = 3 + exp10 - frac.len() as i64 + (digits.len() - significant.len()) as i64;
         let too_large = || QuantityError::TooLarge(input.to_owned());
-        let mut scaled = mantissa
-            .checked_mul(1i128.checked_shl(exp2).ok_or_else(too_large)?)
-            .ok_or_else(too_large)?;
-        let exp = 3 + exp10 - frac.len() as i32;
-        if exp >= 0 {
-            let factor = 10i128.checked_pow(exp as u32).ok_or_else(too_large)?;
-            scaled = if scaled == 0 {
-                0
-            } else {
-                scaled.checked_mul(factor).ok_or_else(too_large)?
-            };
-        } else {
-            let divisor = 10i128.checked_pow((-exp) as u32);
-            scaled = match divisor {
-                // Round up: an amount finer than a milli-unit is never understated.
-                Some(d) => scaled / d + i128::from(scaled % d != 0),
-                None => i128::from(scaled != 0),
-            };
+        // At least 10^(digits + exp - 1) milli-units: past MAX_MILLI = 10^30 when over 31.
+        if significant.len() as i64 + exp > 31 {
+            return Err(too_large());
         }
+        if significant.len() > MAX_SIGNIFICANT_DIGITS {
+            return Err(malformed("more than 36 significant digits"));
+        }
+        let mantissa: i128 = significant.parse().map_err(|_| malformed("bad digits"))?;
+        // mantissa < 10^36 < 2^120, so only an absurd suffix-and-precision mix overflows.
+        let binary = mantissa.checked_mul(1i128 << exp2).ok_or_else(too_large)?;
+        let scaled = if exp >= 0 {
+            // The mantissa is at least 1, so 10^39 and up is beyond MAX_MILLI anyway.
+            u32::try_from(exp)
+                .ok()
+                .and_then(|e| 10i128.checked_pow(e))
+                .and_then(|factor| binary.checked_mul(factor))
+                .ok_or_else(too_large)?
+        } else {
+            match u32::try_from(-exp).ok().and_then(|e| 10i128.checked_pow(e)) {
+                // Round up: an amount finer than a milli-unit is never understated.
+                Some(d) => binary / d + i128::from(binary % d != 0),
+                // Smaller than any milli-unit, but not zero: one milli-unit.
+                None => 1,
+            }
+        };
         if scaled > MAX_MILLI {
             return Err(too_large());
         }
@@ -322,139 +378,46 @@ impl Serialize for Quantity {
     }
 }
 
+/// Accepts a string (`"500m"`) or a JSON number (`2`, `0.5`): Kubernetes manifests
+/// often write `cpu: 2`. Integers are taken exactly; a fractional number goes through
+/// its shortest decimal form (`0.1` is `100m`).
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-            Float(f64),
+        deserializer.deserialize_any(QuantityVisitor)
+    }
+}
+
+struct QuantityVisitor;
+
+impl serde::de::Visitor<'_> for QuantityVisitor {
+    type Value = Quantity;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a quantity such as \"500m\", \"128Mi\" or 2")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Quantity, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Quantity, E> {
+        Ok(Quantity::from_value(n))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Quantity, E> {
+        // Every u64 is below MAX_MILLI / 1000, so this is exact.
+        Ok(Quantity::computed(i128::from(n) * 1000))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Quantity, E> {
+        if !n.is_finite() {
+            return Err(E::custom(format!(
+                "invalid quantity {n}: not a finite number"
+            )));
         }
-        let text = match Raw::deserialize(deserializer)? {
-            Raw::Text(s) => s,
-            Raw::Int(i) => i.to_string(),
-            Raw::Float(f) if f.is_finite() => f.to_string(),
-            Raw::Float(f) => {
-                return Err(serde::de::Error::custom(format!(
-                    "invalid quantity {f}: not a finite number"
-                )));
-            }
-        };
-        text.parse().map_err(serde::de::Error::custom)
+        self.visit_str(&n.to_string())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn q(s: &str) -> Quantity {
-        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    #[test]
-    fn parses_kubernetes_forms_exactly() {
-        assert_eq!(q("500m").milli_value(), 500);
-        assert_eq!(q("2").milli_value(), 2000);
-        assert_eq!(q("0.5").milli_value(), 500);
-        assert_eq!(q(".5").milli_value(), 500);
-        assert_eq!(q("128Mi").value(), 128 * 1024 * 1024);
-        assert_eq!(q("1G").value(), 1_000_000_000);
-        assert_eq!(q("1Gi").value(), 1 << 30);
-        assert_eq!(q("1e3").value(), 1000);
-        assert_eq!(q("1E-3").milli_value(), 1);
-        assert_eq!(q("1.5k").value(), 1500);
-        assert_eq!(q("-2").milli_value(), -2000);
-        assert_eq!(q("+2").milli_value(), 2000);
-        assert_eq!(q("1Ei").value(), 1 << 60);
-        assert_eq!(q("0").milli_value(), 0);
-    }
-
-    #[test]
-    fn sub_milli_amounts_round_up() {
-        assert_eq!(q("1u").milli_value(), 1);
-        assert_eq!(q("1n").milli_value(), 1);
-        assert_eq!(q("0.0001").milli_value(), 1);
-        assert_eq!(q("1500u").milli_value(), 2);
-        assert_eq!(q("1m").value(), 1, "whole units round up too");
-    }
-
-    #[test]
-    fn equality_is_numeric_and_display_keeps_the_text() {
-        assert_eq!(q("1000m"), q("1"));
-        assert_ne!(q("1Gi"), q("1G"));
-        assert!(q("1Gi") > q("1G"));
-        assert_eq!(q("128Mi").to_string(), "128Mi");
-        assert_eq!((q("1") + q("500m")).to_string(), "1500m");
-        assert_eq!((q("1") + q("1")).to_string(), "2");
-        let mut total = Quantity::default();
-        total += q("250m");
-        total -= q("50m");
-        assert_eq!(total.milli_value(), 200);
-    }
-
-    #[test]
-    fn bad_input_is_named() {
-        for (bad, needle) in [
-            ("", "empty"),
-            (" 1", "whitespace"),
-            ("1.2.3", "decimal point"),
-            ("--1", "number"),
-            ("Mi", "number"),
-            ("12Q", "unknown suffix \"Q\""),
-            ("1e", "unknown suffix"),
-            ("1e99", "too large"),
-            ("99999999999999999999999999999999999999999", "too large"),
-            ("1Eix", "unknown suffix"),
-        ] {
-            let err = bad.parse::<Quantity>().unwrap_err().to_string();
-            assert!(err.contains(needle), "{bad:?}: {err}");
-            assert!(
-                err.contains(&format!("{bad:?}")),
-                "{bad:?} not quoted in {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn serde_accepts_strings_and_numbers() {
-        let list: ResourceList =
-            serde_json::from_value(serde_json::json!({"cpu": 2, "memory": "64Mi", "x": 0.5}))
-                .unwrap();
-        assert_eq!(list[CPU].milli_value(), 2000);
-        assert_eq!(list["x"].milli_value(), 500);
-        assert_eq!(
-            serde_json::to_value(&list[MEMORY]).unwrap(),
-            serde_json::json!("64Mi")
-        );
-        let err = serde_json::from_value::<Quantity>(serde_json::json!("lots")).unwrap_err();
-        assert!(err.to_string().contains("lots"), "{err}");
-        assert!(serde_json::from_value::<Quantity>(serde_json::json!(true)).is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn display_parses_back_to_the_same_amount(milli in -1_000_000_000_000i64..1_000_000_000_000) {
-            let a = Quantity::from_milli(milli);
-            prop_assert_eq!(a.to_string().parse::<Quantity>().unwrap(), a);
-        }
-
-        #[test]
-        fn addition_and_subtraction_are_exact(a in -1_000_000_000i64..1_000_000_000, b in -1_000_000_000i64..1_000_000_000) {
-            let (qa, qb) = (Quantity::from_milli(a), Quantity::from_milli(b));
-            prop_assert_eq!(qa.clone() + qb.clone() - qb, qa);
-        }
-
-        #[test]
-        fn suffixed_text_round_trips(n in 0u32..100_000, suffix in prop::sample::select(vec!["", "m", "k", "M", "G", "Ki", "Mi", "Gi"])) {
-            let text = format!("{n}{suffix}");
-            let parsed: Quantity = text.parse().unwrap();
-            prop_assert_eq!(parsed.to_string(), text.clone());
-            let computed = Quantity::from_milli(0) + parsed.clone();
-            prop_assert_eq!(computed.to_string().parse::<Quantity>().unwrap(), parsed);
-        }
-    }
-}
+mod tests;

@@ -70,6 +70,43 @@ fn string_form_maps_to_the_structured_form() {
 }
 
 #[test]
+fn whitespace_of_any_kind_is_tolerated() {
+    let spaced: LabelSelector = "\tenv\tin\t(a ,\nb) ,\r\n!spot ".parse().unwrap();
+    let tight: LabelSelector = "env in(a,b),!spot".parse().unwrap();
+    assert_eq!(spaced, tight);
+    assert_eq!(tight.to_string(), "env in (a,b),!spot");
+}
+
+#[test]
+fn operator_words_must_stand_alone() {
+    // A key that merely starts with `in` is a key, and `in`/`notin` can be keys.
+    let sel: LabelSelector = "in,notin,inside".parse().unwrap();
+    let keys: Vec<_> = sel
+        .match_expressions
+        .iter()
+        .map(|r| r.key.as_str())
+        .collect();
+    assert_eq!(keys, ["in", "notin", "inside"]);
+    assert!(
+        sel.match_expressions
+            .iter()
+            .all(|r| r.operator == SelectorOperator::Exists)
+    );
+    let err = "env inx (a)".parse::<LabelSelector>().unwrap_err();
+    assert_eq!(err.position, 4, "{err}");
+    assert!("in in (a)".parse::<LabelSelector>().is_ok());
+}
+
+#[test]
+fn conflicting_equalities_select_nothing() {
+    let sel: LabelSelector = "a=1,a=2".parse().unwrap();
+    assert!(!sel.matches(&labels(&[("a", "1")])));
+    assert!(!sel.matches(&labels(&[("a", "2")])));
+    let back: LabelSelector = sel.to_string().parse().unwrap();
+    assert_eq!(back, sel);
+}
+
+#[test]
 fn parse_errors_name_the_position() {
     let err = "env in (a,".parse::<LabelSelector>().unwrap_err();
     assert_eq!(err.position, 10, "{err}");
@@ -84,8 +121,17 @@ fn parse_errors_name_the_position() {
         "app=-x",
         "x/y/z=1",
     ] {
-        assert!(bad.parse::<LabelSelector>().is_err(), "{bad:?} parsed");
+        let err = bad.parse::<LabelSelector>().unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("{bad:?}")),
+            "{bad:?} not quoted in {err}"
+        );
+        assert!(err.position <= bad.len(), "{err:?}");
     }
+    let err = "Bad Key=1".parse::<LabelSelector>().unwrap_err();
+    assert_eq!(err.position, 4, "the stray token after the key: {err}");
+    let err = "app=-x".parse::<LabelSelector>().unwrap_err();
+    assert_eq!(err.position, 4, "the bad value: {err}");
 }
 
 #[test]
@@ -161,6 +207,14 @@ fn arb_selector() -> impl Strategy<Value = LabelSelector> {
 
 proptest! {
     #[test]
+    fn parsing_never_panics(text in "[a-z0-9=!(), \t./_-]{0,24}|(in|notin|é|ß)[a-z ()=,]{0,8}") {
+        if let Ok(sel) = text.parse::<LabelSelector>() {
+            let back: LabelSelector = sel.to_string().parse().unwrap();
+            prop_assert_eq!(back.to_string(), sel.to_string());
+        }
+    }
+
+    #[test]
     fn display_then_parse_selects_the_same_sets(
         sel in arb_selector(),
         set in prop::collection::btree_map(
@@ -173,4 +227,13 @@ proptest! {
         let set: BTreeMap<String, String> = set.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         prop_assert_eq!(parsed.matches(&set), sel.matches(&set), "{} vs {}", sel, parsed);
     }
+}
+
+#[test]
+fn an_empty_value_set_reads_as_the_empty_value() {
+    // Kubernetes' reading; `validate` rejects an `In` without values, which prints so.
+    let sel: LabelSelector = "env in ()".parse().unwrap();
+    assert_eq!(sel.match_expressions[0].values, [""]);
+    assert!(sel.matches(&labels(&[("env", "")])));
+    assert!(!sel.matches(&labels(&[("env", "a")])));
 }
