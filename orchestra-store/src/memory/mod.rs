@@ -1,18 +1,26 @@
 //! `MemoryStore`: the in-process [`Store`], with the same revisions, guards, watches and
 //! compaction as etcd.
 //!
-//! State lives behind one lock: a multi-version key index ([`mvcc`]) that answers
-//! reads at any retained revision, and an event log of every change since the
-//! compaction point ([`watch`]) that watchers read from at their own pace. Writers
-//! append and wake watchers, never wait for them; a watcher that falls behind the log's
-//! retained history gets [`StoreError::Compacted`] and must relist, so memory stays
-//! bounded however slow a watcher is.
+//! State lives behind one `parking_lot` read-write lock: a multi-version key index
+//! ([`mvcc`]) that answers reads at any retained revision, and an event log of every
+//! change since the compaction point ([`history`]) that watchers read from at their own
+//! pace. A write takes the lock once, checks its guard, records the new version and
+//! appends its event, then wakes sleeping watchers after releasing the lock; it never
+//! waits for a watcher. History is bounded: once the log holds more than the configured
+//! number of revisions, the next write compacts a slice of it inline (no background task,
+//! so the store works without a runtime), and a watcher that fell behind the trimmed
+//! history gets [`StoreError::Compacted`] and must relist.
 
+mod history;
 mod mvcc;
-mod watch;
 
-use std::collections::VecDeque;
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,23 +28,41 @@ use orchestra_core::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
 };
 use parking_lot::RwLock;
+use tokio::sync::Notify;
 
+use history::EventLog;
 use mvcc::Mvcc;
 
+/// The most revisions compacted by one write when history is over its bound; spreading
+/// the work keeps any single write's pause short.
+const MAX_COMPACTION_STEP: usize = 4096;
+
 /// Settings of a [`MemoryStore`].
+///
+/// ```
+/// use orchestra_store::{MemoryStore, MemoryStoreConfig};
+///
+/// let store = MemoryStore::with_config(MemoryStoreConfig::default().history(10_000));
+/// # drop(store);
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct MemoryStoreConfig {
     /// How many revisions of history are kept for watches and past reads before older
-    /// ones are compacted automatically (default 100,000). `None` keeps everything
-    /// until [`Store::compact`] is called.
+    /// ones are compacted automatically (default 100,000). The store compacts in small
+    /// steps, so it may briefly hold a few thousand more. `None` keeps everything until
+    /// [`Store::compact`] is called.
     pub history: Option<usize>,
+    /// The largest value accepted, in bytes (default 16 MiB); a larger one fails with
+    /// [`StoreError::Invalid`].
+    pub max_value_size: usize,
 }
 
 impl Default for MemoryStoreConfig {
     fn default() -> Self {
         MemoryStoreConfig {
             history: Some(100_000),
+            max_value_size: 16 * 1024 * 1024,
         }
     }
 }
@@ -55,43 +81,124 @@ impl MemoryStoreConfig {
         self.history = None;
         self
     }
+
+    /// Rejects values larger than `bytes`.
+    #[must_use]
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
 }
 
 /// An in-memory, MVCC [`Store`]: fast, exact, and gone when the process ends.
 ///
-/// Cheap to clone; clones share the same data.
+/// Cheap to clone; clones share the same data. When the last clone is dropped, open
+/// watch streams deliver the changes they have not yet yielded and then end.
+///
+/// Where the [`Store`] contract leaves a choice: a watch may start after a revision that
+/// has not been written yet (it delivers the changes once they happen, as etcd does),
+/// and `limit(0)` is taken literally: no keys, with `more` telling whether any match
+/// (etcd's wire protocol reads 0 as "no limit", so an etcd mapping must special-case it). Past reads cost a binary search per key; current reads and writes
+/// one ordered-map lookup each.
+///
+/// ```
+/// use bytes::Bytes;
+/// use orchestra_core::{ListOptions, Store};
+/// use orchestra_store::MemoryStore;
+///
+/// # futures::executor::block_on(async {
+/// let store = MemoryStore::new();
+/// let kv = store.create(b"/registry/pods/default/web", Bytes::from("{}")).await?;
+/// store.update(&kv.key, Bytes::from("{\"v\":2}"), kv.mod_revision).await?;
+/// let pods = store.list(b"/registry/pods/", ListOptions::default()).await?;
+/// assert_eq!((pods.kvs.len(), pods.revision), (1, 2));
+/// # Ok::<_, orchestra_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct MemoryStore {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the store's clones only (not by watchers), so its drop marks the moment no
+/// more writes can happen.
+struct Handle {
     shared: Arc<Shared>,
 }
 
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.notify.notify_waiters();
+    }
+}
+
+/// What the store's clones and its watchers share.
 struct Shared {
     state: RwLock<State>,
-    /// Carries each new revision from writers to the fan-out task (one waiter, so a
-    /// write wakes one task however many watchers there are).
-    revision_tx: tokio::sync::watch::Sender<Revision>,
-    /// Carries new revisions from the fan-out task to sleeping watchers.
-    fanout: Arc<tokio::sync::watch::Sender<Revision>>,
-    /// The fan-out task, started by the first watch on a runtime.
-    fanout_task: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Woken after a write when a watcher is asleep, and when the last store handle is
+    /// dropped.
+    notify: Notify,
+    /// Set by a watcher about to sleep; a writer that finds it set clears it and wakes
+    /// the sleepers. While every watcher is busy reading, writes skip `notify` (and its
+    /// mutex) entirely.
+    sleeping: AtomicBool,
+    /// Set when the last store handle is dropped.
+    closed: AtomicBool,
     config: MemoryStoreConfig,
 }
 
+impl Shared {
+    /// Wakes the watchers that went to sleep since the last wake, if any.
+    fn wake_watchers(&self) {
+        // The plain load keeps the flag's cache line shared while nobody sleeps.
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
+            self.notify.notify_waiters();
+        }
+    }
+}
+
 struct State {
+    /// The revision of the latest write.
     revision: Revision,
-    compact_revision: Revision,
     mvcc: Mvcc,
-    /// Every change after `compact_revision`, in order: `log[i]` has revision
-    /// `compact_revision + 1 + i`.
-    log: VecDeque<Arc<WatchEvent>>,
+    history: EventLog,
+}
+
+impl State {
+    /// Forgets history before `revision`: afterwards reads at `revision` and later, and
+    /// watches after it, still work.
+    fn compact(&mut self, revision: Revision) {
+        let mvcc = &mut self.mvcc;
+        self.history
+            .compact(revision, |key| mvcc.compact_key(key, revision));
+    }
+
+    fn check_read_revision(&self, requested: Revision) -> Result<(), StoreError> {
+        if requested > self.revision {
+            return Err(StoreError::FutureRevision {
+                requested,
+                current: self.revision,
+            });
+        }
+        let compact_revision = self.history.compact_revision();
+        if requested < compact_revision {
+            return Err(StoreError::Compacted {
+                requested,
+                compact_revision,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.shared.state.read();
+        let state = self.shared().state.read();
         f.debug_struct("MemoryStore")
             .field("revision", &state.revision)
-            .field("compact_revision", &state.compact_revision)
+            .field("compact_revision", &state.history.compact_revision())
+            .field("config", &self.shared().config)
             .finish()
     }
 }
@@ -112,41 +219,59 @@ impl MemoryStore {
     pub fn with_config(config: MemoryStoreConfig) -> Self {
         let state = State {
             revision: 0,
-            compact_revision: 0,
             mvcc: Mvcc::default(),
-            log: VecDeque::new(),
+            history: EventLog::default(),
         };
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            notify: Notify::new(),
+            sleeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            config,
+        });
         MemoryStore {
-            shared: Arc::new(Shared {
-                state: RwLock::new(state),
-                revision_tx: tokio::sync::watch::channel(0).0,
-                fanout: Arc::new(tokio::sync::watch::channel(0).0),
-                fanout_task: parking_lot::Mutex::new(None),
-                config,
-            }),
+            handle: Arc::new(Handle { shared }),
         }
     }
 
-    /// Applies one write under the lock, logs its event and wakes watchers.
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Applies one write under the lock, logs its event, keeps history bounded, and
+    /// wakes watchers once the lock is released.
     fn write<T>(
         &self,
-        apply: impl FnOnce(&mut State, Revision) -> Result<(T, WatchEvent), StoreError>,
+        apply: impl FnOnce(&mut Mvcc, Revision) -> Result<(T, WatchEvent), StoreError>,
     ) -> Result<T, StoreError> {
-        let mut state = self.shared.state.write();
+        let shared = self.shared();
+        let mut state = shared.state.write();
         let revision = state.revision + 1;
-        let (out, event) = apply(&mut state, revision)?;
+        let (out, event) = apply(&mut state.mvcc, revision)?;
         state.revision = revision;
-        state.log.push_back(Arc::new(event));
-        if let Some(history) = self.shared.config.history {
-            // Compact in batches of a quarter of the history, so the cost per write
-            // stays constant.
-            if state.log.len() > history + history / 4 {
-                state.compact(revision - history as Revision);
+        state.history.push(event);
+        if let Some(keep) = shared.config.history {
+            // Let the log run over by a slice before trimming it, so the compaction
+            // work is done in batches but each batch stays small.
+            let slack = (keep / 4).clamp(1, MAX_COMPACTION_STEP);
+            if state.history.len() >= keep + slack {
+                state.compact(revision - keep as Revision);
             }
         }
         drop(state);
-        self.shared.revision_tx.send_replace(revision);
+        shared.wake_watchers();
         Ok(out)
+    }
+
+    fn check_value(&self, value: &Bytes) -> Result<(), StoreError> {
+        let max = self.shared().config.max_value_size;
+        if value.len() > max {
+            return Err(StoreError::Invalid(format!(
+                "value of {} bytes is over the limit of {max} bytes",
+                value.len()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -157,52 +282,21 @@ fn check_key(key: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl State {
-    /// Forgets history up to and including `revision`'s predecessors: afterwards reads
-    /// at `revision` and later still work.
-    fn compact(&mut self, revision: Revision) {
-        while let Some(event) = self.log.front() {
-            if event.revision() > revision {
-                break;
-            }
-            let event = self.log.pop_front().expect("front exists");
-            self.mvcc.compact_key(event.key(), revision);
-        }
-        self.compact_revision = revision;
-    }
-
-    fn check_read_revision(&self, requested: Revision) -> Result<(), StoreError> {
-        if requested > self.revision {
-            return Err(StoreError::FutureRevision {
-                requested,
-                current: self.revision,
-            });
-        }
-        if requested < self.compact_revision {
-            return Err(StoreError::Compacted {
-                requested,
-                compact_revision: self.compact_revision,
-            });
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
         check_key(key)?;
-        Ok(self.shared.state.read().mvcc.get(key))
+        Ok(self.shared().state.read().mvcc.get(key))
     }
 
     async fn list(&self, prefix: &[u8], options: ListOptions) -> Result<ListResult, StoreError> {
-        let state = self.shared.state.read();
+        let state = self.shared().state.read();
         let revision = match options.revision {
-            Some(r) if r != state.revision => {
-                state.check_read_revision(r)?;
-                r
+            Some(requested) => {
+                state.check_read_revision(requested)?;
+                requested
             }
-            _ => state.revision,
+            None => state.revision,
         };
         let limit = options.limit.unwrap_or(usize::MAX);
         let (kvs, more) = state
@@ -217,11 +311,12 @@ impl Store for MemoryStore {
 
     async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
         check_key(key)?;
-        self.write(|state, revision| {
-            if state.mvcc.get(key).is_some() {
+        self.check_value(&value)?;
+        self.write(|mvcc, revision| {
+            if mvcc.current_mod_revision(key).is_some() {
                 return Err(StoreError::already_exists(key));
             }
-            let kv = state.mvcc.put(key, value, revision);
+            let kv = mvcc.put(key, value, revision);
             Ok((kv.clone(), WatchEvent::Put { kv }))
         })
     }
@@ -233,19 +328,15 @@ impl Store for MemoryStore {
         expected_mod_revision: Revision,
     ) -> Result<KeyValue, StoreError> {
         check_key(key)?;
-        self.write(|state, revision| {
-            let current = state
-                .mvcc
-                .get(key)
+        self.check_value(&value)?;
+        self.write(|mvcc, revision| {
+            let current = mvcc
+                .current_mod_revision(key)
                 .ok_or_else(|| StoreError::not_found(key))?;
-            if current.mod_revision != expected_mod_revision {
-                return Err(StoreError::conflict(
-                    key,
-                    expected_mod_revision,
-                    current.mod_revision,
-                ));
+            if current != expected_mod_revision {
+                return Err(StoreError::conflict(key, expected_mod_revision, current));
             }
-            let kv = state.mvcc.put(key, value, revision);
+            let kv = mvcc.put(key, value, revision);
             Ok((kv.clone(), WatchEvent::Put { kv }))
         })
     }
@@ -256,17 +347,16 @@ impl Store for MemoryStore {
         expected_mod_revision: Option<Revision>,
     ) -> Result<KeyValue, StoreError> {
         check_key(key)?;
-        self.write(|state, revision| {
-            let current = state
-                .mvcc
-                .get(key)
+        self.write(|mvcc, revision| {
+            let current = mvcc
+                .current_mod_revision(key)
                 .ok_or_else(|| StoreError::not_found(key))?;
             if let Some(expected) = expected_mod_revision {
-                if current.mod_revision != expected {
-                    return Err(StoreError::conflict(key, expected, current.mod_revision));
+                if current != expected {
+                    return Err(StoreError::conflict(key, expected, current));
                 }
             }
-            let prev = state.mvcc.delete(key, revision).expect("checked present");
+            let prev = mvcc.delete(key, revision).expect("checked present");
             Ok((prev.clone(), WatchEvent::Delete { prev, revision }))
         })
     }
@@ -276,44 +366,44 @@ impl Store for MemoryStore {
         prefix: &[u8],
         after_revision: Revision,
     ) -> Result<WatchStream, StoreError> {
-        {
-            let state = self.shared.state.read();
-            if after_revision < state.compact_revision {
-                return Err(StoreError::Compacted {
-                    requested: after_revision,
-                    compact_revision: state.compact_revision,
-                });
-            }
+        let compact_revision = self.shared().state.read().history.compact_revision();
+        if after_revision < compact_revision {
+            return Err(StoreError::Compacted {
+                requested: after_revision,
+                compact_revision,
+            });
         }
-        Ok(watch::stream(
-            self.shared.clone(),
+        // The stream checks again when it first reads, so a compaction in between is
+        // reported as its first item rather than lost.
+        Ok(history::stream(
+            Arc::clone(self.shared()),
             Bytes::copy_from_slice(prefix),
             after_revision,
         ))
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        let mut state = self.shared.state.write();
+        let mut state = self.shared().state.write();
         if revision > state.revision {
             return Err(StoreError::FutureRevision {
                 requested: revision,
                 current: state.revision,
             });
         }
-        if revision > state.compact_revision {
+        if revision > state.history.compact_revision() {
             state.compact(revision);
+            drop(state);
+            // Watchers left behind learn it now rather than at the next write.
+            self.shared().wake_watchers();
         }
         Ok(())
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {
-        Ok(self.shared.state.read().revision)
+        Ok(self.shared().state.read().revision)
     }
 
     async fn compact_revision(&self) -> Result<Revision, StoreError> {
-        Ok(self.shared.state.read().compact_revision)
+        Ok(self.shared().state.read().history.compact_revision())
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,12 @@
 //! The multi-version key index behind `MemoryStore`: every key with the versions it had
 //! since the compaction point, so a list can read any retained revision exactly.
+//!
+//! Each key maps to its versions in ascending revision order; a deletion is a tombstone
+//! version. The current state of a key is its last version, so current reads cost one
+//! ordered-map lookup. Reads at a past revision binary-search the key's versions.
+//! Compaction is driven from the event log (`history`): for every trimmed event the
+//! key it touched drops the versions no reader can ask for any more, which keeps the
+//! cost proportional to what is trimmed rather than to the number of keys.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -14,6 +21,7 @@ struct Version {
     revision: Revision,
     create_revision: Revision,
     version: u64,
+    /// `None` marks a deletion.
     value: Option<Bytes>,
 }
 
@@ -30,17 +38,25 @@ impl Mvcc {
         to_kv(key, versions.last()?)
     }
 
-    /// The key's state as of `revision`.
-    fn get_at(key: &Bytes, versions: &[Version], revision: Revision) -> Option<KeyValue> {
-        let idx = versions.partition_point(|v| v.revision <= revision);
-        to_kv(key, versions.get(idx.checked_sub(1)?)?)
+    /// The key's current `mod_revision`, if it exists (no clones: the guard check of
+    /// every write goes through here).
+    pub(crate) fn current_mod_revision(&self, key: &[u8]) -> Option<Revision> {
+        let last = self.keys.get(key)?.last()?;
+        last.value.as_ref().map(|_| last.revision)
     }
 
     /// Records a put at `revision`; returns the new state.
     pub(crate) fn put(&mut self, key: &[u8], value: Bytes, revision: Revision) -> KeyValue {
-        let versions = match self.keys.get_mut(key) {
-            Some(v) => v,
-            None => self.keys.entry(Bytes::copy_from_slice(key)).or_default(),
+        let (key, versions) = match self.keys.get_key_value(key) {
+            Some((k, _)) => {
+                let k = k.clone();
+                let versions = self.keys.get_mut(key).expect("looked up above");
+                (k, versions)
+            }
+            None => {
+                let k = Bytes::copy_from_slice(key);
+                (k.clone(), self.keys.entry(k).or_default())
+            }
         };
         let (create_revision, version) = match versions.last() {
             Some(Version {
@@ -49,33 +65,42 @@ impl Mvcc {
                 version,
                 ..
             }) => (*create_revision, version + 1),
+            // Absent or deleted: a new life of the key starts here.
             _ => (revision, 1),
         };
         versions.push(Version {
             revision,
             create_revision,
             version,
-            value: Some(value),
+            value: Some(value.clone()),
         });
-        let (key, versions) = self.keys.get_key_value(key).expect("just inserted");
-        to_kv(key, versions.last().expect("just pushed")).expect("a put has a value")
+        KeyValue {
+            key,
+            value,
+            create_revision,
+            mod_revision: revision,
+            version,
+        }
     }
 
-    /// Records a deletion at `revision`; returns the state the key had before.
+    /// Records a deletion at `revision`; returns the state the key had before, or
+    /// `None` (and records nothing) if it did not exist.
     pub(crate) fn delete(&mut self, key: &[u8], revision: Revision) -> Option<KeyValue> {
         let prev = self.get(key)?;
-        let versions = self.keys.get_mut(key).expect("present");
-        versions.push(Version {
-            revision,
-            create_revision: 0,
-            version: 0,
-            value: None,
-        });
+        self.keys
+            .get_mut(key)
+            .expect("looked up above")
+            .push(Version {
+                revision,
+                create_revision: 0,
+                version: 0,
+                value: None,
+            });
         Some(prev)
     }
 
-    /// The keys starting with `prefix` (after `start_after`, if given) as of `revision`,
-    /// at most `limit` of them; also whether more remain.
+    /// The keys starting with `prefix` (and after `start_after`, if given) as of
+    /// `revision`, at most `limit` of them, in key order; also whether more remain.
     pub(crate) fn range(
         &self,
         prefix: &[u8],
@@ -83,18 +108,25 @@ impl Mvcc {
         revision: Revision,
         limit: usize,
     ) -> (Vec<KeyValue>, bool) {
+        let end = prefix_range_end(prefix);
         let lower = match start_after {
-            Some(after) if after >= prefix => Bound::Excluded(after),
+            Some(after) if after >= prefix => {
+                // Nothing can follow a `start_after` at or beyond the prefix's end, and
+                // `BTreeMap::range` panics on an empty (start > end) range.
+                if end.as_deref().is_some_and(|end| after >= end) {
+                    return (Vec::new(), false);
+                }
+                Bound::Excluded(after)
+            }
             _ => Bound::Included(prefix),
         };
-        let end = prefix_range_end(prefix);
         let upper = match &end {
             Some(end) => Bound::Excluded(end.as_slice()),
             None => Bound::Unbounded,
         };
         let mut out = Vec::new();
         for (key, versions) in self.keys.range::<[u8], _>((lower, upper)) {
-            if let Some(kv) = Self::get_at(key, versions, revision) {
+            if let Some(kv) = get_at(key, versions, revision) {
                 if out.len() == limit {
                     return (out, true);
                 }
@@ -104,8 +136,9 @@ impl Mvcc {
         (out, false)
     }
 
-    /// Drops the history of `key` older than `revision`, keeping the state the key had
-    /// at `revision`; removes the key entirely if it was deleted by then.
+    /// Drops the history of `key` that no read at `revision` or later can see: versions
+    /// shadowed by a newer version at or before `revision`, and a tombstone at or
+    /// before `revision` (the key is then gone from the index entirely).
     pub(crate) fn compact_key(&mut self, key: &[u8], revision: Revision) {
         let Some(versions) = self.keys.get_mut(key) else {
             return;
@@ -124,6 +157,23 @@ impl Mvcc {
             self.keys.remove(key);
         }
     }
+
+    /// How many versions (values and tombstones) the index holds; for tests.
+    #[cfg(test)]
+    pub(crate) fn version_count(&self) -> usize {
+        self.keys.values().map(Vec::len).sum()
+    }
+}
+
+/// The key's state as of `revision`.
+fn get_at(key: &Bytes, versions: &[Version], revision: Revision) -> Option<KeyValue> {
+    let last = versions.last()?;
+    // Fast path: current reads, and past reads of keys unchanged since.
+    if last.revision <= revision {
+        return to_kv(key, last);
+    }
+    let idx = versions.partition_point(|v| v.revision <= revision);
+    to_kv(key, versions.get(idx.checked_sub(1)?)?)
 }
 
 fn to_kv(key: &Bytes, v: &Version) -> Option<KeyValue> {
@@ -134,4 +184,47 @@ fn to_kv(key: &Bytes, v: &Version) -> Option<KeyValue> {
         mod_revision: v.revision,
         version: v.version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(kvs: &[KeyValue]) -> Vec<&[u8]> {
+        kvs.iter().map(|kv| kv.key.as_ref()).collect()
+    }
+
+    #[test]
+    fn start_after_beyond_the_prefix_is_an_empty_page_not_a_panic() {
+        let mut mvcc = Mvcc::default();
+        mvcc.put(b"/a/x", Bytes::from_static(b"1"), 1);
+        mvcc.put(b"/b", Bytes::from_static(b"2"), 2);
+        assert_eq!(mvcc.range(b"/a/", Some(b"/b"), 2, usize::MAX).0, vec![]);
+        // Exactly the range end: both bounds would be `Excluded(end)`.
+        assert_eq!(mvcc.range(b"/a/", Some(b"/a0"), 2, usize::MAX).0, vec![]);
+        // Before the prefix: the whole prefix.
+        let (kvs, more) = mvcc.range(b"/a/", Some(b"/"), 2, usize::MAX);
+        assert_eq!(keys(&kvs), vec![b"/a/x".as_ref()]);
+        assert!(!more);
+    }
+
+    #[test]
+    fn compaction_keeps_the_state_at_the_compaction_revision() {
+        let mut mvcc = Mvcc::default();
+        mvcc.put(b"k", Bytes::from_static(b"1"), 1);
+        mvcc.put(b"k", Bytes::from_static(b"2"), 2);
+        mvcc.delete(b"k", 3);
+        mvcc.put(b"k", Bytes::from_static(b"4"), 4);
+        mvcc.compact_key(b"k", 2);
+        assert_eq!(mvcc.version_count(), 3, "version 1 is shadowed by 2");
+        assert_eq!(mvcc.range(b"k", None, 2, 10).0[0].value, "2");
+        mvcc.compact_key(b"k", 3);
+        assert_eq!(mvcc.version_count(), 1, "the tombstone at 3 goes too");
+        assert_eq!(mvcc.range(b"k", None, 3, 10).0, vec![]);
+        let kv = mvcc.get(b"k").unwrap();
+        assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (4, 4, 1));
+        mvcc.delete(b"k", 5);
+        mvcc.compact_key(b"k", 5);
+        assert_eq!(mvcc.version_count(), 0);
+    }
 }

@@ -1,13 +1,13 @@
-//! MemoryStore's own behaviour: bookkeeping, retention, slow watchers, and a property
-//! test against a naive model. The shared contract is checked by the conformance suite.
+//! Behaviour of `MemoryStore` a user relies on: bookkeeping, guards, snapshots, paging,
+//! prefixes, watches and compaction. The model-based property test is in
+//! `model_tests.rs`.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use orchestra_core::{ListOptions, Revision, Store, StoreError, WatchEvent};
-use proptest::prelude::*;
+use futures::{FutureExt, StreamExt};
+use orchestra_core::{ListOptions, Revision, Store, StoreError, WatchEvent, WatchStream};
 
 use super::{MemoryStore, MemoryStoreConfig};
 
@@ -15,243 +15,530 @@ fn v(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
 
-#[tokio::test]
-async fn bookkeeping_follows_etcd() {
-    let store = MemoryStore::new();
-    let a = store.create(b"/a", v("1")).await.unwrap();
-    assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 1, 1));
-    let a2 = store.update(b"/a", v("2"), 1).await.unwrap();
-    assert_eq!((a2.create_revision, a2.mod_revision, a2.version), (1, 2, 2));
-    let prev = store.delete(b"/a", None).await.unwrap();
-    assert_eq!(prev, a2);
-    let again = store.create(b"/a", v("3")).await.unwrap();
-    assert_eq!(
-        (again.create_revision, again.mod_revision, again.version),
-        (4, 4, 1)
-    );
-    assert_eq!(store.current_revision().await.unwrap(), 4);
+fn keys(result: &orchestra_core::ListResult) -> Vec<String> {
+    result
+        .kvs
+        .iter()
+        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+        .collect()
+}
+
+/// Takes the next `n` events, failing if any takes longer than a second.
+async fn take(stream: &mut WatchStream, n: usize) -> Vec<WatchEvent> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let item = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("watch stalled")
+            .expect("watch ended early");
+        out.push(item.expect("watch failed"));
+    }
+    out
+}
+
+fn revisions(events: &[WatchEvent]) -> Vec<Revision> {
+    events.iter().map(WatchEvent::revision).collect()
+}
+
+#[test]
+fn handles_and_streams_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_send<T: Send + 'static>() {}
+    assert_send_sync::<MemoryStore>();
+    assert_send_sync::<MemoryStoreConfig>();
+    assert_send::<WatchStream>();
 }
 
 #[tokio::test]
-async fn retention_compacts_automatically_and_cuts_off_a_slow_watcher() {
-    let store = MemoryStore::with_config(MemoryStoreConfig::default().history(100));
-    store.create(b"/k", v("0")).await.unwrap();
-    let mut slow = store.watch(b"/", 1).await.unwrap();
-    let mut rev = 1;
-    for i in 0..1_000 {
-        rev = store
-            .update(b"/k", v(&i.to_string()), rev)
-            .await
-            .unwrap()
-            .mod_revision;
-    }
-    let compacted = store.compact_revision().await.unwrap();
-    assert!(
-        compacted >= rev - 125 && compacted <= rev - 100,
-        "compacted at {compacted}, current {rev}"
+async fn create_update_delete_keep_etcd_bookkeeping() {
+    let store = MemoryStore::new();
+    assert_eq!(store.current_revision().await.unwrap(), 0);
+    assert_eq!(store.get(b"/k").await.unwrap(), None);
+
+    let created = store.create(b"/k", v("1")).await.unwrap();
+    assert_eq!(
+        (
+            created.create_revision,
+            created.mod_revision,
+            created.version
+        ),
+        (1, 1, 1)
     );
-    // The watcher never read: its position is gone, and it is told so, not left behind silently.
-    match tokio::time::timeout(Duration::from_secs(5), slow.next())
-        .await
-        .unwrap()
-    {
-        Some(Err(StoreError::Compacted {
-            requested: 1,
-            compact_revision,
-        })) => assert_eq!(compact_revision, compacted),
-        other => panic!("expected Compacted, got {other:?}"),
+    store.create(b"/other", v("x")).await.unwrap();
+    let updated = store.update(b"/k", v("2"), 1).await.unwrap();
+    assert_eq!(
+        (
+            updated.create_revision,
+            updated.mod_revision,
+            updated.version
+        ),
+        (1, 3, 2)
+    );
+    assert_eq!(store.get(b"/k").await.unwrap(), Some(updated.clone()));
+
+    let prev = store.delete(b"/k", Some(3)).await.unwrap();
+    assert_eq!(prev, updated, "delete returns the state just before");
+    assert_eq!(store.get(b"/k").await.unwrap(), None);
+    assert_eq!(store.current_revision().await.unwrap(), 4);
+
+    let again = store.create(b"/k", v("3")).await.unwrap();
+    assert_eq!(
+        (again.create_revision, again.mod_revision, again.version),
+        (5, 5, 1),
+        "a re-created key starts a new life"
+    );
+    let unguarded = store.delete(b"/k", None).await.unwrap();
+    assert_eq!(unguarded.value, "3");
+}
+
+#[tokio::test]
+async fn failed_writes_report_the_contracted_error_and_take_no_revision() {
+    let store = MemoryStore::with_config(MemoryStoreConfig::default().max_value_size(4));
+    store.create(b"/k", v("1")).await.unwrap();
+    store.update(b"/k", v("2"), 1).await.unwrap();
+
+    let err = store.create(b"/k", v("x")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { ref key } if key == "/k"));
+    let err = store.update(b"/k", v("x"), 1).await.unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Conflict {
+            expected: 1,
+            current: 2,
+            ..
+        }
+    ));
+    let err = store.delete(b"/k", Some(7)).await.unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Conflict {
+            expected: 7,
+            current: 2,
+            ..
+        }
+    ));
+    let err = store.update(b"/missing", v("x"), 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { ref key } if key == "/missing"));
+    assert!(matches!(
+        store.delete(b"/missing", Some(1)).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    assert!(matches!(
+        store.delete(b"/missing", None).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    store.delete(b"/k", None).await.unwrap();
+    assert!(
+        matches!(
+            store.update(b"/k", v("x"), 3).await.unwrap_err(),
+            StoreError::NotFound { .. }
+        ),
+        "a deleted key is missing, not conflicting"
+    );
+
+    for err in [
+        store.get(b"").await.unwrap_err(),
+        store.create(b"", v("x")).await.unwrap_err(),
+        store.update(b"", v("x"), 1).await.unwrap_err(),
+        store.delete(b"", None).await.unwrap_err(),
+        store.create(b"/big", v("12345")).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     }
+    assert_eq!(store.current_revision().await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_racing_guarded_updates_exactly_one_wins() {
+    let store = MemoryStore::new();
+    for round in 0..20 {
+        let key = format!("/race/{round}");
+        let kv = store.create(key.as_bytes(), v("0")).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .update(key.as_bytes(), v(&i.to_string()), kv.mod_revision)
+                        .await
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(kv) => {
+                    wins += 1;
+                    assert_eq!(kv.version, 2);
+                }
+                Err(StoreError::Conflict { expected, .. }) => {
+                    assert_eq!(expected, kv.mod_revision);
+                }
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn list_at_a_past_revision_returns_that_exact_snapshot() {
+    let store = MemoryStore::new();
+    store.create(b"/p/a", v("a1")).await.unwrap(); // 1
+    store.create(b"/p/b", v("b1")).await.unwrap(); // 2
+    store.update(b"/p/a", v("a2"), 1).await.unwrap(); // 3
+    store.delete(b"/p/b", None).await.unwrap(); // 4
+    store.create(b"/p/b", v("b2")).await.unwrap(); // 5
+
+    let at = |revision| store.list(b"/p/", ListOptions::default().at_revision(revision));
+    let empty = at(0).await.unwrap();
+    assert_eq!((empty.kvs.len(), empty.revision), (0, 0));
+    let r2 = at(2).await.unwrap();
+    assert_eq!(keys(&r2), ["/p/a", "/p/b"]);
+    assert_eq!(
+        (r2.kvs[0].value.as_ref(), r2.kvs[0].version),
+        (&b"a1"[..], 1)
+    );
+    let r4 = at(4).await.unwrap();
+    assert_eq!(keys(&r4), ["/p/a"]);
+    assert_eq!(r4.kvs[0].value, "a2");
+    let r5 = at(5).await.unwrap();
+    assert_eq!(r5.kvs[1].create_revision, 5);
+    assert_eq!(
+        r5,
+        store.list(b"/p/", ListOptions::default()).await.unwrap()
+    );
+    assert!(matches!(
+        at(6).await.unwrap_err(),
+        StoreError::FutureRevision {
+            requested: 6,
+            current: 5
+        }
+    ));
+}
+
+#[tokio::test]
+async fn paging_with_limit_and_start_after_visits_every_key_once() {
+    let store = MemoryStore::new();
+    for i in 0..10 {
+        store
+            .create(format!("/page/{i:02}").as_bytes(), v("x"))
+            .await
+            .unwrap();
+    }
+    store.create(b"/pagf", v("outside")).await.unwrap();
+    let snapshot = store.current_revision().await.unwrap();
+    // Writes after the first page must not leak into later pages read at `snapshot`.
+    let mut seen = Vec::new();
+    let mut options = ListOptions::default().limit(3);
+    loop {
+        let page = store.list(b"/page/", options.clone()).await.unwrap();
+        assert!(page.kvs.len() <= 3);
+        seen.extend(keys(&page));
+        if !page.more {
+            break;
+        }
+        store
+            .create(format!("/page/{:02}x", seen.len()).as_bytes(), v("late"))
+            .await
+            .unwrap();
+        options = ListOptions::default()
+            .limit(3)
+            .at_revision(page.revision)
+            .start_after(page.kvs.last().unwrap().key.clone());
+        assert_eq!(page.revision, snapshot);
+    }
+    let expected: Vec<_> = (0..10).map(|i| format!("/page/{i:02}")).collect();
+    assert_eq!(seen, expected);
+
+    let exact = store
+        .list(b"/page/", ListOptions::default().limit(13))
+        .await
+        .unwrap();
+    assert!(!exact.more, "no more when the limit is met exactly");
+    let none = store
+        .list(b"/page/", ListOptions::default().limit(0))
+        .await
+        .unwrap();
+    assert!(
+        none.kvs.is_empty() && none.more,
+        "limit 0 is taken literally"
+    );
+    let past_the_end = store
+        .list(b"/page/", ListOptions::default().start_after("/pagf"))
+        .await
+        .unwrap();
+    assert!(past_the_end.kvs.is_empty() && !past_the_end.more);
+}
+
+#[tokio::test]
+async fn prefixes_match_bytewise() {
+    let store = MemoryStore::new();
+    for key in ["/a/b", "/a/b/x", "/a/bc", "/a/c", "/a/b\u{ff}"] {
+        store.create(key.as_bytes(), v("x")).await.unwrap();
+    }
+    let list = |prefix: &'static str| store.list(prefix.as_bytes(), ListOptions::default());
+    assert_eq!(
+        keys(&list("/a/b").await.unwrap()),
+        ["/a/b", "/a/b/x", "/a/bc", "/a/b\u{ff}"]
+    );
+    assert_eq!(keys(&list("/a/b/").await.unwrap()), ["/a/b/x"]);
+    assert_eq!(list("").await.unwrap().kvs.len(), 5);
+    assert!(list("/z").await.unwrap().kvs.is_empty());
+
+    let mut watch = store.watch(b"/a/b/", 0).await.unwrap();
+    assert_eq!(take(&mut watch, 1).await[0].key(), "/a/b/x");
+    store.update(b"/a/bc", v("y"), 3).await.unwrap();
+    store.update(b"/a/b/x", v("y"), 2).await.unwrap();
+    assert_eq!(take(&mut watch, 1).await[0].revision(), 7);
+}
+
+#[tokio::test]
+async fn watch_from_a_past_revision_replays_exact_history_then_follows() {
+    let store = MemoryStore::new();
+    let a = store.create(b"/w/a", v("1")).await.unwrap();
+    store.create(b"/x", v("elsewhere")).await.unwrap();
+    let a2 = store.update(b"/w/a", v("2"), a.mod_revision).await.unwrap();
+    let listed = store.list(b"/w/", ListOptions::default()).await.unwrap();
+    let prev = store.delete(b"/w/a", None).await.unwrap();
+
+    let mut from_start = store.watch(b"/w/", 0).await.unwrap();
+    let mut from_list = store.watch(b"/w/", listed.revision).await.unwrap();
+    let b = store.create(b"/w/b", v("b")).await.unwrap();
+
+    assert_eq!(
+        take(&mut from_start, 4).await,
+        vec![
+            WatchEvent::Put { kv: a },
+            WatchEvent::Put { kv: a2 },
+            WatchEvent::Delete { prev, revision: 4 },
+            WatchEvent::Put { kv: b.clone() },
+        ]
+    );
+    let after_list = take(&mut from_list, 2).await;
+    assert_eq!(revisions(&after_list), [4, 5]);
+    assert!(
+        from_start.next().now_or_never().is_none(),
+        "nothing beyond the changes made"
+    );
+}
+
+#[tokio::test]
+async fn watch_from_a_future_revision_starts_there() {
+    let store = MemoryStore::new();
+    store.create(b"/k", v("1")).await.unwrap();
+    let mut watch = store.watch(b"/", 3).await.unwrap();
+    for i in 2..=5 {
+        store.update(b"/k", v("x"), i - 1).await.unwrap();
+    }
+    assert_eq!(revisions(&take(&mut watch, 2).await), [4, 5]);
+}
+
+#[tokio::test]
+async fn a_quiet_watcher_finds_its_key_behind_a_long_run_of_others() {
+    let store = MemoryStore::new();
+    let mut watch = store.watch(b"/quiet/", 0).await.unwrap();
+    for i in 0..10_000 {
+        store
+            .create(format!("/busy/{i}").as_bytes(), v("x"))
+            .await
+            .unwrap();
+    }
+    store.create(b"/quiet/one", v("x")).await.unwrap();
+    // No write follows: the watcher must get there by reading, not by being woken.
+    assert_eq!(revisions(&take(&mut watch, 1).await), [10_001]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_delivers_concurrent_writes_in_order_without_gaps() {
+    const WRITERS: usize = 4;
+    const WRITES: usize = 500;
+    let store = MemoryStore::new();
+    let mut all = store.watch(b"/c/", 0).await.unwrap();
+    let mut one = store.watch(b"/c/1/", 0).await.unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("/c/{w}/k");
+                let mut kv = store.create(key.as_bytes(), v("0")).await.unwrap();
+                for i in 1..WRITES {
+                    kv = store
+                        .update(key.as_bytes(), v(&i.to_string()), kv.mod_revision)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let events = take(&mut all, WRITERS * WRITES).await;
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let expected: Vec<Revision> = (1..=(WRITERS * WRITES) as Revision).collect();
+    assert_eq!(revisions(&events), expected);
+    let mine = take(&mut one, WRITES).await;
+    for (i, event) in mine.iter().enumerate() {
+        let WatchEvent::Put { kv } = event else {
+            panic!("unexpected {event:?}")
+        };
+        assert_eq!(
+            (kv.version, kv.value.clone()),
+            (i as u64 + 1, v(&i.to_string()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_watcher_is_cut_off_with_compacted_while_writers_carry_on() {
+    let store = MemoryStore::with_config(MemoryStoreConfig::default().history(100));
+    store.create(b"/s/k", v("0")).await.unwrap();
+    let mut slow = store.watch(b"/s/", 0).await.unwrap();
+    assert_eq!(take(&mut slow, 1).await.len(), 1);
+    // The watcher is not polled while 1,000 writes go through: none of them waits.
+    let writes = async {
+        for i in 1..=1000 {
+            store.update(b"/s/k", v("x"), i).await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), writes)
+        .await
+        .expect("writers were blocked");
+    let compact_revision = store.compact_revision().await.unwrap();
+    assert!(compact_revision >= 1001 - 100 - 25);
+
+    let mut delivered = 0;
+    let end = loop {
+        match slow.next().await.expect("stream ends with an error") {
+            Ok(_) => delivered += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        delivered < 256,
+        "only what it had already read: {delivered}"
+    );
+    assert!(matches!(
+        end,
+        StoreError::Compacted { requested, compact_revision: c }
+            if c == compact_revision && requested < c
+    ));
     assert!(
         slow.next().await.is_none(),
         "the stream ends after Compacted"
     );
-    // History that is kept still serves reads and watches.
-    let at = rev - 50;
-    assert_eq!(
-        store
-            .list(b"/k", ListOptions::default().at_revision(at))
-            .await
-            .unwrap()
-            .kvs[0]
-            .mod_revision,
-        at
-    );
-    let mut fresh = store.watch(b"/", at).await.unwrap();
-    assert_eq!(fresh.next().await.unwrap().unwrap().revision(), at + 1);
 }
 
 #[tokio::test]
-async fn a_watcher_that_keeps_up_sees_every_write_in_order() {
-    let store = MemoryStore::with_config(MemoryStoreConfig::default().history(64));
-    let mut watch = store.watch(b"/w/", 0).await.unwrap();
-    let writer = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            for i in 0..50u32 {
-                store
-                    .create(format!("/w/{i:03}").as_bytes(), v("x"))
-                    .await
-                    .unwrap();
-                tokio::task::yield_now().await;
-            }
-        })
-    };
-    let mut last = 0;
-    for _ in 0..50 {
-        let event = watch.next().await.unwrap().unwrap();
-        assert_eq!(event.revision(), last + 1);
-        last = event.revision();
+async fn compaction_forgets_the_past_and_keeps_the_present() {
+    let store = MemoryStore::with_config(MemoryStoreConfig::default().unbounded_history());
+    store.create(b"/k/a", v("1")).await.unwrap(); // 1
+    store.update(b"/k/a", v("2"), 1).await.unwrap(); // 2
+    store.create(b"/k/b", v("1")).await.unwrap(); // 3
+    store.delete(b"/k/b", None).await.unwrap(); // 4
+    store.update(b"/k/a", v("3"), 2).await.unwrap(); // 5
+    let at3 = store
+        .list(b"/k/", ListOptions::default().at_revision(3))
+        .await
+        .unwrap();
+    let current = store.list(b"/k/", ListOptions::default()).await.unwrap();
+
+    store.compact(3).await.unwrap();
+    assert_eq!(store.compact_revision().await.unwrap(), 3);
+    assert_eq!(
+        store.list(b"/k/", ListOptions::default()).await.unwrap(),
+        current
+    );
+    assert_eq!(
+        store
+            .list(b"/k/", ListOptions::default().at_revision(3))
+            .await
+            .unwrap(),
+        at3
+    );
+    assert!(matches!(
+        store
+            .list(b"/k/", ListOptions::default().at_revision(2))
+            .await
+            .unwrap_err(),
+        StoreError::Compacted {
+            requested: 2,
+            compact_revision: 3
+        }
+    ));
+    assert!(matches!(
+        store.watch(b"/k/", 2).await.err().unwrap(),
+        StoreError::Compacted {
+            requested: 2,
+            compact_revision: 3
+        }
+    ));
+    let mut watch = store.watch(b"/k/", 3).await.unwrap();
+    assert_eq!(revisions(&take(&mut watch, 2).await), [4, 5]);
+
+    store.compact(2).await.unwrap();
+    assert_eq!(
+        store.compact_revision().await.unwrap(),
+        3,
+        "lower is a no-op"
+    );
+    assert!(matches!(
+        store.compact(6).await.unwrap_err(),
+        StoreError::FutureRevision {
+            requested: 6,
+            current: 5
+        }
+    ));
+
+    // Compacting at the current revision leaves only the live versions.
+    store.compact(5).await.unwrap();
+    let state = store.shared().state.read();
+    assert_eq!(state.mvcc.version_count(), 1);
+    assert_eq!(state.history.len(), 0);
+}
+
+#[tokio::test]
+async fn retention_bounds_history_without_a_runtime_task() {
+    let store = MemoryStore::with_config(MemoryStoreConfig::default().history(10));
+    store.create(b"/k", v("0")).await.unwrap();
+    for i in 1..1000 {
+        store.update(b"/k", v("x"), i).await.unwrap();
     }
-    writer.await.unwrap();
-}
-
-/// One step of the property test.
-#[derive(Clone, Debug)]
-enum Op {
-    Create(u8, u8),
-    Update(u8, u8, bool),
-    Delete(u8, bool),
-    Get(u8),
-    ListAt(u8),
-    Compact(u8),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        (0..6u8, any::<u8>()).prop_map(|(k, v)| Op::Create(k, v)),
-        (0..6u8, any::<u8>(), any::<bool>()).prop_map(|(k, v, ok)| Op::Update(k, v, ok)),
-        (0..6u8, any::<bool>()).prop_map(|(k, ok)| Op::Delete(k, ok)),
-        (0..6u8).prop_map(Op::Get),
-        any::<u8>().prop_map(Op::ListAt),
-        any::<u8>().prop_map(Op::Compact),
-    ]
-}
-
-/// One key in the model: value, create_revision, mod_revision, version.
-type Entry = (Bytes, Revision, Revision, u64);
-/// The whole keyspace at one revision.
-type Snapshot = BTreeMap<Vec<u8>, Entry>;
-
-/// The naive model: every revision's full snapshot.
-#[derive(Default)]
-struct Model {
-    snapshots: Vec<Snapshot>,
-    compacted: Revision,
-}
-
-impl Model {
-    fn current(&self) -> Snapshot {
-        self.snapshots.last().cloned().unwrap_or_default()
+    let compact_revision = store.compact_revision().await.unwrap();
+    assert!((1000 - 10 - 2..=1000 - 10).contains(&compact_revision));
+    {
+        let state = store.shared().state.read();
+        assert!(state.history.len() <= 12);
+        assert!(state.mvcc.version_count() <= 12);
     }
-    fn revision(&self) -> Revision {
-        self.snapshots.len() as Revision
-    }
+    let past = store
+        .list(b"/", ListOptions::default().at_revision(990))
+        .await
+        .unwrap();
+    assert_eq!(past.kvs[0].mod_revision, 990);
 }
 
-fn key(k: u8) -> Vec<u8> {
-    format!("/p/{k}").into_bytes()
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
-    #[test]
-    fn behaves_like_the_model(ops in prop::collection::vec(op(), 1..80)) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(async {
-            let store = MemoryStore::with_config(MemoryStoreConfig::default().unbounded_history());
-            let mut model = Model::default();
-            for op in ops {
-                match op {
-                    Op::Create(k, val) => {
-                        let mut snap = model.current();
-                        let got = store.create(&key(k), Bytes::from(vec![val])).await;
-                        let rev = model.revision() + 1;
-                        match snap.entry(key(k)) {
-                            std::collections::btree_map::Entry::Occupied(_) => {
-                                prop_assert!(matches!(got, Err(StoreError::AlreadyExists { .. })), "expected AlreadyExists, got {:?}", got);
-                            }
-                            std::collections::btree_map::Entry::Vacant(slot) => {
-                                slot.insert((Bytes::from(vec![val]), rev, rev, 1));
-                                model.snapshots.push(snap);
-                                let kv = got.unwrap();
-                                prop_assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (rev, rev, 1));
-                            }
-                        }
-                    }
-                    Op::Update(k, val, right) => {
-                        let mut snap = model.current();
-                        let current = snap.get(&key(k)).cloned();
-                        let expected = match (&current, right) {
-                            (Some(c), true) => c.2,
-                            (Some(c), false) => c.2 + 1000,
-                            (None, _) => 1,
-                        };
-                        let got = store.update(&key(k), Bytes::from(vec![val]), expected).await;
-                        match current {
-                            None => prop_assert!(matches!(got, Err(StoreError::NotFound { .. })), "expected NotFound, got {:?}", got),
-                            Some(_) if !right => prop_assert!(matches!(got, Err(StoreError::Conflict { .. })), "expected Conflict, got {:?}", got),
-                            Some((_, create, _, version)) => {
-                                let rev = model.revision() + 1;
-                                snap.insert(key(k), (Bytes::from(vec![val]), create, rev, version + 1));
-                                model.snapshots.push(snap);
-                                prop_assert_eq!(got.unwrap().mod_revision, rev);
-                            }
-                        }
-                    }
-                    Op::Delete(k, right) => {
-                        let mut snap = model.current();
-                        let current = snap.get(&key(k)).cloned();
-                        let guard = current.as_ref().map(|c| if right { c.2 } else { c.2 + 1000 });
-                        let got = store.delete(&key(k), guard).await;
-                        match current {
-                            None => prop_assert!(matches!(got, Err(StoreError::NotFound { .. })), "expected NotFound, got {:?}", got),
-                            Some(_) if !right => prop_assert!(matches!(got, Err(StoreError::Conflict { .. })), "expected Conflict, got {:?}", got),
-                            Some(_) => {
-                                snap.remove(&key(k));
-                                model.snapshots.push(snap);
-                                prop_assert!(got.is_ok());
-                            }
-                        }
-                    }
-                    Op::Get(k) => {
-                        let got = store.get(&key(k)).await.unwrap().map(|kv| (kv.value, kv.create_revision, kv.mod_revision, kv.version));
-                        prop_assert_eq!(got, model.current().get(&key(k)).cloned());
-                    }
-                    Op::ListAt(r) => {
-                        let rev = Revision::from(r) % (model.revision() + 2);
-                        let got = store.list(b"/p/", ListOptions::default().at_revision(rev)).await;
-                        if rev > model.revision() {
-                            prop_assert!(matches!(got, Err(StoreError::FutureRevision { .. })), "future {rev}");
-                        } else if rev < model.compacted {
-                            prop_assert!(matches!(got, Err(StoreError::Compacted { .. })), "compacted {rev}");
-                        } else {
-                            let expected = if rev == 0 { BTreeMap::new() } else { model.snapshots[rev as usize - 1].clone() };
-                            let got: BTreeMap<_, _> = got.unwrap().kvs.into_iter()
-                                .map(|kv| (kv.key.to_vec(), (kv.value, kv.create_revision, kv.mod_revision, kv.version)))
-                                .collect();
-                            prop_assert_eq!(got, expected);
-                        }
-                    }
-                    Op::Compact(r) => {
-                        let rev = Revision::from(r) % (model.revision() + 1);
-                        store.compact(rev).await.unwrap();
-                        model.compacted = model.compacted.max(rev);
-                        prop_assert_eq!(store.compact_revision().await.unwrap(), model.compacted);
-                    }
-                }
-            }
-            // Watching from the compaction point replays exactly the retained history.
-            let mut watch = store.watch(b"/p/", model.compacted).await.unwrap();
-            for rev in model.compacted + 1..=model.revision() {
-                let event = watch.next().await.unwrap().unwrap();
-                prop_assert_eq!(event.revision(), rev);
-                let after = &model.snapshots[rev as usize - 1];
-                match event {
-                    WatchEvent::Put { kv } => prop_assert_eq!(after.get(&kv.key.to_vec()).map(|e| e.2), Some(rev)),
-                    WatchEvent::Delete { prev, .. } => prop_assert!(!after.contains_key(&prev.key.to_vec())),
-                }
-            }
-            Ok(())
-        })?;
-    }
+#[tokio::test]
+async fn watchers_end_after_the_last_store_handle_is_dropped() {
+    let store = MemoryStore::new();
+    let mut watch = store.watch(b"/", 0).await.unwrap();
+    let clone = store.clone();
+    store.create(b"/k", v("1")).await.unwrap();
+    drop(store);
+    assert_eq!(take(&mut watch, 1).await.len(), 1);
+    assert!(
+        watch.next().now_or_never().is_none(),
+        "a clone is still alive"
+    );
+    let waiting = tokio::spawn(async move { watch.next().await.is_none() });
+    tokio::task::yield_now().await;
+    drop(clone);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("watch did not end")
+            .unwrap()
+    );
 }
