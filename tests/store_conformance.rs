@@ -1,128 +1,234 @@
-//! The Store conformance suite against MemoryStore, with the default settings and with
-//! a history short enough that automatic compaction runs during the suite.
+//! The Store conformance suite against `MemoryStore`: every case, with default settings
+//! and with a tiny automatic-compaction history (which the suite's cases must tolerate
+//! only where the contract allows).
 
 use std::sync::Arc;
 
-use orchestra::core::Store;
-use orchestra::store::{MemoryStore, MemoryStoreConfig, testing};
+use orchestra_core::Store;
+use orchestra_store::{MemoryStore, testing};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_conforms() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_the_conformance_suite() {
     testing::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_with_short_history_conforms() {
-    testing::run_all(|| async {
-        Arc::new(MemoryStore::with_config(
-            MemoryStoreConfig::default().history(5_000),
-        )) as Arc<dyn Store>
-    })
-    .await;
+#[tokio::test]
+async fn memory_store_passes_the_conformance_suite_on_one_thread() {
+    testing::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
 }
 
 #[test]
-fn the_suite_has_every_case_named_once() {
+fn every_case_has_a_unique_name_and_a_description() {
     let cases = testing::cases();
-    let mut names: Vec<_> = cases.iter().map(|c| c.name).collect();
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), cases.len());
-    assert!(cases.len() >= 20, "{} cases", cases.len());
-}
-
-/// A store that breaks two contracts: its watches drop every fifth event, and its
-/// guarded updates ignore the guard.
-struct BrokenStore(MemoryStore);
-
-#[async_trait::async_trait]
-impl Store for BrokenStore {
-    async fn get(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<orchestra::core::KeyValue>, orchestra::core::StoreError> {
-        self.0.get(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &[u8],
-        options: orchestra::core::ListOptions,
-    ) -> Result<orchestra::core::ListResult, orchestra::core::StoreError> {
-        self.0.list(prefix, options).await
-    }
-    async fn create(
-        &self,
-        key: &[u8],
-        value: bytes::Bytes,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.0.create(key, value).await
-    }
-    async fn update(
-        &self,
-        key: &[u8],
-        value: bytes::Bytes,
-        _expected: u64,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        let current = self
-            .0
-            .get(key)
-            .await?
-            .ok_or_else(|| orchestra::core::StoreError::not_found(key))?;
-        self.0.update(key, value, current.mod_revision).await
-    }
-    async fn delete(
-        &self,
-        key: &[u8],
-        expected: Option<u64>,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.0.delete(key, expected).await
-    }
-    async fn watch(
-        &self,
-        prefix: &[u8],
-        after: u64,
-    ) -> Result<orchestra::core::WatchStream, orchestra::core::StoreError> {
-        use futures::StreamExt;
-        let inner = self.0.watch(prefix, after).await?;
-        Ok(Box::pin(inner.enumerate().filter_map(
-            |(i, e)| async move { (i % 5 != 4).then_some(e) },
-        )))
-    }
-    async fn compact(&self, revision: u64) -> Result<(), orchestra::core::StoreError> {
-        self.0.compact(revision).await
-    }
-    async fn current_revision(&self) -> Result<u64, orchestra::core::StoreError> {
-        self.0.current_revision().await
-    }
-    async fn compact_revision(&self) -> Result<u64, orchestra::core::StoreError> {
-        self.0.compact_revision().await
+    assert_eq!(names.len(), cases.len(), "case names are unique");
+    for case in &cases {
+        assert!(
+            !case.checks().is_empty(),
+            "{} says what it checks",
+            case.name()
+        );
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_that_breaks_contracts_fails_the_suite_by_name() {
-    let outcome = tokio::spawn(testing::run_selected(
-        || async { Arc::new(BrokenStore(MemoryStore::new())) as Arc<dyn Store> },
-        |case| {
-            [
-                "guarded_update",
-                "update_race_one_winner",
-                "watch_concurrent_writers",
-                "create_then_get",
-            ]
-            .contains(&case.name)
-        },
-    ))
+#[test]
+fn the_suite_can_run_on_a_spawned_task() {
+    fn assert_send<T: Send>(_: &T) {}
+    let run = testing::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
+    assert_send(&run);
+}
+
+#[tokio::test]
+#[should_panic(expected = "the filter selected no case")]
+async fn an_empty_selection_is_an_error() {
+    testing::run_selected(
+        || async { Arc::new(MemoryStore::new()) as Arc<dyn Store> },
+        |_| false,
+    )
     .await;
-    let panic = outcome.expect_err("the suite must fail").into_panic();
-    let report = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(report.contains("3 of 4"), "{report}");
-    for case in [
-        "guarded_update",
-        "update_race_one_winner",
-        "watch_concurrent_writers",
-    ] {
-        assert!(report.contains(case), "{case} missing from: {report}");
+}
+
+/// The suite must catch broken stores, not just pass a good one: each fault below
+/// breaks one contract, and the cases for that contract must fail.
+mod catches_broken_stores {
+    use std::panic::AssertUnwindSafe;
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::{FutureExt, StreamExt};
+    use orchestra_core::{
+        KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchStream,
+    };
+    use orchestra_store::{MemoryStore, testing};
+
+    #[derive(Clone, Copy)]
+    enum Fault {
+        /// Watches silently drop every change whose revision is a multiple of 7 (except
+        /// to the suite's fence keys, so the failure shows without waiting out a timeout).
+        WatchDropsEvents,
+        /// Lists ignore the requested revision and read the current state.
+        ListIgnoresRevision,
+        /// Updates ignore their guard.
+        UpdateIgnoresGuard,
+        /// A watch from a compacted revision silently starts at the compaction point.
+        WatchHidesCompaction,
     }
-    assert!(!report.contains("create_then_get:"), "{report}");
+
+    struct Faulty {
+        inner: MemoryStore,
+        fault: Fault,
+    }
+
+    #[async_trait]
+    impl Store for Faulty {
+        async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn list(
+            &self,
+            prefix: &[u8],
+            options: ListOptions,
+        ) -> Result<ListResult, StoreError> {
+            match self.fault {
+                Fault::ListIgnoresRevision => {
+                    let mut fresh = ListOptions::default();
+                    fresh.limit = options.limit;
+                    fresh.start_after = options.start_after;
+                    self.inner.list(prefix, fresh).await
+                }
+                _ => self.inner.list(prefix, options).await,
+            }
+        }
+        async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
+            self.inner.create(key, value).await
+        }
+        async fn update(
+            &self,
+            key: &[u8],
+            value: Bytes,
+            expected: Revision,
+        ) -> Result<KeyValue, StoreError> {
+            match self.fault {
+                Fault::UpdateIgnoresGuard => {
+                    let current = self
+                        .inner
+                        .get(key)
+                        .await?
+                        .ok_or_else(|| StoreError::not_found(key))?;
+                    tokio::task::yield_now().await;
+                    self.inner.update(key, value, current.mod_revision).await
+                }
+                _ => self.inner.update(key, value, expected).await,
+            }
+        }
+        async fn delete(
+            &self,
+            key: &[u8],
+            expected: Option<Revision>,
+        ) -> Result<KeyValue, StoreError> {
+            self.inner.delete(key, expected).await
+        }
+        async fn watch(&self, prefix: &[u8], after: Revision) -> Result<WatchStream, StoreError> {
+            match self.fault {
+                Fault::WatchDropsEvents => {
+                    let stream = self.inner.watch(prefix, after).await?;
+                    Ok(Box::pin(stream.filter(|item| {
+                        let keep = !matches!(item, Ok(e) if e.revision() % 7 == 0 && !e.key().ends_with(b"fence"));
+                        async move { keep }
+                    })))
+                }
+                Fault::WatchHidesCompaction => {
+                    let compacted = self.inner.compact_revision().await?;
+                    self.inner.watch(prefix, after.max(compacted)).await
+                }
+                _ => self.inner.watch(prefix, after).await,
+            }
+        }
+        async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+            self.inner.compact(revision).await
+        }
+        async fn current_revision(&self) -> Result<Revision, StoreError> {
+            self.inner.current_revision().await
+        }
+        async fn compact_revision(&self) -> Result<Revision, StoreError> {
+            self.inner.compact_revision().await
+        }
+    }
+
+    /// Runs the cases named in `cases` against a store with `fault` and checks each one
+    /// is reported as failed.
+    async fn assert_caught(fault: Fault, cases: &[&str]) {
+        let run = testing::run_selected(
+            move || async move {
+                Arc::new(Faulty {
+                    inner: MemoryStore::new(),
+                    fault,
+                }) as Arc<dyn Store>
+            },
+            |case| cases.contains(&case.name()),
+        );
+        let report = match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(()) => panic!("the suite passed a store that breaks {cases:?}"),
+            Err(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .expect("the report is a String"),
+        };
+        for case in cases {
+            assert!(
+                report.contains(&format!("- {case}: ")),
+                "{case} should fail; the report was:\n{report}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn watch_gaps_are_caught() {
+        assert_caught(
+            Fault::WatchDropsEvents,
+            &[
+                "watch_concurrent_writers",
+                "watch_after_list_revision",
+                "watch_dropped_streams",
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn stale_list_snapshots_are_caught() {
+        assert_caught(
+            Fault::ListIgnoresRevision,
+            &[
+                "list_past_revision",
+                "list_paging",
+                "compaction_older_reads_fail",
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn unguarded_updates_are_caught() {
+        assert_caught(
+            Fault::UpdateIgnoresGuard,
+            &[
+                "crud_update_with_stale_revision",
+                "concurrency_update_race_one_winner",
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn silent_compaction_is_caught() {
+        assert_caught(
+            Fault::WatchHidesCompaction,
+            &["compaction_older_reads_fail"],
+        )
+        .await;
+    }
 }

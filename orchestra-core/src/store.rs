@@ -168,7 +168,7 @@ pub enum StoreError {
         key: String,
         /// The mod_revision the caller expected.
         expected: Revision,
-        /// The key's current mod_revision (0 if it no longer exists).
+        /// The key's current mod_revision.
         current: Revision,
     },
     /// The requested revision is older than the store's compaction point.
@@ -326,9 +326,12 @@ pub trait Store: Send + Sync + 'static {
     /// Contract: the stream yields, in revision order and exactly once each, every
     /// change to a matching key with revision `> after_revision` (so listing at
     /// revision R and then watching after R sees every change exactly once). Fails
-    /// with [`StoreError::Compacted`] if `after_revision` is older than the compaction
-    /// point (the changes it needs are gone), either at once or, for a watcher that
-    /// fell behind, as the stream's last item. A watcher never blocks writers.
+    /// with [`StoreError::Compacted`] if `after_revision` is below the compaction point
+    /// C (compacting at C discards the change made at C itself, so watching after
+    /// `C - 1` fails too, where etcd would still start at C), either at once or, for a
+    /// watcher that fell behind, as the stream's last item. Watching after a revision
+    /// not reached yet is allowed: changes arrive once they happen. A watcher never
+    /// blocks writers.
     async fn watch(
         &self,
         prefix: &[u8],
