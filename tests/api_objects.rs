@@ -574,3 +574,27 @@ async fn cluster_scoped_kinds_refuse_namespaces_and_namespaced_ones_need_one() {
     let err = default.create(&elsewhere).await.unwrap_err();
     assert!(matches!(err, ApiError::BadRequest(_)), "{err}");
 }
+
+#[tokio::test]
+async fn an_all_namespaces_api_writes_each_object_in_its_own_namespace() {
+    let (client, _) = memory_client();
+    let other: Api<Widget> = Api::namespaced(client.clone(), "other");
+    let created = other.create(&Widget::new("w", 1)).await.unwrap();
+    let everywhere: Api<Widget> = Api::all(client.clone());
+    let mut changed = created.clone();
+    changed.spec.size = 2;
+    let updated = everywhere.update(&changed).await.unwrap();
+    assert_eq!(updated.metadata.namespace.as_deref(), Some("other"));
+    let mut status = updated.clone();
+    status.status = Some(WidgetStatus { seen: 4 });
+    everywhere.update_status(&status).await.unwrap();
+    let stored = other.get("w").await.unwrap();
+    assert_eq!(
+        (stored.spec.size, stored.status.clone()),
+        (2, Some(WidgetStatus { seen: 4 }))
+    );
+    // A namespaced Api refuses an object from another namespace rather than writing it.
+    let default: Api<Widget> = Api::namespaced(client, "default");
+    let err = default.update(&stored).await.unwrap_err();
+    assert!(matches!(err, ApiError::BadRequest(_)), "{err}");
+}

@@ -2,3 +2,5 @@
 //!
 //! What acts on the state: the reconcile machinery, the scheduler, the controllers, the
 //! node agent and the container runtimes.
+
+pub mod reconcile;

@@ -280,7 +280,7 @@ impl<K: Resource> Api<K> {
     /// Removing the last finalizer of an object being deleted (with no grace period
     /// pending) removes the object.
     pub async fn update(&self, obj: &K) -> Result<K, ApiError> {
-        let (kv, old) = self.get_kv(self.name_of(obj)?).await?;
+        let (kv, old) = self.get_stored(obj).await?;
         self.check_version(obj, &kv)?;
         let mut new = obj.clone();
         prepare::prepare_update(&old, &mut new).map_err(|errors| ApiError::Invalid {
@@ -295,7 +295,7 @@ impl<K: Resource> Api<K> {
     /// stored. Fails with [`ApiError::Conflict`] on a stale resourceVersion, like
     /// [`Api::update`]; writes nothing when the status is unchanged.
     pub async fn update_status(&self, obj: &K) -> Result<K, ApiError> {
-        let (kv, old) = self.get_kv(self.name_of(obj)?).await?;
+        let (kv, old) = self.get_stored(obj).await?;
         self.check_version(obj, &kv)?;
         let new = prepare::prepare_status_update(&old, obj);
         self.write(&kv, new).await
@@ -505,8 +505,26 @@ impl<K: Resource> Api<K> {
 
     // ---- internals ---------------------------------------------------------------
 
+    /// The stored state of `obj`, found by its own namespace and name (so an
+    /// [`Api::all`] can write objects of any namespace).
+    async fn get_stored(&self, obj: &K) -> Result<(KeyValue, K), ApiError> {
+        let mut probe = obj.clone();
+        self.settle_namespace(&mut probe)?;
+        self.get_kv_in(probe.meta().namespace.as_deref(), self.name_of(obj)?)
+            .await
+    }
+
     async fn get_kv(&self, name: &str) -> Result<(KeyValue, K), ApiError> {
-        let key = self.key_for(self.namespace.as_deref(), name)?;
+        self.get_kv_in(self.namespace.as_deref(), name).await
+    }
+
+    async fn get_kv_in(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(KeyValue, K), ApiError> {
+        let namespace = namespace.or(self.namespace.as_deref());
+        let key = self.key_for(namespace, name)?;
         match self
             .client
             .store()
@@ -520,7 +538,7 @@ impl<K: Resource> Api<K> {
             }
             None => Err(ApiError::NotFound {
                 kind: K::KIND,
-                name: self.qualify(self.namespace.as_deref(), name),
+                name: self.qualify(namespace, name),
             }),
         }
     }

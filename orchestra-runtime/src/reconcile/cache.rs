@@ -1,0 +1,323 @@
+//! The informer's in-memory cache: every object of one kind as a shared `Arc<K>`, with
+//! indexes to find objects without scanning.
+//!
+//! Controllers read only from here (never from the store) so a reconcile costs no I/O
+//! until it writes. Three indexes are always kept — by namespace, by owner uid and by
+//! label pair — and users add their own (pods by `spec.nodeName`, say) with an index
+//! function before the informer starts.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use orchestra_core::{LabelSelector, Resource, ResourceExt};
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+/// Index of objects by `metadata.namespace` (cluster-scoped objects: `""`).
+pub const INDEX_NAMESPACE: &str = "namespace";
+/// Index of objects by the uid of each of their owners.
+pub const INDEX_OWNER: &str = "owner";
+/// Index of objects by each `key=value` label pair.
+pub const INDEX_LABEL: &str = "label";
+
+/// Which object: namespace (for namespaced kinds) and name. The key of the cache and of
+/// the work queue.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The namespace, or `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// The name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of a namespaced object.
+    pub fn namespaced(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectKey {
+            namespace: Some(namespace.into()),
+            name: name.into(),
+        }
+    }
+
+    /// The key of a cluster-scoped object.
+    pub fn cluster(name: impl Into<String>) -> Self {
+        ObjectKey {
+            namespace: None,
+            name: name.into(),
+        }
+    }
+
+    /// The key of `obj`.
+    pub fn of<K: Resource>(obj: &K) -> Self {
+        ObjectKey {
+            namespace: obj.meta().namespace.clone(),
+            name: obj.name_any().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+impl fmt::Debug for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Computes the index values of an object (none, one or many).
+pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
+
+struct Index<K> {
+    func: IndexFn<K>,
+    entries: HashMap<String, HashSet<ObjectKey>>,
+}
+
+impl<K> Index<K> {
+    fn insert(&mut self, obj: &K, key: &ObjectKey) {
+        for value in (self.func)(obj) {
+            self.entries.entry(value).or_default().insert(key.clone());
+        }
+    }
+
+    fn remove(&mut self, obj: &K, key: &ObjectKey) {
+        for value in (self.func)(obj) {
+            if let Some(set) = self.entries.get_mut(&value) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.entries.remove(&value);
+                }
+            }
+        }
+    }
+}
+
+struct Inner<K> {
+    objects: HashMap<ObjectKey, Arc<K>>,
+    indexes: HashMap<String, Index<K>>,
+}
+
+/// A shared, indexed, read-mostly view of every object of kind `K` an informer saw.
+///
+/// Cheap to clone: all clones see the same objects.
+pub struct Cache<K> {
+    inner: Arc<RwLock<Inner<K>>>,
+    synced: watch::Receiver<bool>,
+}
+
+impl<K> Clone for Cache<K> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: self.inner.clone(),
+            synced: self.synced.clone(),
+        }
+    }
+}
+
+/// The writing side of a [`Cache`], held by its informer.
+pub(crate) struct CacheWriter<K> {
+    cache: Cache<K>,
+    synced: watch::Sender<bool>,
+}
+
+impl<K: Resource> Cache<K> {
+    /// An empty cache with the built-in indexes, and its writer.
+    pub(crate) fn new_with_writer() -> CacheWriter<K> {
+        let mut indexes: HashMap<String, Index<K>> = HashMap::new();
+        let builtin: [(&str, IndexFn<K>); 3] = [
+            (
+                INDEX_NAMESPACE,
+                Arc::new(|o: &K| vec![o.meta().namespace.clone().unwrap_or_default()]),
+            ),
+            (
+                INDEX_OWNER,
+                Arc::new(|o: &K| {
+                    o.meta()
+                        .owner_references
+                        .iter()
+                        .map(|r| r.uid.clone())
+                        .collect()
+                }),
+            ),
+            (
+                INDEX_LABEL,
+                Arc::new(|o: &K| {
+                    o.meta()
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect()
+                }),
+            ),
+        ];
+        for (name, func) in builtin {
+            indexes.insert(
+                name.to_owned(),
+                Index {
+                    func,
+                    entries: HashMap::new(),
+                },
+            );
+        }
+        let (synced_tx, synced_rx) = watch::channel(false);
+        let inner = Arc::new(RwLock::new(Inner {
+            objects: HashMap::new(),
+            indexes,
+        }));
+        CacheWriter {
+            cache: Cache {
+                inner,
+                synced: synced_rx,
+            },
+            synced: synced_tx,
+        }
+    }
+
+    /// The object with this key, if cached.
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<K>> {
+        self.inner.read().objects.get(key).cloned()
+    }
+
+    /// Every cached object, in no particular order.
+    pub fn list(&self) -> Vec<Arc<K>> {
+        self.inner.read().objects.values().cloned().collect()
+    }
+
+    /// How many objects are cached.
+    pub fn len(&self) -> usize {
+        self.inner.read().objects.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The objects whose index `index` has the value `value`. Unknown indexes yield
+    /// nothing.
+    pub fn by_index(&self, index: &str, value: &str) -> Vec<Arc<K>> {
+        let inner = self.inner.read();
+        let Some(keys) = inner.indexes.get(index).and_then(|i| i.entries.get(value)) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|k| inner.objects.get(k).cloned())
+            .collect()
+    }
+
+    /// The keys of the objects whose index `index` has the value `value`.
+    pub fn keys_by_index(&self, index: &str, value: &str) -> Vec<ObjectKey> {
+        let inner = self.inner.read();
+        inner
+            .indexes
+            .get(index)
+            .and_then(|i| i.entries.get(value))
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The objects in `namespace`.
+    pub fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
+        self.by_index(INDEX_NAMESPACE, namespace)
+    }
+
+    /// The objects that list `owner_uid` among their owners.
+    pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<K>> {
+        self.by_index(INDEX_OWNER, owner_uid)
+    }
+
+    /// The objects in `namespace` (or everywhere, for `None`) whose labels match
+    /// `selector`. Uses the label index for one of the selector's `matchLabels` pairs
+    /// when it has any.
+    pub fn matching(&self, namespace: Option<&str>, selector: &LabelSelector) -> Vec<Arc<K>> {
+        let candidates = match selector.match_labels.iter().next() {
+            Some((k, v)) => self.by_index(INDEX_LABEL, &format!("{k}={v}")),
+            None => match namespace {
+                Some(ns) => self.in_namespace(ns),
+                None => self.list(),
+            },
+        };
+        candidates
+            .into_iter()
+            .filter(|o| namespace.is_none_or(|ns| o.meta().namespace.as_deref() == Some(ns)))
+            .filter(|o| selector.matches(&o.meta().labels))
+            .collect()
+    }
+
+    /// Whether the informer has completed its first list.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    /// Waits until the informer has completed its first list, so the cache holds
+    /// everything that existed when it started.
+    pub async fn wait_until_synced(&self) {
+        let mut synced = self.synced.clone();
+        // An error means the informer is gone; there is nothing more to wait for.
+        let _ = synced.wait_for(|s| *s).await;
+    }
+}
+
+impl<K: Resource> CacheWriter<K> {
+    /// The reading side.
+    pub(crate) fn cache(&self) -> &Cache<K> {
+        &self.cache
+    }
+
+    /// Stores `obj`, returning the object it replaced.
+    pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
+        let key = ObjectKey::of(obj.as_ref());
+        let mut inner = self.cache.inner.write();
+        let Inner { objects, indexes } = &mut *inner;
+        let old = objects.insert(key.clone(), obj.clone());
+        for index in indexes.values_mut() {
+            if let Some(old) = &old {
+                index.remove(old, &key);
+            }
+            index.insert(&obj, &key);
+        }
+        old
+    }
+
+    /// Removes the object with `key`, returning it.
+    pub(crate) fn remove(&self, key: &ObjectKey) -> Option<Arc<K>> {
+        let mut inner = self.cache.inner.write();
+        let Inner { objects, indexes } = &mut *inner;
+        let old = objects.remove(key)?;
+        for index in indexes.values_mut() {
+            index.remove(&old, key);
+        }
+        Some(old)
+    }
+
+    /// Adds (or replaces) index `name`, computed over the objects already cached.
+    pub(crate) fn add_index(&self, name: &str, func: IndexFn<K>) {
+        let mut inner = self.cache.inner.write();
+        let Inner { objects, indexes } = &mut *inner;
+        let mut index = Index {
+            func,
+            entries: HashMap::new(),
+        };
+        for (key, obj) in objects.iter() {
+            index.insert(obj, key);
+        }
+        indexes.insert(name.to_owned(), index);
+    }
+
+    /// Every cached key.
+    pub(crate) fn keys(&self) -> Vec<ObjectKey> {
+        self.cache.inner.read().objects.keys().cloned().collect()
+    }
+
+    /// Marks the cache as holding a complete list.
+    pub(crate) fn mark_synced(&self) {
+        self.synced.send_replace(true);
+    }
+}

@@ -1,0 +1,266 @@
+//! The informer: list + watch of one kind into a [`Cache`], with its changes fanned out
+//! to every subscriber.
+//!
+//! One informer per kind is shared by every controller in a manager; each decoded
+//! object is one `Arc<K>` that the cache and all subscribers share. When the watch
+//! falls behind the store's history (`Gone`), the informer lists again and emits the
+//! difference — objects that vanished meanwhile come out as deletions — so no
+//! subscriber ever misses a change silently. A subscriber that joins late first gets
+//! every cached object as `Added`, atomically with the live stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use orchestra_core::api::ObjectWatch;
+use orchestra_core::{Api, ApiError, ListParams, ObjectEvent, Resource, ResourceExt, Revision};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{Cache, CacheWriter, ObjectKey};
+
+/// A change an informer observed.
+#[derive(Debug)]
+pub enum InformerEvent<K> {
+    /// A new object (or, for a late subscriber, one that already existed).
+    Added(Arc<K>),
+    /// An object changed.
+    Updated {
+        /// Its previous state.
+        old: Arc<K>,
+        /// Its new state.
+        new: Arc<K>,
+    },
+    /// An object was deleted; this is its last known state.
+    Deleted(Arc<K>),
+}
+
+impl<K> Clone for InformerEvent<K> {
+    fn clone(&self) -> Self {
+        match self {
+            InformerEvent::Added(o) => InformerEvent::Added(o.clone()),
+            InformerEvent::Updated { old, new } => InformerEvent::Updated {
+                old: old.clone(),
+                new: new.clone(),
+            },
+            InformerEvent::Deleted(o) => InformerEvent::Deleted(o.clone()),
+        }
+    }
+}
+
+impl<K> InformerEvent<K> {
+    /// The object's current (or, for a deletion, last) state.
+    pub fn object(&self) -> &Arc<K> {
+        match self {
+            InformerEvent::Added(o) | InformerEvent::Deleted(o) => o,
+            InformerEvent::Updated { new, .. } => new,
+        }
+    }
+}
+
+/// Receives an informer's events. Unbounded, so a slow subscriber never stalls the
+/// informer or its peers; subscribers are expected to do little per event (map it to
+/// a work-queue key).
+pub type Subscription<K> = mpsc::UnboundedReceiver<InformerEvent<K>>;
+
+/// Settings of an [`Informer`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct InformerConfig {
+    /// First delay before retrying after a store error (default 100 ms), doubling.
+    pub min_retry: Duration,
+    /// Longest delay between retries (default 30 s).
+    pub max_retry: Duration,
+}
+
+impl Default for InformerConfig {
+    fn default() -> Self {
+        InformerConfig {
+            min_retry: Duration::from_millis(100),
+            max_retry: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Lists and watches one kind, keeping a [`Cache`] and feeding subscribers.
+///
+/// Build it, add indexes, call [`Informer::run`] on a task, and read
+/// [`Informer::cache`] or [`Informer::subscribe`] from anywhere (before or after it
+/// started).
+pub struct Informer<K: Resource> {
+    api: Api<K>,
+    params: ListParams,
+    config: InformerConfig,
+    writer: Arc<CacheWriter<K>>,
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<InformerEvent<K>>>>>,
+}
+
+impl<K: Resource> Informer<K> {
+    /// An informer over `api` (one namespace or all), for the objects matching `params`.
+    pub fn new(api: Api<K>, params: ListParams) -> Self {
+        Informer {
+            api,
+            params,
+            config: InformerConfig::default(),
+            writer: Arc::new(Cache::new_with_writer()),
+            subscribers: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Replaces the retry settings.
+    #[must_use]
+    pub fn config(mut self, config: InformerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds an index (or replaces one of the same name), at any time: existing objects
+    /// are indexed at once.
+    pub fn add_index(&self, name: &str, func: impl Fn(&K) -> Vec<String> + Send + Sync + 'static) {
+        self.writer.add_index(name, Arc::new(func));
+    }
+
+    /// The cache this informer fills.
+    pub fn cache(&self) -> Cache<K> {
+        self.writer.cache().clone()
+    }
+
+    /// A new subscription: first every object already cached (as `Added`), then every
+    /// change, with nothing missed or repeated in between.
+    pub fn subscribe(&self) -> Subscription<K> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut subscribers = self.subscribers.lock();
+        for obj in self.writer.cache().list() {
+            let _ = tx.send(InformerEvent::Added(obj));
+        }
+        subscribers.push(tx);
+        rx
+    }
+
+    /// Runs list + watch until `cancel` fires. Store errors are retried with
+    /// exponential backoff; a compacted watch position triggers a relist.
+    pub async fn run(&self, cancel: CancellationToken) {
+        let mut delay = self.config.min_retry;
+        let mut resume: Option<Revision> = None;
+        while !cancel.is_cancelled() {
+            let attempt = async {
+                let from = match resume {
+                    Some(rv) => rv,
+                    None => self.relist().await?,
+                };
+                let watch = self.api.watch(&self.params, from).await?;
+                self.follow(watch, from, &mut resume, &mut delay).await
+            };
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                outcome = attempt => outcome,
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(e) if e.is_gone() => {
+                    tracing::debug!(kind = K::KIND, error = %e, "watch fell behind; relisting");
+                    resume = None;
+                }
+                Err(e) => {
+                    tracing::warn!(kind = K::KIND, error = %e, retry_in = ?delay, "informer list/watch failed");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(self.config.max_retry);
+                }
+            }
+        }
+    }
+
+    /// Applies watch events until the stream ends or fails; records where to resume.
+    async fn follow(
+        &self,
+        mut watch: ObjectWatch<K>,
+        from: Revision,
+        resume: &mut Option<Revision>,
+        delay: &mut Duration,
+    ) -> Result<(), ApiError> {
+        *resume = Some(from);
+        while let Some(item) = watch.next().await {
+            let event = match item {
+                Ok(event) => event,
+                Err(e @ ApiError::Decode { .. }) => {
+                    // One undecodable object must not stop the kind: it is logged and
+                    // left out of the cache.
+                    tracing::error!(kind = K::KIND, error = %e, "skipping undecodable object");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            *delay = self.config.min_retry;
+            let rv = event.object().resource_version();
+            self.apply(event);
+            *resume = Some(rv);
+        }
+        Ok(())
+    }
+
+    /// Lists everything, replaces the cache with it and emits the difference; returns the
+    /// list's resourceVersion.
+    async fn relist(&self) -> Result<Revision, ApiError> {
+        let list = self.api.list(&self.params).await?;
+        let mut subscribers = self.subscribers.lock();
+        let mut stale: std::collections::HashSet<ObjectKey> =
+            self.writer.keys().into_iter().collect();
+        for obj in list.items {
+            let key = ObjectKey::of(&obj);
+            stale.remove(&key);
+            let unchanged = self
+                .writer
+                .cache()
+                .get(&key)
+                .is_some_and(|old| old.resource_version() == obj.resource_version());
+            if unchanged {
+                continue;
+            }
+            let new = Arc::new(obj);
+            let event = match self.writer.apply(new.clone()) {
+                Some(old) => InformerEvent::Updated { old, new },
+                None => InformerEvent::Added(new),
+            };
+            broadcast(&mut subscribers, event);
+        }
+        for key in stale {
+            if let Some(old) = self.writer.remove(&key) {
+                broadcast(&mut subscribers, InformerEvent::Deleted(old));
+            }
+        }
+        drop(subscribers);
+        self.writer.mark_synced();
+        Ok(list.resource_version)
+    }
+
+    fn apply(&self, event: ObjectEvent<K>) {
+        let mut subscribers = self.subscribers.lock();
+        let informer_event = match event {
+            ObjectEvent::Added(obj) | ObjectEvent::Modified(obj) => {
+                let new = Arc::new(obj);
+                match self.writer.apply(new.clone()) {
+                    Some(old) => InformerEvent::Updated { old, new },
+                    None => InformerEvent::Added(new),
+                }
+            }
+            ObjectEvent::Deleted(obj) => {
+                let key = ObjectKey::of(&obj);
+                let last = self.writer.remove(&key).unwrap_or_else(|| Arc::new(obj));
+                InformerEvent::Deleted(last)
+            }
+        };
+        broadcast(&mut subscribers, informer_event);
+    }
+}
+
+/// Sends `event` to every live subscriber, forgetting the ones that hung up.
+fn broadcast<K>(
+    subscribers: &mut Vec<mpsc::UnboundedSender<InformerEvent<K>>>,
+    event: InformerEvent<K>,
+) {
+    subscribers.retain(|s| s.send(event.clone()).is_ok());
+}

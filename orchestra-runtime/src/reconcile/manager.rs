@@ -1,0 +1,385 @@
+//! The controller manager: many controllers over shared informers, started once the
+//! caches are synced, optionally only while this replica holds a leader lease.
+//!
+//! There is one [`Informer`] per kind in a manager, whoever asks for it: a controller's
+//! own kind, the kinds it owns or watches, and any cache a controller reads. Informers
+//! run for the manager's whole life (a standby replica keeps warm caches and takes over
+//! quickly); controllers run only while leading.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use orchestra_core::{Api, Client, ListParams, Resource};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{Cache, ObjectKey};
+use super::controller::{Controller, Mapper};
+use super::informer::{Informer, InformerEvent};
+use super::leader::{LeaderElectionConfig, LeaderElector};
+use super::runner::{ControllerRunner, RunnerConfig};
+
+/// Keys to reconcile, from one trigger.
+pub(crate) type KeyStream = Pin<Box<dyn Stream<Item = ObjectKey> + Send>>;
+
+/// A type-erased informer: what the manager needs to run and await any of them.
+trait AnyInformer: Send + Sync {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn run(self: Arc<Self>, cancel: CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    fn is_synced(&self) -> bool;
+    fn kind(&self) -> &'static str;
+}
+
+impl<K: Resource> AnyInformer for Informer<K> {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn run(self: Arc<Self>, cancel: CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { Informer::run(&self, cancel).await })
+    }
+
+    fn is_synced(&self) -> bool {
+        self.cache().is_synced()
+    }
+
+    fn kind(&self) -> &'static str {
+        K::KIND
+    }
+}
+
+/// The shared informers of one manager, one per kind, created on first use.
+#[derive(Clone)]
+pub struct Informers {
+    client: Client,
+    inner: Arc<Mutex<InformersInner>>,
+}
+
+struct InformersInner {
+    by_type: HashMap<TypeId, Arc<dyn AnyInformer>>,
+    /// Set once the manager runs: informers created later start at once.
+    running: Option<(CancellationToken, tokio::runtime::Handle)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Informers {
+    /// An empty registry over `client`.
+    pub fn new(client: Client) -> Self {
+        Informers {
+            client,
+            inner: Arc::new(Mutex::new(InformersInner {
+                by_type: HashMap::new(),
+                running: None,
+                tasks: Vec::new(),
+            })),
+        }
+    }
+
+    /// The informer of kind `K` (all namespaces), created on first use. If the manager
+    /// is already running it starts at once.
+    pub fn get<K: Resource>(&self) -> Arc<Informer<K>> {
+        let mut inner = self.inner.lock();
+        if let Some(existing) = inner.by_type.get(&TypeId::of::<K>()) {
+            return existing
+                .clone()
+                .as_any()
+                .downcast::<Informer<K>>()
+                .expect("registered under its own TypeId");
+        }
+        let informer = Arc::new(Informer::new(
+            Api::<K>::all(self.client.clone()),
+            ListParams::default(),
+        ));
+        inner.by_type.insert(TypeId::of::<K>(), informer.clone());
+        if let Some((cancel, handle)) = inner.running.clone() {
+            let task = handle.spawn(AnyInformer::run(informer.clone(), cancel));
+            inner.tasks.push(task);
+        }
+        informer
+    }
+
+    /// The cache of kind `K`: shorthand for `get::<K>().cache()`.
+    pub fn cache<K: Resource>(&self) -> Cache<K> {
+        self.get::<K>().cache()
+    }
+
+    /// Whether every informer has completed its first list.
+    pub fn all_synced(&self) -> bool {
+        self.inner.lock().by_type.values().all(|i| i.is_synced())
+    }
+
+    /// The kinds whose informer has not completed its first list.
+    pub fn unsynced_kinds(&self) -> Vec<&'static str> {
+        self.inner
+            .lock()
+            .by_type
+            .values()
+            .filter(|i| !i.is_synced())
+            .map(|i| i.kind())
+            .collect()
+    }
+
+    /// Starts every informer (and any created later) until `cancel` fires.
+    fn start(&self, cancel: CancellationToken) {
+        let mut inner = self.inner.lock();
+        inner.running = Some((cancel.clone(), tokio::runtime::Handle::current()));
+        let informers: Vec<_> = inner.by_type.values().cloned().collect();
+        for informer in informers {
+            let task = tokio::spawn(informer.run(cancel.clone()));
+            inner.tasks.push(task);
+        }
+    }
+
+    /// Waits until every informer has completed its first list.
+    async fn wait_until_synced(&self) {
+        while !self.all_synced() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn join(&self) {
+        let tasks: Vec<_> = std::mem::take(&mut self.inner.lock().tasks);
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Keys woken by changes to kind `O`, through `map`. An update wakes the keys of both
+/// the old and the new state, so a dependent that changed owners wakes both.
+pub(crate) fn mapped_keys<O: Resource>(informers: &Informers, map: Mapper<O>) -> KeyStream {
+    let events = tokio_stream_from(informers.get::<O>().subscribe());
+    Box::pin(events.flat_map(move |event| {
+        let mut keys = match &event {
+            InformerEvent::Updated { old, new } => {
+                let mut keys = map(old);
+                keys.extend(map(new));
+                keys
+            }
+            other => map(other.object()),
+        };
+        keys.sort();
+        keys.dedup();
+        futures::stream::iter(keys)
+    }))
+}
+
+/// An informer subscription as a stream.
+pub(crate) fn tokio_stream_from<K: Send + 'static>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<K>,
+) -> Pin<Box<dyn Stream<Item = K> + Send>> {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+/// A controller with its runner settings, type-erased for the manager.
+trait AnyController: Send + Sync {
+    fn name(&self) -> String;
+    fn run(
+        self: Arc<Self>,
+        informers: Informers,
+        client: Client,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+impl<C: Controller> AnyController for ControllerRunner<C> {
+    fn name(&self) -> String {
+        self.controller_name().to_owned()
+    }
+
+    fn run(
+        self: Arc<Self>,
+        informers: Informers,
+        client: Client,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { ControllerRunner::run(&self, &informers, client, cancel).await })
+    }
+}
+
+/// The manager's state, for health checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Whether every informer completed its first list.
+    pub informers_synced: bool,
+    /// Whether this replica leads (always true without leader election).
+    pub leader: bool,
+    /// Whether controllers are running now.
+    pub controllers_running: bool,
+}
+
+/// The controller manager: runs many controllers over shared informers, starts them
+/// once every cache has synced, and — with [`Manager::leader_election`] — only while
+/// this replica holds the lease.
+///
+/// There is one informer per kind, whoever asks for it (see [`Manager::informers`]).
+/// Informers run for the manager's whole life, so a standby replica keeps warm caches
+/// and takes over quickly; controllers run only while leading, and stop before the
+/// lease can pass to another replica.
+///
+/// ```no_run
+/// # use orchestra_core::Client;
+/// # use orchestra_runtime::reconcile::{Controller, Manager};
+/// # async fn demo<C: Controller>(client: Client, controller: C) {
+/// let mut manager = Manager::new(client);
+/// manager.add(controller);
+/// let stop = tokio_util::sync::CancellationToken::new();
+/// manager.run(stop).await; // until `stop` is cancelled elsewhere
+/// # }
+/// ```
+pub struct Manager {
+    client: Client,
+    informers: Informers,
+    controllers: Vec<Arc<dyn AnyController>>,
+    leader_election: Option<LeaderElectionConfig>,
+    health: watch::Sender<Health>,
+}
+
+impl Manager {
+    /// A manager over `client`, with no controllers and no leader election.
+    pub fn new(client: Client) -> Self {
+        let health = Health {
+            informers_synced: false,
+            leader: false,
+            controllers_running: false,
+        };
+        Manager {
+            informers: Informers::new(client.clone()),
+            client,
+            controllers: Vec::new(),
+            leader_election: None,
+            health: watch::channel(health).0,
+        }
+    }
+
+    /// Runs controllers only while holding the lease `config` describes.
+    #[must_use]
+    pub fn leader_election(mut self, config: LeaderElectionConfig) -> Self {
+        self.leader_election = Some(config);
+        self
+    }
+
+    /// The shared informers: ask here for the caches a controller reads.
+    pub fn informers(&self) -> &Informers {
+        &self.informers
+    }
+
+    /// The client the manager's informers and controllers use.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Adds a controller with the default runner settings.
+    pub fn add<C: Controller>(&mut self, controller: C) -> &mut Self {
+        self.add_with(controller, RunnerConfig::default())
+    }
+
+    /// Adds a controller with explicit runner settings (concurrency, work queue).
+    pub fn add_with<C: Controller>(&mut self, controller: C, config: RunnerConfig) -> &mut Self {
+        // Create the informers now, so they all start (and sync) together.
+        let _ = self.informers.get::<C::Object>();
+        let runner = ControllerRunner::new(controller, config, &self.informers);
+        self.controllers.push(Arc::new(runner));
+        self
+    }
+
+    /// The current health.
+    pub fn health(&self) -> Health {
+        self.health.borrow().clone()
+    }
+
+    /// A receiver of health changes.
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
+    }
+
+    /// Runs until `cancel` fires: starts the informers, waits for their caches, and runs
+    /// the controllers (while leading, with leader election). On cancel, controllers
+    /// finish their in-flight reconciles and stop, then the informers stop.
+    pub async fn run(&self, cancel: CancellationToken) {
+        let informer_cancel = cancel.child_token();
+        self.informers.start(informer_cancel.clone());
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = self.informers.wait_until_synced() => {
+                self.health.send_modify(|h| h.informers_synced = true);
+                match &self.leader_election {
+                    None => {
+                        self.health.send_modify(|h| h.leader = true);
+                        self.run_controllers(cancel.clone()).await;
+                    }
+                    Some(config) => self.run_while_leading(config.clone(), cancel.clone()).await,
+                }
+            }
+        }
+        informer_cancel.cancel();
+        self.informers.join().await;
+        self.health.send_modify(|h| {
+            h.leader = false;
+            h.controllers_running = false;
+        });
+    }
+
+    async fn run_while_leading(&self, config: LeaderElectionConfig, cancel: CancellationToken) {
+        let elector = Arc::new(LeaderElector::new(self.client.clone(), config));
+        let mut leadership = elector.watch_leadership();
+        let elector_cancel = CancellationToken::new();
+        let elector_task = {
+            let elector = elector.clone();
+            let token = elector_cancel.clone();
+            tokio::spawn(async move { elector.run(token).await })
+        };
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                changed = leadership.wait_for(|leading| *leading) => if changed.is_err() { break },
+            }
+            self.health.send_modify(|h| h.leader = true);
+            let term = cancel.child_token();
+            let lost = {
+                let term = term.clone();
+                let mut leadership = elector.watch_leadership();
+                async move {
+                    let _ = leadership.wait_for(|leading| !*leading).await;
+                    term.cancel();
+                }
+            };
+            tokio::join!(self.run_controllers(term), async {
+                tokio::select! {
+                    _ = lost => {}
+                    _ = cancel.cancelled() => {}
+                }
+            });
+            self.health.send_modify(|h| h.leader = elector.is_leader());
+        }
+        // Controllers are stopped before the lease is released, so a successor never
+        // overlaps with us.
+        elector_cancel.cancel();
+        let _ = elector_task.await;
+    }
+
+    /// Runs every controller until `cancel` fires and all have stopped.
+    async fn run_controllers(&self, cancel: CancellationToken) {
+        self.health.send_modify(|h| h.controllers_running = true);
+        let mut set = JoinSet::new();
+        for controller in &self.controllers {
+            tracing::info!(controller = %controller.name(), "starting controller");
+            set.spawn(controller.clone().run(
+                self.informers.clone(),
+                self.client.clone(),
+                cancel.clone(),
+            ));
+        }
+        while let Some(result) = set.join_next().await {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a controller task failed");
+            }
+        }
+        self.health.send_modify(|h| h.controllers_running = false);
+    }
+}

@@ -1,0 +1,228 @@
+//! The informer: list + watch into an indexed cache, late subscribers, and relisting
+//! after compaction without losing or inventing changes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Widget, memory_client};
+use orchestra::core::{Api, DeleteParams, ListParams, OwnerReference, Store};
+use orchestra::runtime::reconcile::{Informer, InformerEvent, ObjectKey, Subscription};
+use orchestra::store::{MemoryStore, MemoryStoreConfig};
+use tokio_util::sync::CancellationToken;
+
+fn start(informer: &Arc<Informer<Widget>>) -> CancellationToken {
+    let token = CancellationToken::new();
+    let (i, t) = (informer.clone(), token.clone());
+    tokio::spawn(async move { i.run(t).await });
+    token
+}
+
+async fn recv(sub: &mut Subscription<Widget>) -> InformerEvent<Widget> {
+    tokio::time::timeout(Duration::from_secs(30), sub.recv())
+        .await
+        .expect("an event in time")
+        .expect("subscription open")
+}
+
+fn describe(e: &InformerEvent<Widget>) -> String {
+    match e {
+        InformerEvent::Added(o) => format!(
+            "Added {} {}",
+            o.metadata.name.as_deref().unwrap(),
+            o.spec.size
+        ),
+        InformerEvent::Updated { old, new } => {
+            format!(
+                "Updated {} {}->{}",
+                new.metadata.name.as_deref().unwrap(),
+                old.spec.size,
+                new.spec.size
+            )
+        }
+        InformerEvent::Deleted(o) => format!(
+            "Deleted {} {}",
+            o.metadata.name.as_deref().unwrap(),
+            o.spec.size
+        ),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_follows_the_store_and_answers_by_index() {
+    let (client, _) = memory_client();
+    let default: Api<Widget> = Api::namespaced(client.clone(), "default");
+    let other: Api<Widget> = Api::namespaced(client.clone(), "other");
+    let owner = OwnerReference {
+        api_version: "v1".into(),
+        kind: "Owner".into(),
+        name: "o".into(),
+        uid: "uid-1".into(),
+        ..Default::default()
+    };
+    let mut owned = Widget::new("owned", 1).with_label("app", "web");
+    owned.metadata.owner_references.push(owner);
+    owned.spec.node_name = "node-1".into();
+    default.create(&owned).await.unwrap();
+    other
+        .create(&Widget::new("elsewhere", 2).with_label("app", "db"))
+        .await
+        .unwrap();
+
+    let informer = Arc::new(Informer::new(
+        Api::<Widget>::all(client),
+        ListParams::default(),
+    ));
+    informer.add_index("node", |w: &Widget| vec![w.spec.node_name.clone()]);
+    let cache = informer.cache();
+    let stop = start(&informer);
+    cache.wait_until_synced().await;
+    assert_eq!(cache.len(), 2);
+    assert_eq!(
+        cache.in_namespace("other")[0].metadata.name.as_deref(),
+        Some("elsewhere")
+    );
+    assert_eq!(cache.owned_by("uid-1").len(), 1);
+    assert_eq!(cache.by_index("node", "node-1").len(), 1);
+    assert_eq!(cache.matching(None, &"app=web".parse().unwrap()).len(), 1);
+    assert_eq!(
+        cache
+            .matching(Some("other"), &"app=web".parse().unwrap())
+            .len(),
+        0
+    );
+
+    // Later changes arrive, and indexes follow them.
+    default
+        .update_with("owned", |w| w.spec.node_name = "node-2".into())
+        .await
+        .unwrap();
+    default.create(&Widget::new("late", 3)).await.unwrap();
+    other
+        .delete("elsewhere", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(cache.by_index("node", "node-1").is_empty());
+    assert_eq!(cache.by_index("node", "node-2").len(), 1);
+    assert!(
+        cache
+            .get(&ObjectKey::namespaced("default", "late"))
+            .is_some()
+    );
+    assert!(
+        cache
+            .get(&ObjectKey::namespaced("other", "elsewhere"))
+            .is_none()
+    );
+    // An index added while running covers what is already cached.
+    informer.add_index("size", |w: &Widget| vec![w.spec.size.to_string()]);
+    assert_eq!(cache.by_index("size", "3").len(), 1);
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_subscriber_first_gets_what_exists_then_changes() {
+    let (client, _) = memory_client();
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    widgets.create(&Widget::new("a", 1)).await.unwrap();
+    let informer = Arc::new(Informer::new(
+        Api::<Widget>::all(client),
+        ListParams::default(),
+    ));
+    let stop = start(&informer);
+    informer.cache().wait_until_synced().await;
+
+    let mut late = informer.subscribe();
+    assert_eq!(describe(&recv(&mut late).await), "Added a 1");
+    widgets.update_with("a", |w| w.spec.size = 2).await.unwrap();
+    assert_eq!(describe(&recv(&mut late).await), "Updated a 1->2");
+    widgets.delete("a", &DeleteParams::default()).await.unwrap();
+    assert_eq!(describe(&recv(&mut late).await), "Deleted a 2");
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn relist_after_compaction_emits_the_difference_and_loses_no_update() {
+    // A store with a tiny history, so a watcher that stalls is cut off.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::with_config(
+        MemoryStoreConfig::default().history(8),
+    ));
+    let client = orchestra::core::Client::new(store.clone());
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    for name in ["keep", "change", "vanish"] {
+        widgets.create(&Widget::new(name, 1)).await.unwrap();
+    }
+    let informer = Arc::new(Informer::new(
+        Api::<Widget>::all(client),
+        ListParams::default(),
+    ));
+    let mut events = informer.subscribe();
+    let stop = start(&informer);
+    informer.cache().wait_until_synced().await;
+    for _ in 0..3 {
+        recv(&mut events).await; // the initial Added events
+    }
+
+    // Stall the informer's task by holding the runtime (paused time: nothing else
+    // runs between these writes), then write far more than the history holds.
+    widgets
+        .update_with("change", |w| w.spec.size = 2)
+        .await
+        .unwrap();
+    widgets
+        .delete("vanish", &DeleteParams::default())
+        .await
+        .unwrap();
+    widgets.create(&Widget::new("new", 1)).await.unwrap();
+    for i in 0..40 {
+        widgets
+            .update_with("keep", |w| w.spec.size = 100 + i)
+            .await
+            .unwrap();
+    }
+    widgets
+        .update_with("keep", |w| w.spec.size = 1)
+        .await
+        .unwrap();
+
+    // Whatever the path (watch, or relist after Gone), the subscriber ends with exactly
+    // the store's state, and "vanish" comes out as a deletion.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let cache = informer.cache();
+        let settled = cache.len() == 3
+            && cache
+                .get(&ObjectKey::namespaced("default", "change"))
+                .is_some_and(|w| w.spec.size == 2)
+            && cache
+                .get(&ObjectKey::namespaced("default", "keep"))
+                .is_some_and(|w| w.spec.size == 1);
+        if settled {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cache never converged; saw {seen:?}"
+        );
+        if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
+            seen.push(describe(&e));
+        }
+    }
+    while let Ok(e) = events.try_recv() {
+        seen.push(describe(&e));
+    }
+    assert!(
+        seen.iter().any(|e| e.starts_with("Deleted vanish")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|e| e.starts_with("Added new")), "{seen:?}");
+    assert!(seen.iter().any(|e| e == "Updated change 1->2"), "{seen:?}");
+    assert!(
+        store.compact_revision().await.unwrap() > 0,
+        "the history was compacted meanwhile"
+    );
+    stop.cancel();
+}
