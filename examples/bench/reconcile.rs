@@ -75,7 +75,12 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         .list(&ListParams::default())
         .await
         .map_err(|e| e.to_string())?;
-    let held: Vec<Arc<Pod>> = list.items.into_iter().map(Arc::new).collect();
+    // Pushed one by one: `collect` would reuse the list's buffer of whole pods and keep
+    // it alive, counting it as object memory.
+    let mut held: Vec<Arc<Pod>> = Vec::with_capacity(objects);
+    for pod in list.items {
+        held.push(Arc::new(pod));
+    }
     let object_bytes = (live_bytes() - before) as f64 / objects as f64;
     drop(held);
 
