@@ -367,3 +367,65 @@ async fn changes_to_owned_objects_wake_their_owner() {
     );
     assert_eq!(log.attempts["default/bystander"].len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn other_kinds_wake_objects_through_a_mapping() {
+    let (client, _) = memory_client();
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    let racks: Api<common::Rack> = Api::all(client.clone());
+    widgets.create(&Widget::new("web", 1)).await.unwrap();
+    widgets.create(&Widget::new("db", 1)).await.unwrap();
+    // A rack named after a widget wakes that widget.
+    let running = run_manager(&client, || {
+        Watches::new()
+            .watches::<common::Rack>(|rack| vec![ObjectKey::namespaced("default", rack.name_any())])
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut rack = common::Rack::default();
+    rack.metadata.name = Some("web".into());
+    racks.create(&rack).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let log = running.log.lock();
+    assert_eq!(log.attempts["default/web"].len(), 2);
+    assert_eq!(log.attempts["default/db"].len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_bounded_by_the_runner_config() {
+    let (client, _) = memory_client();
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    for i in 0..10 {
+        widgets
+            .create(&Widget::new(&format!("slow-{i}"), 1))
+            .await
+            .unwrap();
+    }
+    let log = Arc::new(Mutex::new(Log::default()));
+    let mut manager = Manager::new(client.clone());
+    manager.add_with(
+        Recorder {
+            log: log.clone(),
+            watches: Watches::new,
+        },
+        orchestra::runtime::reconcile::RunnerConfig::default().concurrency(3),
+    );
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
+    let mut most = 0;
+    for _ in 0..500 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        most = most.max(log.lock().in_flight.values().sum::<usize>());
+    }
+    let log = log.lock();
+    assert_eq!(
+        most, 3,
+        "never more than 3 reconciles at once, and 3 when there is work"
+    );
+    assert_eq!(
+        log.reconciles.len(),
+        10,
+        "all ten finished (4 rounds of 10 s)"
+    );
+    stop.cancel();
+}
