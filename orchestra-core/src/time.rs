@@ -43,6 +43,18 @@ impl Time {
         }
     }
 
+    /// This time minus `d` (saturating at the start of representable time).
+    pub fn minus(self, d: Duration) -> Time {
+        match chrono::Duration::from_std(d) {
+            Ok(cd) => Time(
+                self.0
+                    .checked_sub_signed(cd)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ),
+            Err(_) => Time(DateTime::<Utc>::MIN_UTC),
+        }
+    }
+
     /// How long after `earlier` this time is; zero if it is not after it.
     pub fn since(self, earlier: Time) -> Duration {
         (self.0 - earlier.0).to_std().unwrap_or(Duration::ZERO)

@@ -3,4 +3,5 @@
 //! What acts on the state: the reconcile machinery, the scheduler, the controllers, the
 //! node agent and the container runtimes.
 
+pub mod controllers;
 pub mod reconcile;

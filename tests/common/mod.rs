@@ -101,3 +101,36 @@ pub fn memory_client() -> (Client, Arc<dyn Store>) {
     );
     (client, store)
 }
+
+/// Plays the node agent for tests without one: every pod that is not yet Running and
+/// Ready becomes so, stamped with the client's clock. Returns how many it changed.
+pub async fn mark_pods_ready(client: &Client) -> usize {
+    use orchestra::core::kinds::{ConditionStatus, Pod, PodCondition, PodPhase, PodStatus};
+    use orchestra::core::{Api, ListParams};
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut changed = 0;
+    for pod in pods.list(&ListParams::default()).await.unwrap().items {
+        if pod.is_ready() || pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let mut ready = pod.clone();
+        ready.status = Some(PodStatus {
+            phase: Some(PodPhase::Running),
+            conditions: vec![PodCondition {
+                type_: "Ready".into(),
+                status: ConditionStatus::True,
+                last_transition_time: Some(client.clock().now()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let namespaced: Api<Pod> = Api::namespaced(
+            client.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+        );
+        if namespaced.update_status(&ready).await.is_ok() {
+            changed += 1;
+        }
+    }
+    changed
+}

@@ -1,0 +1,8 @@
+//! The built-in controllers. Each lives in its own module, split into a pure decision
+//! ("given these objects, what should change?") with its own unit tests, and a thin
+//! controller that reads caches and writes through the typed API.
+
+pub mod pod_helpers;
+pub mod replicaset;
+
+pub use replicaset::ReplicaSetController;

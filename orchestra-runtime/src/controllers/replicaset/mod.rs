@@ -1,0 +1,248 @@
+//! The ReplicaSet controller: keeps exactly `replicas` pods matching a ReplicaSet's
+//! selector and owned by it.
+//!
+//! The decision is [`plan::plan`] (pure); this module reads the caches, carries the plan
+//! out through the typed API, and remembers what it just did ("expectations", as
+//! Kubernetes calls them): until the pod cache shows the pods it created and no longer
+//! shows the ones it deleted, a ReplicaSet is not planned again, so a cache that lags
+//! its own writes never makes it create or delete twice.
+
+pub mod plan;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use orchestra_core::kinds::{Pod, ReplicaSet};
+use orchestra_core::{Api, ApiError, Client, DeleteParams, ResourceExt};
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::controllers::pod_helpers::pod_from_template;
+use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey, Watches};
+
+/// How long writes may stay unobserved before the controller stops waiting for them
+/// and plans afresh (Kubernetes' expectations timeout).
+pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Pods this controller created or deleted and has not yet seen in its cache.
+#[derive(Debug)]
+struct Expectations {
+    creates: HashSet<String>,
+    deletes: HashSet<String>,
+    since: Instant,
+}
+
+/// The ReplicaSet controller. Build it from a manager's informers and add it to the
+/// manager.
+pub struct ReplicaSetController {
+    client: Client,
+    pods: Cache<Pod>,
+    replicasets: Cache<ReplicaSet>,
+    expectations: Mutex<HashMap<ObjectKey, Expectations>>,
+}
+
+impl ReplicaSetController {
+    /// A controller reading the pod and ReplicaSet caches of `informers`.
+    pub fn new(client: Client, informers: &Informers) -> Self {
+        ReplicaSetController {
+            client,
+            pods: informers.cache::<Pod>(),
+            replicasets: informers.cache::<ReplicaSet>(),
+            expectations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the cache reflects this ReplicaSet's last writes (or waiting for them
+    /// timed out).
+    fn expectations_met(&self, key: &ObjectKey, namespace: &str) -> bool {
+        let mut all = self.expectations.lock();
+        let Some(e) = all.get_mut(key) else {
+            return true;
+        };
+        e.creates.retain(|name| {
+            self.pods
+                .get(&ObjectKey::namespaced(namespace, name.as_str()))
+                .is_none()
+        });
+        e.deletes.retain(|name| {
+            self.pods
+                .get(&ObjectKey::namespaced(namespace, name.as_str()))
+                .is_some()
+        });
+        if (e.creates.is_empty() && e.deletes.is_empty())
+            || e.since.elapsed() > EXPECTATIONS_TIMEOUT
+        {
+            all.remove(key);
+            return true;
+        }
+        false
+    }
+
+    fn expect(
+        &self,
+        key: &ObjectKey,
+        created: impl IntoIterator<Item = String>,
+        deleted: impl IntoIterator<Item = String>,
+    ) {
+        let mut all = self.expectations.lock();
+        let e = all.entry(key.clone()).or_insert_with(|| Expectations {
+            creates: HashSet::new(),
+            deletes: HashSet::new(),
+            since: Instant::now(),
+        });
+        e.creates.extend(created);
+        e.deletes.extend(deleted);
+        e.since = Instant::now();
+    }
+
+    /// The pods that could belong to `rs`: those it owns and those its selector matches.
+    fn candidates(&self, rs: &ReplicaSet, namespace: &str) -> Vec<Arc<Pod>> {
+        let mut seen = HashSet::new();
+        let mut pods = Vec::new();
+        let owned = self.pods.owned_by(rs.uid());
+        let matching = if rs.spec.selector.is_empty() {
+            Vec::new()
+        } else {
+            self.pods.matching(Some(namespace), &rs.spec.selector)
+        };
+        for pod in owned.into_iter().chain(matching) {
+            if pod.namespace() == Some(namespace) && seen.insert(pod.name_any().to_owned()) {
+                pods.push(pod);
+            }
+        }
+        pods
+    }
+}
+
+#[async_trait]
+impl Controller for ReplicaSetController {
+    type Object = ReplicaSet;
+    type Error = ApiError;
+
+    fn name(&self) -> &str {
+        "replicaset"
+    }
+
+    async fn reconcile(
+        &self,
+        rs: Arc<ReplicaSet>,
+        ctx: &Context<ReplicaSet>,
+    ) -> Result<Action, ApiError> {
+        let namespace = rs.namespace().unwrap_or("default").to_owned();
+        if !self.expectations_met(&ctx.key, &namespace) {
+            // The pod events for our own writes will wake this ReplicaSet again.
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+        let now = self.client.clock().now();
+        let decision = plan::plan(&rs, &self.candidates(&rs, &namespace), now);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+
+        for pod in &decision.adopt {
+            let owner = rs.owner_reference(true);
+            let adopted = pods
+                .update_with(pod.name_any(), |p| {
+                    if p.metadata.controller_ref().is_none() {
+                        p.metadata.owner_references.push(owner.clone());
+                    }
+                })
+                .await;
+            ignore_not_found(adopted)?;
+        }
+        for pod in &decision.release {
+            let uid = rs.uid().to_owned();
+            ignore_not_found(
+                pods.update_with(pod.name_any(), |p| {
+                    p.metadata.owner_references.retain(|r| r.uid != uid)
+                })
+                .await,
+            )?;
+        }
+
+        for batch in plan::slow_start_batches(decision.create) {
+            let template = pod_from_template(
+                &rs.spec.template,
+                &namespace,
+                rs.name_any(),
+                rs.owner_reference(true),
+            );
+            let results = join_all((0..batch).map(|_| pods.create(&template))).await;
+            let created: Vec<String> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .map(|p| p.name_any().to_owned())
+                .collect();
+            self.expect(&ctx.key, created, []);
+            if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+                // Stop at the first failure: a broken template must not make hundreds
+                // of failing pods.
+                return Err(e);
+            }
+        }
+
+        if !decision.delete.is_empty() {
+            let names: Vec<String> = decision
+                .delete
+                .iter()
+                .map(|p| p.name_any().to_owned())
+                .collect();
+            self.expect(&ctx.key, [], names.iter().cloned());
+            let params = DeleteParams::default();
+            let results = join_all(names.iter().map(|name| pods.delete(name, &params))).await;
+            for result in results {
+                ignore_not_found(result)?;
+            }
+        }
+
+        if rs.status.as_ref() != Some(&decision.status) {
+            let replicasets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &namespace);
+            let status = decision.status.clone();
+            ignore_not_found(
+                replicasets
+                    .update_status_with(rs.name_any(), |r| r.status = Some(status.clone()))
+                    .await,
+            )?;
+        }
+        Ok(Action::await_change())
+    }
+
+    async fn deleted(
+        &self,
+        key: &ObjectKey,
+        _last: Option<Arc<ReplicaSet>>,
+        _ctx: &Context<ReplicaSet>,
+    ) -> Result<Action, ApiError> {
+        self.expectations.lock().remove(key);
+        Ok(Action::await_change())
+    }
+
+    /// Its pods wake it through their owner reference; an orphan pod wakes every
+    /// ReplicaSet in its namespace whose selector matches it, so it can be adopted.
+    fn watches(&self) -> Watches<ReplicaSet> {
+        let replicasets = self.replicasets.clone();
+        Watches::new().owns::<Pod>().watches::<Pod>(move |pod| {
+            if pod.metadata.controller_ref().is_some() {
+                return Vec::new();
+            }
+            let namespace = pod.namespace().unwrap_or_default();
+            replicasets
+                .in_namespace(namespace)
+                .iter()
+                .filter(|rs| {
+                    !rs.spec.selector.is_empty() && rs.spec.selector.matches(&pod.metadata.labels)
+                })
+                .map(|rs| ObjectKey::of(rs.as_ref()))
+                .collect()
+        })
+    }
+}
+
+fn ignore_not_found<T>(result: Result<T, ApiError>) -> Result<(), ApiError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
