@@ -307,6 +307,9 @@ impl<K: QueueKey> WorkQueue<K> {
 
     /// Resets the failure count of `key`, so that its next retry waits the base backoff
     /// again. Call it when the key reconciled successfully. Pending work is kept.
+    ///
+    /// The queue remembers a failed key until it is forgotten (as client-go does), so
+    /// also forget the keys of objects that are gone, or their counts stay in memory.
     pub fn forget(&self, key: &K) {
         self.shared.state.lock().forget(key);
     }
