@@ -105,12 +105,20 @@ pub fn memory_client() -> (Client, Arc<dyn Store>) {
 /// Plays the node agent for tests without one: every pod that is not yet Running and
 /// Ready becomes so, stamped with the client's clock. Returns how many it changed.
 pub async fn mark_pods_ready(client: &Client) -> usize {
+    mark_pods_ready_except(client, |_| false).await
+}
+
+/// Like [`mark_pods_ready`], leaving alone the pods `broken` picks (say, a bad image).
+pub async fn mark_pods_ready_except(
+    client: &Client,
+    broken: impl Fn(&orchestra::core::kinds::Pod) -> bool,
+) -> usize {
     use orchestra::core::kinds::{ConditionStatus, Pod, PodCondition, PodPhase, PodStatus};
     use orchestra::core::{Api, ListParams};
     let pods: Api<Pod> = Api::all(client.clone());
     let mut changed = 0;
     for pod in pods.list(&ListParams::default()).await.unwrap().items {
-        if pod.is_ready() || pod.metadata.deletion_timestamp.is_some() {
+        if pod.is_ready() || pod.metadata.deletion_timestamp.is_some() || broken(&pod) {
             continue;
         }
         let mut ready = pod.clone();

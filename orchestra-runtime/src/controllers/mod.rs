@@ -2,7 +2,9 @@
 //! ("given these objects, what should change?") with its own unit tests, and a thin
 //! controller that reads caches and writes through the typed API.
 
+pub mod deployment;
 pub mod pod_helpers;
 pub mod replicaset;
 
+pub use deployment::{DeploymentController, DeploymentError, rollback};
 pub use replicaset::ReplicaSetController;

@@ -1,0 +1,328 @@
+//! The Deployment and ReplicaSet controllers together, in paused virtual time, with pods
+//! made Ready by a test helper standing in for node agents: rolling updates within
+//! their bounds (checked after every store event), rollback, and a stuck rollout that
+//! hits its progress deadline without destroying the old ReplicaSet.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{mark_pods_ready_except, memory_client};
+use futures::StreamExt;
+use orchestra::core::kinds::{
+    Container, Deployment, DeploymentSpec, DeploymentStrategy, IntOrString, Pod, PodSpec,
+    PodTemplateSpec, ReplicaSet, RollingUpdateDeployment,
+};
+use orchestra::core::{Api, Client, LabelSelector, ListParams, ObjectMeta, Store, WatchEvent};
+use orchestra::runtime::controllers::deployment::status::{REASON_DEADLINE, is_complete};
+use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController, rollback};
+use orchestra::runtime::reconcile::Manager;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+fn deployment(replicas: i32, image: &str) -> Deployment {
+    let selector = LabelSelector::new().match_label("app", "web");
+    Deployment {
+        metadata: ObjectMeta::named("web"),
+        spec: DeploymentSpec {
+            replicas: Some(replicas),
+            selector: selector.clone(),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: selector.match_labels.clone(),
+                    ..Default::default()
+                }),
+                spec: PodSpec {
+                    containers: vec![Container {
+                        name: "web".into(),
+                        image: image.into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: None,
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::from("25%")),
+                    max_unavailable: Some(IntOrString::from("25%")),
+                }),
+            }),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+fn start(client: &Client) -> CancellationToken {
+    let mut manager = Manager::new(client.clone());
+    let rs = ReplicaSetController::new(client.clone(), manager.informers());
+    let d = DeploymentController::new(client.clone(), manager.informers());
+    manager.add(rs);
+    manager.add(d);
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
+    stop
+}
+
+/// Drives the cluster until the deployment's rollout completes (or `limit` passes),
+/// making pods ready as agents would, except those `broken` picks.
+async fn drive(client: &Client, limit: Duration, broken: fn(&Pod) -> bool) -> Deployment {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let start = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        mark_pods_ready_except(client, broken).await;
+        let d = deployments.get("web").await.unwrap();
+        if d.status.as_ref().is_some_and(|s| is_complete(&d, s)) || start.elapsed() > limit {
+            return d;
+        }
+    }
+}
+
+fn image_of(pod: &Pod) -> &str {
+    &pod.spec.containers[0].image
+}
+
+async fn live_pods(client: &Client) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// Follows every store event in order and records each moment a bound was broken.
+fn check_bounds(
+    store: Arc<dyn Store>,
+    replicas: i32,
+    surge: i32,
+    unavailable: i32,
+    from: u64,
+) -> Arc<Mutex<Vec<String>>> {
+    let violations = Arc::new(Mutex::new(Vec::new()));
+    let out = violations.clone();
+    tokio::spawn(async move {
+        let mut watch = store.watch(b"/registry/", from).await.unwrap();
+        let mut pods: HashMap<bytes::Bytes, Pod> = HashMap::new();
+        let mut sets: HashMap<bytes::Bytes, ReplicaSet> = HashMap::new();
+        // Seed with the state at `from`.
+        for kv in store
+            .list(
+                b"/registry/",
+                orchestra::core::ListOptions::default().at_revision(from),
+            )
+            .await
+            .unwrap()
+            .kvs
+        {
+            if kv.key.starts_with(b"/registry/pods/") {
+                pods.insert(kv.key.clone(), serde_json::from_slice(&kv.value).unwrap());
+            } else if kv.key.starts_with(b"/registry/apps/replicasets/") {
+                sets.insert(kv.key.clone(), serde_json::from_slice(&kv.value).unwrap());
+            }
+        }
+        while let Some(Ok(event)) = watch.next().await {
+            let revision = event.revision();
+            match event {
+                WatchEvent::Put { kv } if kv.key.starts_with(b"/registry/pods/") => {
+                    pods.insert(kv.key.clone(), serde_json::from_slice(&kv.value).unwrap());
+                }
+                WatchEvent::Put { kv } if kv.key.starts_with(b"/registry/apps/replicasets/") => {
+                    sets.insert(kv.key.clone(), serde_json::from_slice(&kv.value).unwrap());
+                }
+                WatchEvent::Delete { prev, .. } => {
+                    pods.remove(&prev.key);
+                    sets.remove(&prev.key);
+                }
+                _ => continue,
+            }
+            out.lock().push(String::new()); // one entry per event checked; violations are non-empty
+            let total: i32 = sets.values().map(|rs| rs.replicas()).sum();
+            let available = pods
+                .values()
+                .filter(|p| p.is_ready() && p.metadata.deletion_timestamp.is_none())
+                .count() as i32;
+            if total > replicas + surge {
+                out.lock().push(format!(
+                    "revision {revision}: {total} replicas > {replicas} + {surge}"
+                ));
+            }
+            if available < replicas - unavailable {
+                out.lock().push(format!(
+                    "revision {revision}: {available} available < {replicas} - {unavailable}"
+                ));
+            }
+        }
+    });
+    violations
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rolling_update_of_100_replicas_stays_within_its_bounds() {
+    let (client, store) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&deployment(100, "web-server:1"))
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(300), |_| false).await;
+    assert!(
+        is_complete(&d, d.status.as_ref().unwrap()),
+        "initial rollout: {:?}",
+        d.status
+    );
+
+    let from = store.current_revision().await.unwrap();
+    let violations = check_bounds(store.clone(), 100, 25, 25, from);
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "web-server:2".into()
+        })
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(600), |_| false).await;
+    let status = d.status.clone().unwrap();
+    assert!(
+        is_complete(&d, &status),
+        "rollout did not finish: {status:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let checked = violations.lock().iter().filter(|v| v.is_empty()).count();
+    let broken: Vec<String> = violations
+        .lock()
+        .iter()
+        .filter(|v| !v.is_empty())
+        .take(5)
+        .cloned()
+        .collect();
+    assert!(broken.is_empty(), "bounds broken: {broken:?}");
+    assert!(
+        checked > 300,
+        "the bounds were checked after every one of {checked} events"
+    );
+
+    let pods = live_pods(&client).await;
+    assert_eq!(pods.len(), 100);
+    assert!(pods.iter().all(|p| image_of(p) == "web-server:2"));
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sets.len(), 2, "the old ReplicaSet is kept for rollback");
+    let revisions: Vec<_> = sets
+        .iter()
+        .map(|rs| {
+            (
+                rs.metadata.annotations["deployment.kubernetes.io/revision"].clone(),
+                rs.replicas(),
+            )
+        })
+        .collect();
+    assert!(
+        revisions.contains(&("1".into(), 0)) && revisions.contains(&("2".into(), 100)),
+        "{revisions:?}"
+    );
+    let available = d.condition("Available").unwrap();
+    assert_eq!(
+        available.reason.as_deref(),
+        Some("MinimumReplicasAvailable")
+    );
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_restores_the_previous_template_as_a_new_revision() {
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&deployment(10, "web-server:1"))
+        .await
+        .unwrap();
+    drive(&client, Duration::from_secs(120), |_| false).await;
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "web-server:2".into()
+        })
+        .await
+        .unwrap();
+    drive(&client, Duration::from_secs(120), |_| false).await;
+
+    let err = rollback(&client, "default", "web", Some(42))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no revision 42"), "{err}");
+    rollback(&client, "default", "web", None).await.unwrap();
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert!(is_complete(&d, d.status.as_ref().unwrap()));
+    assert!(
+        live_pods(&client)
+            .await
+            .iter()
+            .all(|p| image_of(p) == "web-server:1")
+    );
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let current = sets.iter().find(|rs| rs.replicas() == 10).unwrap();
+    assert_eq!(
+        current.metadata.annotations["deployment.kubernetes.io/revision"], "3",
+        "the restored template is a new revision"
+    );
+
+    deployments
+        .update_with("web", |d| d.spec.paused = true)
+        .await
+        .unwrap();
+    let err = rollback(&client, "default", "web", None).await.unwrap_err();
+    assert!(err.to_string().contains("paused"), "{err}");
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_that_never_becomes_ready_hits_its_deadline_and_keeps_the_old_pods() {
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment(8, "web-server:1");
+    d.spec.progress_deadline_seconds = Some(60);
+    deployments.create(&d).await.unwrap();
+    drive(&client, Duration::from_secs(60), |_| false).await;
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "broken:1".into()
+        })
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(200), |p| {
+        image_of(p) == "broken:1"
+    })
+    .await;
+    let progressing = d.condition("Progressing").expect("a Progressing condition");
+    assert_eq!(
+        progressing.reason.as_deref(),
+        Some(REASON_DEADLINE),
+        "{progressing:?}"
+    );
+    let old_ready = live_pods(&client)
+        .await
+        .iter()
+        .filter(|p| image_of(p) == "web-server:1" && p.is_ready())
+        .count();
+    assert!(
+        old_ready >= 6,
+        "the old ReplicaSet keeps replicas - maxUnavailable ready pods, has {old_ready}"
+    );
+    stop.cancel();
+}
