@@ -3,8 +3,10 @@
 //! controller that reads caches and writes through the typed API.
 
 pub mod deployment;
+pub mod gc;
 pub mod pod_helpers;
 pub mod replicaset;
 
 pub use deployment::{DeploymentController, DeploymentError, rollback};
+pub use gc::GarbageCollector;
 pub use replicaset::ReplicaSetController;

@@ -375,6 +375,10 @@ impl Manager {
                 cancel.clone(),
             ));
         }
+        if set.is_empty() {
+            // Nothing to run, but the manager's informers still serve their caches.
+            cancel.cancelled().await;
+        }
         while let Some(result) = set.join_next().await {
             if let Err(e) = result {
                 tracing::error!(error = %e, "a controller task failed");
