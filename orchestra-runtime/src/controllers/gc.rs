@@ -155,6 +155,16 @@ impl<K: Resource> TrackedKind for Tracked<K> {
     }
 }
 
+/// Starts forwarding one kind's informer events into the collector's queue.
+type Feeder = Box<
+    dyn FnOnce(
+            usize,
+            WorkQueue<GcKey>,
+            Arc<Vec<Arc<dyn TrackedKind>>>,
+        ) -> tokio::task::JoinHandle<()>
+        + Send,
+>;
+
 /// Which object, in which tracked kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GcKey {
@@ -168,16 +178,7 @@ pub struct GarbageCollector {
     client: Client,
     informers: Informers,
     kinds: Vec<Arc<dyn TrackedKind>>,
-    subscribers: Vec<
-        Box<
-            dyn FnOnce(
-                    usize,
-                    WorkQueue<GcKey>,
-                    Arc<Vec<Arc<dyn TrackedKind>>>,
-                ) -> tokio::task::JoinHandle<()>
-                + Send,
-        >,
-    >,
+    subscribers: Vec<Feeder>,
 }
 
 impl GarbageCollector {
