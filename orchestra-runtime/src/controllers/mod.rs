@@ -4,9 +4,11 @@
 
 pub mod deployment;
 pub mod gc;
+pub mod node_lifecycle;
 pub mod pod_helpers;
 pub mod replicaset;
 
 pub use deployment::{DeploymentController, DeploymentError, rollback};
 pub use gc::GarbageCollector;
+pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replicaset::ReplicaSetController;

@@ -1,0 +1,345 @@
+//! The node lifecycle controller: notices nodes whose agent stopped renewing its lease,
+//! marks them unreachable, and evicts their pods so their owners replace them
+//! elsewhere — slowly, and not at all when most nodes vanish at once.
+//!
+//! A node whose lease (namespace `kube-node-lease`, named after the node) has not been
+//! renewed for the grace period (default 40 s) gets `Ready=Unknown` and the taint
+//! `node.kubernetes.io/unreachable:NoExecute`. Its pods that do not tolerate the taint
+//! are deleted at once; those that tolerate it for `tolerationSeconds` (300 s by
+//! default, added to every pod) are deleted when that runs out. Evictions start for at
+//! most 0.1 nodes per second, and stop while more than 55% of the nodes are
+//! unreachable (a partitioned control plane must not evict the whole cluster). A node
+//! whose lease is renewed again loses the taint.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orchestra_core::kinds::{
+    ConditionStatus, Lease, Node, NodeCondition, Pod, TAINT_NODE_UNREACHABLE, Taint, TaintEffect,
+};
+use orchestra_core::{Api, ApiError, Client, DeleteParams, ResourceExt, Time};
+use parking_lot::Mutex;
+
+use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey, Watches};
+
+/// The namespace of node heartbeat leases.
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+/// The pod index by node name this controller adds to the pod informer.
+pub const INDEX_NODE_NAME: &str = "spec.nodeName";
+
+/// Settings of the node lifecycle controller (Kubernetes' defaults).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NodeLifecycleConfig {
+    /// How long a lease may go unrenewed before the node is unreachable (40 s).
+    pub grace_period: Duration,
+    /// Nodes per second whose evictions may start (0.1).
+    pub eviction_rate: f64,
+    /// Above this fraction of unreachable nodes, nothing is evicted (0.55).
+    pub unhealthy_threshold: f64,
+}
+
+impl Default for NodeLifecycleConfig {
+    fn default() -> Self {
+        NodeLifecycleConfig {
+            grace_period: Duration::from_secs(40),
+            eviction_rate: 0.1,
+            unhealthy_threshold: 0.55,
+        }
+    }
+}
+
+impl NodeLifecycleConfig {
+    /// Sets the grace period.
+    #[must_use]
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace;
+        self
+    }
+
+    /// Sets the eviction rate in nodes per second.
+    #[must_use]
+    pub fn eviction_rate(mut self, nodes_per_second: f64) -> Self {
+        self.eviction_rate = nodes_per_second;
+        self
+    }
+}
+
+/// When a pod on an unreachable node must go: now, at a time, or never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictAt {
+    /// It does not tolerate the taint.
+    Now,
+    /// It tolerates the taint until then.
+    At(Time),
+    /// It tolerates the taint forever.
+    Never,
+}
+
+/// When `pod` must leave a node that got `taint` at `added` (pure; the taint manager's
+/// rule).
+pub fn evict_at(pod: &Pod, taint: &Taint, added: Time) -> EvictAt {
+    let tolerations: Vec<_> = pod
+        .spec
+        .tolerations
+        .iter()
+        .filter(|t| t.tolerates(taint))
+        .collect();
+    if tolerations.is_empty() {
+        return EvictAt::Now;
+    }
+    match tolerations
+        .iter()
+        .filter_map(|t| t.toleration_seconds)
+        .min()
+    {
+        Some(secs) if tolerations.iter().all(|t| t.toleration_seconds.is_some()) => {
+            EvictAt::At(added.plus(Duration::from_secs(secs.max(0) as u64)))
+        }
+        _ => EvictAt::Never,
+    }
+}
+
+/// The node lifecycle controller. Build it from a manager's informers and add it to the
+/// manager.
+pub struct NodeLifecycleController {
+    client: Client,
+    config: NodeLifecycleConfig,
+    leases: Cache<Lease>,
+    nodes: Cache<Node>,
+    pods: Cache<Pod>,
+    /// Nodes whose evictions have started, and when the next node may start.
+    evicting: Mutex<(HashSet<String>, Option<tokio::time::Instant>)>,
+}
+
+impl NodeLifecycleController {
+    /// A controller reading leases, nodes and pods from `informers`.
+    pub fn new(client: Client, informers: &Informers, config: NodeLifecycleConfig) -> Self {
+        let pods = informers.get::<Pod>();
+        pods.add_index(INDEX_NODE_NAME, |p: &Pod| {
+            p.node_name().map(str::to_owned).into_iter().collect()
+        });
+        NodeLifecycleController {
+            client,
+            config,
+            leases: informers.cache::<Lease>(),
+            nodes: informers.cache::<Node>(),
+            pods: pods.cache(),
+            evicting: Mutex::new((HashSet::new(), None)),
+        }
+    }
+
+    fn unreachable_fraction(&self, now: Time) -> f64 {
+        let nodes = self.nodes.list();
+        if nodes.is_empty() {
+            return 0.0;
+        }
+        let down = nodes
+            .iter()
+            .filter(|n| !self.renewed_within_grace(n, now))
+            .count();
+        down as f64 / nodes.len() as f64
+    }
+
+    fn renewed_within_grace(&self, node: &Node, now: Time) -> bool {
+        let lease = self.leases.get(&ObjectKey::namespaced(
+            NODE_LEASE_NAMESPACE,
+            node.name_any(),
+        ));
+        let last = lease
+            .and_then(|l| l.spec.renew_time)
+            .or(node.metadata.creation_timestamp);
+        last.is_some_and(|t| now.since(t) < self.config.grace_period)
+    }
+
+    /// Whether this node's evictions may proceed (rate limit across nodes).
+    fn may_evict(&self, node: &str) -> Result<(), Duration> {
+        let mut state = self.evicting.lock();
+        if state.0.contains(node) {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(next) = state.1 {
+            if now < next {
+                return Err(next - now);
+            }
+        }
+        let spacing = Duration::from_secs_f64(1.0 / self.config.eviction_rate.max(1e-6));
+        state.0.insert(node.to_owned());
+        state.1 = Some(now + spacing);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Controller for NodeLifecycleController {
+    type Object = Node;
+    type Error = ApiError;
+
+    fn name(&self) -> &str {
+        "node-lifecycle"
+    }
+
+    async fn reconcile(&self, node: Arc<Node>, _ctx: &Context<Node>) -> Result<Action, ApiError> {
+        let now = self.client.clock().now();
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let name = node.name_any().to_owned();
+        let tainted = node
+            .spec
+            .taints
+            .iter()
+            .find(|t| t.key == TAINT_NODE_UNREACHABLE && t.effect == TaintEffect::NoExecute)
+            .cloned();
+
+        if self.renewed_within_grace(&node, now) {
+            self.evicting.lock().0.remove(&name);
+            if tainted.is_some() {
+                nodes
+                    .update_with(&name, |n| {
+                        n.spec.taints.retain(|t| t.key != TAINT_NODE_UNREACHABLE)
+                    })
+                    .await?;
+            }
+            let lease = self
+                .leases
+                .get(&ObjectKey::namespaced(NODE_LEASE_NAMESPACE, &name));
+            let renewed = lease
+                .and_then(|l| l.spec.renew_time)
+                .or(node.metadata.creation_timestamp)
+                .unwrap_or(now);
+            let expires_in = self.config.grace_period.saturating_sub(now.since(renewed));
+            return Ok(Action::requeue(expires_in + Duration::from_millis(1)));
+        }
+
+        // Unreachable: say so, then taint.
+        let ready_unknown = node
+            .condition("Ready")
+            .is_some_and(|c| c.status == ConditionStatus::Unknown);
+        if !ready_unknown {
+            nodes
+                .update_status_with(&name, |n| {
+                    let status = n.status.get_or_insert_with(Default::default);
+                    status.conditions.retain(|c| c.type_ != "Ready");
+                    status.conditions.push(NodeCondition {
+                        type_: "Ready".into(),
+                        status: ConditionStatus::Unknown,
+                        reason: Some("NodeStatusUnknown".into()),
+                        message: Some("Node agent stopped posting node status.".into()),
+                        last_heartbeat_time: None,
+                        last_transition_time: Some(now),
+                    });
+                })
+                .await?;
+        }
+        let Some(taint) = tainted else {
+            let taint = Taint {
+                key: TAINT_NODE_UNREACHABLE.into(),
+                value: None,
+                effect: TaintEffect::NoExecute,
+                time_added: Some(now),
+            };
+            nodes
+                .update_with(&name, |n| n.spec.taints.push(taint.clone()))
+                .await?;
+            return Ok(Action::await_change());
+        };
+
+        if self.unreachable_fraction(now) > self.config.unhealthy_threshold {
+            tracing::warn!(node = %name, "most nodes are unreachable: not evicting (partition suspected)");
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
+        if let Err(wait) = self.may_evict(&name) {
+            return Ok(Action::requeue(wait));
+        }
+        let added = taint.time_added.unwrap_or(now);
+        let mut next: Option<Time> = None;
+        for pod in self.pods.by_index(INDEX_NODE_NAME, &name) {
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let when = evict_at(&pod, &taint, added);
+            let due = match when {
+                EvictAt::Now => true,
+                EvictAt::At(t) if t <= now => true,
+                EvictAt::At(t) => {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                    false
+                }
+                EvictAt::Never => false,
+            };
+            if due {
+                let pods: Api<Pod> =
+                    Api::namespaced(self.client.clone(), pod.namespace().unwrap_or("default"));
+                let params = DeleteParams::default().precondition_uid(pod.uid());
+                match pods.delete(pod.name_any(), &params).await {
+                    Ok(_) => {
+                        tracing::info!(node = %name, pod = %pod.object_key(), "evicted from an unreachable node")
+                    }
+                    Err(e) if e.is_not_found() || e.is_conflict() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(match next {
+            Some(t) => Action::requeue(t.since(now) + Duration::from_millis(1)),
+            None => Action::requeue(Duration::from_secs(30)),
+        })
+    }
+
+    /// Lease renewals wake their node.
+    fn watches(&self) -> Watches<Node> {
+        Watches::new().watches::<Lease>(|lease| {
+            if lease.namespace() == Some(NODE_LEASE_NAMESPACE) {
+                vec![ObjectKey::cluster(lease.name_any())]
+            } else {
+                Vec::new()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestra_core::kinds::{Toleration, TolerationOperator};
+
+    use super::*;
+
+    fn pod_with(tolerations: Vec<Toleration>) -> Pod {
+        let mut pod = Pod::default();
+        pod.spec.tolerations = tolerations;
+        pod
+    }
+
+    fn unreachable() -> Taint {
+        Taint {
+            key: TAINT_NODE_UNREACHABLE.into(),
+            value: None,
+            effect: TaintEffect::NoExecute,
+            time_added: None,
+        }
+    }
+
+    #[test]
+    fn eviction_follows_tolerations() {
+        let added: Time = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            evict_at(&pod_with(vec![]), &unreachable(), added),
+            EvictAt::Now
+        );
+        let mut defaulted = pod_with(vec![]);
+        defaulted.spec.apply_defaults();
+        assert_eq!(
+            evict_at(&defaulted, &unreachable(), added),
+            EvictAt::At(added.plus(Duration::from_secs(300)))
+        );
+        let forever = pod_with(vec![Toleration {
+            key: Some(TAINT_NODE_UNREACHABLE.into()),
+            operator: Some(TolerationOperator::Exists),
+            effect: Some(TaintEffect::NoExecute),
+            ..Default::default()
+        }]);
+        assert_eq!(evict_at(&forever, &unreachable(), added), EvictAt::Never);
+    }
+}
