@@ -4,11 +4,13 @@
 
 pub mod deployment;
 pub mod gc;
+pub mod hpa;
 pub mod node_lifecycle;
 pub mod pod_helpers;
 pub mod replicaset;
 
 pub use deployment::{DeploymentController, DeploymentError, rollback};
 pub use gc::GarbageCollector;
+pub use hpa::{HpaController, MetricsSource, Scalable};
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replicaset::ReplicaSetController;

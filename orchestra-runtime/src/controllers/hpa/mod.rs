@@ -1,0 +1,469 @@
+//! The HorizontalPodAutoscaler controller: measures the pods of a scale target through a
+//! [`MetricsSource`], computes the replicas each metric asks for ([`decide`]), and
+//! resizes the target within its bounds, windows and policies.
+//!
+//! Any kind that exposes replicas and a pod selector can be a target: register it with
+//! [`HpaController::scale_target`] by implementing [`Scalable`] (Deployments and
+//! ReplicaSets are registered by default).
+
+pub mod decide;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orchestra_core::kinds::{
+    ConditionStatus, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus, MetricSourceType,
+    MetricStatus, MetricTargetType, MetricValueStatus, Pod, ReplicaSet,
+};
+use orchestra_core::{Api, ApiError, Client, LabelSelector, Quantity, Resource, ResourceExt, Time};
+use parking_lot::Mutex;
+
+use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey};
+use decide::{Stamped, apply_policies, desired_for_ratio, stabilize};
+
+/// How often each autoscaler is re-evaluated (Kubernetes' sync period).
+pub const SYNC_PERIOD: Duration = Duration::from_secs(15);
+
+/// Errors reading metrics.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// The source has no figures (yet) for these pods or this metric.
+    #[error("no metrics: {0}")]
+    Unavailable(String),
+}
+
+/// Where the autoscaler reads pod usage: the node agent's runtime stats in a cluster, a
+/// fake in tests.
+#[async_trait]
+pub trait MetricsSource: Send + Sync + 'static {
+    /// The current usage of `resource` (`cpu` in millicores, `memory` in bytes) of
+    /// each of `pods`, by pod name. Pods without a figure are left out.
+    async fn pod_resource_usage(
+        &self,
+        pods: &[Arc<Pod>],
+        resource: &str,
+    ) -> Result<HashMap<String, i64>, MetricsError>;
+
+    /// The current value (in milli-units) of the custom metric `metric` of each of
+    /// `pods`, by pod name.
+    async fn pod_metric(
+        &self,
+        pods: &[Arc<Pod>],
+        metric: &str,
+    ) -> Result<HashMap<String, i64>, MetricsError>;
+}
+
+/// A kind an autoscaler can resize.
+pub trait Scalable: Resource {
+    /// The desired replicas.
+    fn scale_replicas(&self) -> i32;
+    /// Sets the desired replicas.
+    fn set_scale_replicas(&mut self, replicas: i32);
+    /// The selector of its pods.
+    fn pod_selector(&self) -> &LabelSelector;
+}
+
+impl Scalable for Deployment {
+    fn scale_replicas(&self) -> i32 {
+        self.replicas()
+    }
+    fn set_scale_replicas(&mut self, replicas: i32) {
+        self.spec.replicas = Some(replicas);
+    }
+    fn pod_selector(&self) -> &LabelSelector {
+        &self.spec.selector
+    }
+}
+
+impl Scalable for ReplicaSet {
+    fn scale_replicas(&self) -> i32 {
+        self.replicas()
+    }
+    fn set_scale_replicas(&mut self, replicas: i32) {
+        self.spec.replicas = Some(replicas);
+    }
+    fn pod_selector(&self) -> &LabelSelector {
+        &self.spec.selector
+    }
+}
+
+/// One registered target kind, type-erased.
+#[async_trait]
+trait ScaleTarget: Send + Sync {
+    fn matches(&self, kind: &str) -> bool;
+    async fn read(&self, namespace: &str, name: &str) -> Result<(i32, LabelSelector), ApiError>;
+    async fn resize(&self, namespace: &str, name: &str, replicas: i32) -> Result<(), ApiError>;
+}
+
+struct TargetKind<K>(Client, std::marker::PhantomData<fn() -> K>);
+
+#[async_trait]
+impl<K: Scalable> ScaleTarget for TargetKind<K> {
+    fn matches(&self, kind: &str) -> bool {
+        kind == K::KIND
+    }
+    async fn read(&self, namespace: &str, name: &str) -> Result<(i32, LabelSelector), ApiError> {
+        let obj = Api::<K>::namespaced(self.0.clone(), namespace)
+            .get(name)
+            .await?;
+        Ok((obj.scale_replicas(), obj.pod_selector().clone()))
+    }
+    async fn resize(&self, namespace: &str, name: &str, replicas: i32) -> Result<(), ApiError> {
+        Api::<K>::namespaced(self.0.clone(), namespace)
+            .update_with(name, |o| o.set_scale_replicas(replicas))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Recommendation and scale history of one autoscaler.
+#[derive(Default)]
+struct History {
+    recommendations: Vec<Stamped>,
+    changes: Vec<Stamped>,
+}
+
+/// The autoscaler controller.
+pub struct HpaController {
+    client: Client,
+    pods: Cache<Pod>,
+    metrics: Arc<dyn MetricsSource>,
+    targets: Vec<Arc<dyn ScaleTarget>>,
+    history: Mutex<HashMap<ObjectKey, History>>,
+}
+
+impl HpaController {
+    /// A controller reading pods from `informers` and usage from `metrics`, able to
+    /// scale Deployments and ReplicaSets.
+    pub fn new(client: Client, informers: &Informers, metrics: Arc<dyn MetricsSource>) -> Self {
+        HpaController {
+            pods: informers.cache::<Pod>(),
+            client,
+            metrics,
+            targets: Vec::new(),
+            history: Mutex::new(HashMap::new()),
+        }
+        .scale_target::<Deployment>()
+        .scale_target::<ReplicaSet>()
+    }
+
+    /// Lets autoscalers target kind `K`.
+    #[must_use]
+    pub fn scale_target<K: Scalable>(mut self) -> Self {
+        self.targets.push(Arc::new(TargetKind::<K>(
+            self.client.clone(),
+            std::marker::PhantomData,
+        )));
+        self
+    }
+
+    /// The replicas the metrics ask for, with the status of each metric, or why none
+    /// could be measured.
+    async fn recommend(
+        &self,
+        hpa: &HorizontalPodAutoscaler,
+        current: i32,
+        pods: &[Arc<Pod>],
+    ) -> Result<(i32, Vec<MetricStatus>), String> {
+        let mut best: Option<i32> = None;
+        let mut statuses = Vec::new();
+        for m in &hpa.spec.metrics {
+            match (m.type_, &m.resource, &m.pods) {
+                (MetricSourceType::Resource, Some(r), _) => {
+                    let usage = self
+                        .metrics
+                        .pod_resource_usage(pods, &r.name)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let measured: Vec<&Arc<Pod>> = pods
+                        .iter()
+                        .filter(|p| usage.contains_key(p.name_any()))
+                        .collect();
+                    if measured.is_empty() {
+                        return Err(format!("no {} usage for any pod", r.name));
+                    }
+                    let used: i64 = measured.iter().map(|p| usage[p.name_any()]).sum();
+                    let (ratio, status) = match r.target.type_ {
+                        MetricTargetType::Utilization => {
+                            let requested: i64 =
+                                measured.iter().map(|p| request_milli(p, &r.name)).sum();
+                            if requested == 0 {
+                                return Err(format!(
+                                    "pods have no {} request to compute utilization",
+                                    r.name
+                                ));
+                            }
+                            let utilization =
+                                (used as f64 * 100.0 / requested as f64).round() as i32;
+                            let target = r.target.average_utilization.unwrap_or(80).max(1);
+                            (
+                                f64::from(utilization) / f64::from(target),
+                                MetricValueStatus {
+                                    average_utilization: Some(utilization),
+                                    average_value: None,
+                                },
+                            )
+                        }
+                        _ => {
+                            let average = used / measured.len() as i64;
+                            let target = r
+                                .target
+                                .average_value
+                                .as_ref()
+                                .map_or(1, Quantity::milli_value)
+                                .max(1);
+                            (
+                                average as f64 / target as f64,
+                                MetricValueStatus {
+                                    average_utilization: None,
+                                    average_value: Some(Quantity::from_milli(average)),
+                                },
+                            )
+                        }
+                    };
+                    best = Some(
+                        best.unwrap_or(i32::MIN)
+                            .max(desired_for_ratio(current, ratio)),
+                    );
+                    statuses.push(MetricStatus {
+                        type_: m.type_,
+                        name: r.name.clone(),
+                        current: status,
+                    });
+                }
+                (MetricSourceType::Pods, _, Some(p)) => {
+                    let values = self
+                        .metrics
+                        .pod_metric(pods, &p.metric.name)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if values.is_empty() {
+                        return Err(format!("no values of {} for any pod", p.metric.name));
+                    }
+                    let average = values.values().sum::<i64>() / values.len() as i64;
+                    let target = p
+                        .target
+                        .average_value
+                        .as_ref()
+                        .map_or(1, Quantity::milli_value)
+                        .max(1);
+                    best = Some(
+                        best.unwrap_or(i32::MIN)
+                            .max(desired_for_ratio(current, average as f64 / target as f64)),
+                    );
+                    statuses.push(MetricStatus {
+                        type_: m.type_,
+                        name: p.metric.name.clone(),
+                        current: MetricValueStatus {
+                            average_utilization: None,
+                            average_value: Some(Quantity::from_milli(average)),
+                        },
+                    });
+                }
+                (other, _, _) => return Err(format!("{other:?} metrics are not supported")),
+            }
+        }
+        best.map(|b| (b, statuses))
+            .ok_or_else(|| "no metrics".to_owned())
+    }
+}
+
+fn request_milli(pod: &Pod, resource: &str) -> i64 {
+    pod.spec
+        .containers
+        .iter()
+        .filter_map(|c| c.resources.requests.get(resource))
+        .map(Quantity::milli_value)
+        .sum()
+}
+
+fn condition(
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+    message: String,
+    now: Time,
+    old: &[HorizontalPodAutoscalerCondition],
+) -> HorizontalPodAutoscalerCondition {
+    let since = old
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .and_then(|c| c.last_transition_time)
+        .unwrap_or(now);
+    HorizontalPodAutoscalerCondition {
+        type_: type_.into(),
+        status,
+        reason: Some(reason.into()),
+        message: Some(message),
+        last_transition_time: Some(since),
+    }
+}
+
+#[async_trait]
+impl Controller for HpaController {
+    type Object = HorizontalPodAutoscaler;
+    type Error = ApiError;
+
+    fn name(&self) -> &str {
+        "horizontal-pod-autoscaler"
+    }
+
+    async fn reconcile(
+        &self,
+        hpa: Arc<HorizontalPodAutoscaler>,
+        ctx: &Context<HorizontalPodAutoscaler>,
+    ) -> Result<Action, ApiError> {
+        let namespace = hpa.namespace().unwrap_or("default").to_owned();
+        let now = self.client.clock().now();
+        let old_conditions = hpa
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let target_ref = &hpa.spec.scale_target_ref;
+        let Some(target) = self.targets.iter().find(|t| t.matches(&target_ref.kind)) else {
+            tracing::warn!(hpa = %hpa.object_key(), kind = %target_ref.kind, "cannot scale this kind");
+            return Ok(Action::requeue(SYNC_PERIOD));
+        };
+        let (current, selector) = match target.read(&namespace, &target_ref.name).await {
+            Ok(found) => found,
+            Err(e) if e.is_not_found() => return Ok(Action::requeue(SYNC_PERIOD)),
+            Err(e) => return Err(e),
+        };
+        let pods: Vec<Arc<Pod>> = self
+            .pods
+            .matching(Some(&namespace), &selector)
+            .into_iter()
+            .filter(|p| p.is_ready())
+            .collect();
+        let (min, max) = (hpa.spec.min_replicas.unwrap_or(1), hpa.spec.max_replicas);
+        let behavior = hpa.spec.behavior.clone().unwrap_or_default();
+        let up = behavior
+            .scale_up
+            .unwrap_or_else(HPAScalingRules::default_scale_up);
+        let down = behavior
+            .scale_down
+            .unwrap_or_else(HPAScalingRules::default_scale_down);
+
+        let mut conditions = Vec::new();
+        let (desired, metrics) = match self.recommend(&hpa, current, &pods).await {
+            Ok((recommended, metrics)) => {
+                conditions.push(condition(
+                    "ScalingActive",
+                    ConditionStatus::True,
+                    "ValidMetricFound",
+                    "the metrics were computed".into(),
+                    now,
+                    &old_conditions,
+                ));
+                let mut all = self.history.lock();
+                let history = all.entry(ctx.key.clone()).or_default();
+                let window = Duration::from_secs(3600);
+                history.recommendations.retain(|r| now.since(r.at) < window);
+                history.changes.retain(|r| now.since(r.at) < window);
+                let stable = stabilize(
+                    current,
+                    recommended,
+                    &history.recommendations,
+                    &up,
+                    &down,
+                    now,
+                );
+                history.recommendations.push(Stamped {
+                    at: now,
+                    value: recommended,
+                });
+                let capped = apply_policies(current, stable, &history.changes, &up, &down, now);
+                let bounded = capped.clamp(min, max.max(min));
+                let limited = bounded != capped;
+                conditions.push(condition(
+                    "ScalingLimited",
+                    limited.into(),
+                    if !limited {
+                        "DesiredWithinRange"
+                    } else if capped > max {
+                        "TooManyReplicas"
+                    } else {
+                        "TooFewReplicas"
+                    },
+                    format!("the desired count is {capped}, bounds are {min}..={max}"),
+                    now,
+                    &old_conditions,
+                ));
+                (bounded, metrics)
+            }
+            Err(why) => {
+                conditions.push(condition(
+                    "ScalingActive",
+                    ConditionStatus::False,
+                    "FailedGetResourceMetric",
+                    why,
+                    now,
+                    &old_conditions,
+                ));
+                (current.clamp(min, max.max(min)), Vec::new())
+            }
+        };
+        let mut last_scale_time = hpa.status.as_ref().and_then(|s| s.last_scale_time);
+        if desired != current {
+            target.resize(&namespace, &target_ref.name, desired).await?;
+            self.history
+                .lock()
+                .entry(ctx.key.clone())
+                .or_default()
+                .changes
+                .push(Stamped {
+                    at: now,
+                    value: desired - current,
+                });
+            last_scale_time = Some(now);
+            tracing::info!(hpa = %hpa.object_key(), from = current, to = desired, "rescaled");
+        }
+        conditions.insert(
+            0,
+            condition(
+                "AbleToScale",
+                ConditionStatus::True,
+                "SucceededRescale",
+                "the target can be scaled".into(),
+                now,
+                &old_conditions,
+            ),
+        );
+        let status = HorizontalPodAutoscalerStatus {
+            observed_generation: hpa.metadata.generation,
+            last_scale_time,
+            current_replicas: current,
+            desired_replicas: desired,
+            current_metrics: metrics,
+            conditions,
+        };
+        if hpa.status.as_ref() != Some(&status) {
+            let api: Api<HorizontalPodAutoscaler> =
+                Api::namespaced(self.client.clone(), &namespace);
+            match api
+                .update_status_with(hpa.name_any(), |h| h.status = Some(status.clone()))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Action::requeue(SYNC_PERIOD))
+    }
+
+    async fn deleted(
+        &self,
+        key: &ObjectKey,
+        _last: Option<Arc<HorizontalPodAutoscaler>>,
+        _ctx: &Context<HorizontalPodAutoscaler>,
+    ) -> Result<Action, ApiError> {
+        self.history.lock().remove(key);
+        Ok(Action::await_change())
+    }
+}

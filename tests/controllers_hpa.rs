@@ -1,0 +1,183 @@
+//! The autoscaler over a Deployment, in paused virtual time, with a fake metrics source
+//! playing the load: scale-up within the policies, the max bound, and scale-down held
+//! back by the 300 s stabilization window.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{mark_pods_ready, memory_client};
+use orchestra::core::kinds::{
+    Container, CrossVersionObjectReference, Deployment, DeploymentSpec, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerSpec, MetricSourceType, MetricSpec, MetricTarget, MetricTargetType, Pod,
+    PodSpec, PodTemplateSpec, ResourceMetricSource, ResourceRequirements,
+};
+use orchestra::core::{Api, Client, LabelSelector, ObjectMeta, ResourceExt};
+use orchestra::runtime::controllers::hpa::MetricsError;
+use orchestra::runtime::controllers::{
+    DeploymentController, HpaController, MetricsSource, ReplicaSetController,
+};
+use orchestra::runtime::reconcile::Manager;
+use tokio_util::sync::CancellationToken;
+
+/// Every pod uses the same cpu, set by the test.
+struct Load(AtomicI64);
+
+#[async_trait]
+impl MetricsSource for Load {
+    async fn pod_resource_usage(
+        &self,
+        pods: &[Arc<Pod>],
+        resource: &str,
+    ) -> Result<HashMap<String, i64>, MetricsError> {
+        if resource != "cpu" {
+            return Err(MetricsError::Unavailable(resource.into()));
+        }
+        Ok(pods
+            .iter()
+            .map(|p| (p.name_any().to_owned(), self.0.load(Ordering::SeqCst)))
+            .collect())
+    }
+
+    async fn pod_metric(
+        &self,
+        _pods: &[Arc<Pod>],
+        metric: &str,
+    ) -> Result<HashMap<String, i64>, MetricsError> {
+        Err(MetricsError::Unavailable(metric.into()))
+    }
+}
+
+fn web() -> Deployment {
+    let selector = LabelSelector::new().match_label("app", "web");
+    let mut container = Container {
+        name: "web".into(),
+        image: "web-server:1".into(),
+        ..Default::default()
+    };
+    container.resources = ResourceRequirements {
+        requests: [("cpu".to_string(), "100m".parse().unwrap())].into(),
+        ..Default::default()
+    };
+    Deployment {
+        metadata: ObjectMeta::named("web"),
+        spec: DeploymentSpec {
+            replicas: Some(2),
+            selector: selector.clone(),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: selector.match_labels.clone(),
+                    ..Default::default()
+                }),
+                spec: PodSpec {
+                    containers: vec![container],
+                    ..Default::default()
+                },
+            },
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+fn autoscaler() -> HorizontalPodAutoscaler {
+    HorizontalPodAutoscaler {
+        metadata: ObjectMeta::named("web"),
+        spec: HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            min_replicas: Some(1),
+            max_replicas: 10,
+            metrics: vec![MetricSpec {
+                type_: MetricSourceType::Resource,
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: MetricTargetType::Utilization,
+                        average_utilization: Some(50),
+                        ..Default::default()
+                    },
+                }),
+                pods: None,
+            }],
+            behavior: None,
+        },
+        status: None,
+    }
+}
+
+async fn run_for(client: &Client, secs: u64) {
+    for _ in 0..secs {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        mark_pods_ready(client).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn scales_out_under_load_and_back_in_after_the_window() {
+    let (client, _) = memory_client();
+    let load = Arc::new(Load(AtomicI64::new(40)));
+    let mut manager = Manager::new(client.clone());
+    let rs = ReplicaSetController::new(client.clone(), manager.informers());
+    let d = DeploymentController::new(client.clone(), manager.informers());
+    let hpa = HpaController::new(client.clone(), manager.informers(), load.clone());
+    manager.add(rs);
+    manager.add(d);
+    manager.add(hpa);
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "default");
+    deployments.create(&web()).await.unwrap();
+    autoscalers.create(&autoscaler()).await.unwrap();
+    run_for(&client, 40).await;
+    assert_eq!(
+        deployments.get("web").await.unwrap().replicas(),
+        2,
+        "40% against a 50% target: ceil(2 × 0.8) = 2"
+    );
+
+    // 200% of requests: out, at most max(4 pods, 100%) per 15 s, up to the max of 10.
+    load.0.store(200, Ordering::SeqCst);
+    run_for(&client, 20).await;
+    let first = deployments.get("web").await.unwrap().replicas();
+    assert!(
+        (3..=6).contains(&first),
+        "first step within the policy: {first}"
+    );
+    run_for(&client, 90).await;
+    assert_eq!(deployments.get("web").await.unwrap().replicas(), 10);
+    let status = autoscalers.get("web").await.unwrap().status.unwrap();
+    let limited = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ScalingLimited")
+        .unwrap();
+    assert_eq!(limited.reason.as_deref(), Some("TooManyReplicas"));
+    assert_eq!(
+        status.current_metrics[0].current.average_utilization,
+        Some(200)
+    );
+
+    // Load drops: the 300 s window holds the replicas, then they come down.
+    load.0.store(10, Ordering::SeqCst);
+    run_for(&client, 250).await;
+    assert_eq!(
+        deployments.get("web").await.unwrap().replicas(),
+        10,
+        "held by the stabilization window"
+    );
+    run_for(&client, 400).await;
+    let after = deployments.get("web").await.unwrap().replicas();
+    assert!(after < 10, "scaled in after the window: {after}");
+    stop.cancel();
+}
