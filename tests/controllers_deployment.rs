@@ -326,3 +326,167 @@ async fn a_rollout_that_never_becomes_ready_hits_its_deadline_and_keeps_the_old_
     );
     stop.cancel();
 }
+
+#[tokio::test(start_paused = true)]
+async fn recreate_removes_every_old_pod_before_starting_new_ones() {
+    let (client, store) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment(5, "web-server:1");
+    d.spec.strategy = Some(DeploymentStrategy {
+        type_: Some(orchestra::core::kinds::DeploymentStrategyType::Recreate),
+        rolling_update: None,
+    });
+    deployments.create(&d).await.unwrap();
+    drive(&client, Duration::from_secs(60), |_| false).await;
+
+    // Record every moment old and new pods coexist.
+    let from = store.current_revision().await.unwrap();
+    let mixed = Arc::new(Mutex::new((0usize, 0usize))); // (events seen, events with both images)
+    let seen = mixed.clone();
+    let watcher = store.clone();
+    tokio::spawn(async move {
+        let mut watch = watcher.watch(b"/registry/pods/", from).await.unwrap();
+        let mut pods: HashMap<bytes::Bytes, String> = HashMap::new();
+        while let Some(Ok(event)) = watch.next().await {
+            match event {
+                WatchEvent::Put { kv } => {
+                    let pod: Pod = serde_json::from_slice(&kv.value).unwrap();
+                    pods.insert(kv.key.clone(), image_of(&pod).to_owned());
+                }
+                WatchEvent::Delete { prev, .. } => {
+                    pods.remove(&prev.key);
+                }
+            }
+            let images: std::collections::BTreeSet<&String> = pods.values().collect();
+            let mut counts = seen.lock();
+            counts.0 += 1;
+            if images.len() > 1 {
+                counts.1 += 1;
+            }
+        }
+    });
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "web-server:2".into()
+        })
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert!(is_complete(&d, d.status.as_ref().unwrap()));
+    assert!(
+        live_pods(&client)
+            .await
+            .iter()
+            .all(|p| image_of(p) == "web-server:2")
+    );
+    let (events, together) = *mixed.lock();
+    assert!(
+        events >= 10,
+        "the pods were followed through {events} events"
+    );
+    assert_eq!(together, 0, "old and new pods never ran together");
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&deployment(4, "web-server:1"))
+        .await
+        .unwrap();
+    drive(&client, Duration::from_secs(60), |_| false).await;
+    deployments
+        .update_with("web", |d| {
+            d.spec.paused = true;
+            d.spec.template.spec.containers[0].image = "web-server:2".into();
+            d.spec.replicas = Some(6);
+        })
+        .await
+        .unwrap();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        common::mark_pods_ready(&client).await;
+    }
+    let pods = live_pods(&client).await;
+    assert_eq!(pods.len(), 6, "scaling applies while paused");
+    assert!(
+        pods.iter().all(|p| image_of(p) == "web-server:1"),
+        "the new template waits"
+    );
+    let d = deployments.get("web").await.unwrap();
+    assert_eq!(
+        d.condition("Progressing")
+            .and_then(|c| c.reason.clone())
+            .as_deref(),
+        Some("DeploymentPaused")
+    );
+
+    deployments
+        .update_with("web", |d| d.spec.paused = false)
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert!(is_complete(&d, d.status.as_ref().unwrap()));
+    assert!(
+        live_pods(&client)
+            .await
+            .iter()
+            .all(|p| image_of(p) == "web-server:2")
+    );
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn scaling_during_a_rollout_spreads_over_both_replicasets() {
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&deployment(10, "web-server:1"))
+        .await
+        .unwrap();
+    drive(&client, Duration::from_secs(60), |_| false).await;
+    // The new pods never become ready, so the rollout stalls half-way.
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "slow:2".into()
+        })
+        .await
+        .unwrap();
+    drive(&client, Duration::from_secs(30), |p| {
+        image_of(p) == "slow:2"
+    })
+    .await;
+    deployments
+        .update_with("web", |d| d.spec.replicas = Some(20))
+        .await
+        .unwrap();
+    drive(&client, Duration::from_secs(30), |p| {
+        image_of(p) == "slow:2"
+    })
+    .await;
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let sizes: Vec<i32> = sets
+        .iter()
+        .map(|rs| rs.spec.replicas.unwrap_or(0))
+        .collect();
+    assert_eq!(sizes.len(), 2);
+    assert!(
+        sizes.iter().all(|s| *s > 0),
+        "both ReplicaSets grew: {sizes:?}"
+    );
+    assert_eq!(
+        sizes.iter().sum::<i32>(),
+        25,
+        "20 replicas + 25% surge, spread in proportion: {sizes:?}"
+    );
+    stop.cancel();
+}

@@ -190,9 +190,13 @@ impl Controller for ReplicaSetController {
                 .collect();
             self.expect(&ctx.key, [], names.iter().cloned());
             let params = DeleteParams::default();
-            let results = join_all(names.iter().map(|name| pods.delete(name, &params))).await;
-            for result in results {
-                ignore_not_found(result)?;
+            let mut rest = names.as_slice();
+            for batch in plan::slow_start_batches(names.len()) {
+                let (now, later) = rest.split_at(batch);
+                rest = later;
+                for result in join_all(now.iter().map(|name| pods.delete(name, &params))).await {
+                    ignore_not_found(result)?;
+                }
             }
         }
 
