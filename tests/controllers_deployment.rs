@@ -11,11 +11,8 @@ use std::time::Duration;
 
 use common::{mark_pods_ready_except, memory_client};
 use futures::StreamExt;
-use orchestra::core::kinds::{
-    Container, Deployment, DeploymentSpec, DeploymentStrategy, IntOrString, Pod, PodSpec,
-    PodTemplateSpec, ReplicaSet, RollingUpdateDeployment,
-};
-use orchestra::core::{Api, Client, LabelSelector, ListParams, ObjectMeta, Store, WatchEvent};
+use orchestra::core::kinds::{Deployment, DeploymentStrategy, Pod, ReplicaSet};
+use orchestra::core::{Api, Client, ListParams, Store, WatchEvent};
 use orchestra::runtime::controllers::deployment::status::{REASON_DEADLINE, is_complete};
 use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController, rollback};
 use orchestra::runtime::reconcile::Manager;
@@ -23,37 +20,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 fn deployment(replicas: i32, image: &str) -> Deployment {
-    let selector = LabelSelector::new().match_label("app", "web");
-    Deployment {
-        metadata: ObjectMeta::named("web"),
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: selector.clone(),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: selector.match_labels.clone(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: image.into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            },
-            strategy: Some(DeploymentStrategy {
-                type_: None,
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::from("25%")),
-                    max_unavailable: Some(IntOrString::from("25%")),
-                }),
-            }),
-            ..Default::default()
-        },
-        status: None,
-    }
+    common::web_deployment(replicas, image)
 }
 
 fn start(client: &Client) -> CancellationToken {

@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{mark_pods_ready, memory_client};
-use orchestra::core::kinds::{
-    Container, Deployment, DeploymentSpec, Pod, PodSpec, PodTemplateSpec, ReplicaSet,
-};
+use orchestra::core::kinds::{Deployment, Pod, ReplicaSet};
 use orchestra::core::{Api, Client, DeleteParams, LabelSelector, ListParams, ObjectMeta};
 use orchestra::runtime::controllers::{
     DeploymentController, GarbageCollector, ReplicaSetController,
@@ -17,30 +15,7 @@ use orchestra::runtime::reconcile::Manager;
 use tokio_util::sync::CancellationToken;
 
 fn web(replicas: i32) -> Deployment {
-    let selector = LabelSelector::new().match_label("app", "web");
-    Deployment {
-        metadata: ObjectMeta::named("web"),
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: selector.clone(),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: selector.match_labels.clone(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: "web-server:1".into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            },
-            ..Default::default()
-        },
-        status: None,
-    }
+    common::web_deployment(replicas, "web-server:1")
 }
 
 fn start(client: &Client, with_controllers: bool) -> CancellationToken {

@@ -12,11 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{mark_pods_ready, memory_client};
 use orchestra::core::kinds::{
-    Container, CrossVersionObjectReference, Deployment, DeploymentSpec, HorizontalPodAutoscaler,
-    HorizontalPodAutoscalerSpec, MetricSourceType, MetricSpec, MetricTarget, MetricTargetType, Pod,
-    PodSpec, PodTemplateSpec, ResourceMetricSource, ResourceRequirements,
+    CrossVersionObjectReference, Deployment, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
+    MetricSourceType, MetricSpec, MetricTarget, MetricTargetType, Pod, ResourceMetricSource,
+    ResourceRequirements,
 };
-use orchestra::core::{Api, Client, LabelSelector, ObjectMeta, ResourceExt};
+use orchestra::core::{Api, Client, ObjectMeta, ResourceExt};
 use orchestra::runtime::controllers::hpa::MetricsError;
 use orchestra::runtime::controllers::{
     DeploymentController, HpaController, MetricsSource, ReplicaSetController,
@@ -53,35 +53,12 @@ impl MetricsSource for Load {
 }
 
 fn web() -> Deployment {
-    let selector = LabelSelector::new().match_label("app", "web");
-    let mut container = Container {
-        name: "web".into(),
-        image: "web-server:1".into(),
-        ..Default::default()
-    };
-    container.resources = ResourceRequirements {
+    let mut d = common::web_deployment(2, "web-server:1");
+    d.spec.template.spec.containers[0].resources = ResourceRequirements {
         requests: [("cpu".to_string(), "100m".parse().unwrap())].into(),
         ..Default::default()
     };
-    Deployment {
-        metadata: ObjectMeta::named("web"),
-        spec: DeploymentSpec {
-            replicas: Some(2),
-            selector: selector.clone(),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: selector.match_labels.clone(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![container],
-                    ..Default::default()
-                },
-            },
-            ..Default::default()
-        },
-        status: None,
-    }
+    d
 }
 
 fn autoscaler() -> HorizontalPodAutoscaler {

@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use common::memory_client;
 use orchestra::core::kinds::{
-    ConditionStatus, Container, Lease, Node, Pod, PodSpec, PodTemplateSpec, ReplicaSet,
-    ReplicaSetSpec, TAINT_NODE_UNREACHABLE,
+    ConditionStatus, Lease, Node, Pod, ReplicaSet, TAINT_NODE_UNREACHABLE,
 };
-use orchestra::core::{Api, Client, LabelSelector, ListParams, ObjectMeta, ResourceExt};
+use orchestra::core::{Api, Client, ListParams, ObjectMeta, ResourceExt};
 use orchestra::runtime::controllers::node_lifecycle::NODE_LEASE_NAMESPACE;
 use orchestra::runtime::controllers::{
     NodeLifecycleConfig, NodeLifecycleController, ReplicaSetController,
@@ -98,30 +97,7 @@ async fn setup(
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });
 
-    let selector = LabelSelector::new().match_label("app", "web");
-    let set = ReplicaSet {
-        metadata: ObjectMeta::named("web"),
-        spec: ReplicaSetSpec {
-            replicas: Some(replicas),
-            selector: selector.clone(),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: selector.match_labels.clone(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: "web-server:1".into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            },
-            ..Default::default()
-        },
-        status: None,
-    };
+    let set = common::web_replicaset(replicas, "web-server:1");
     Api::<ReplicaSet>::namespaced(client.clone(), "default")
         .create(&set)
         .await

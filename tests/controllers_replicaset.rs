@@ -6,41 +6,14 @@ mod common;
 use std::time::Duration;
 
 use common::{mark_pods_ready, memory_client};
-use orchestra::core::kinds::{
-    Container, Pod, PodSpec, PodTemplateSpec, ReplicaSet, ReplicaSetSpec,
-};
-use orchestra::core::{
-    Api, Client, DeleteParams, LabelSelector, ListParams, ObjectMeta, ResourceExt,
-};
+use orchestra::core::kinds::{Pod, ReplicaSet};
+use orchestra::core::{Api, Client, DeleteParams, ListParams, ObjectMeta, ResourceExt};
 use orchestra::runtime::controllers::ReplicaSetController;
 use orchestra::runtime::reconcile::Manager;
 use tokio_util::sync::CancellationToken;
 
 fn web(replicas: i32) -> ReplicaSet {
-    let selector = LabelSelector::new().match_label("app", "web");
-    ReplicaSet {
-        metadata: ObjectMeta::named("web"),
-        spec: ReplicaSetSpec {
-            replicas: Some(replicas),
-            selector: selector.clone(),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: selector.match_labels.clone(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: "web-server:1".into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            },
-            ..Default::default()
-        },
-        status: None,
-    }
+    common::web_replicaset(replicas, "web-server:1")
 }
 
 fn start(client: &Client) -> CancellationToken {

@@ -142,3 +142,53 @@ pub async fn mark_pods_ready_except(
     }
     changed
 }
+
+/// The pod template of the `web` workloads: label `app=web`, one container `web`.
+pub fn web_template(image: &str) -> orchestra::core::kinds::PodTemplateSpec {
+    use orchestra::core::kinds::{Container, PodSpec, PodTemplateSpec};
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: [("app".to_string(), "web".to_string())].into(),
+            ..Default::default()
+        }),
+        spec: PodSpec {
+            containers: vec![Container {
+                name: "web".into(),
+                image: image.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    }
+}
+
+/// A Deployment `web` of `replicas` pods running `image` (default strategy: rolling
+/// update, 25% / 25%).
+pub fn web_deployment(replicas: i32, image: &str) -> orchestra::core::kinds::Deployment {
+    use orchestra::core::kinds::{Deployment, DeploymentSpec};
+    Deployment {
+        metadata: ObjectMeta::named("web"),
+        spec: DeploymentSpec {
+            replicas: Some(replicas),
+            selector: orchestra::core::LabelSelector::new().match_label("app", "web"),
+            template: web_template(image),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+/// A ReplicaSet `web` of `replicas` pods running `image`.
+pub fn web_replicaset(replicas: i32, image: &str) -> orchestra::core::kinds::ReplicaSet {
+    use orchestra::core::kinds::{ReplicaSet, ReplicaSetSpec};
+    ReplicaSet {
+        metadata: ObjectMeta::named("web"),
+        spec: ReplicaSetSpec {
+            replicas: Some(replicas),
+            selector: orchestra::core::LabelSelector::new().match_label("app", "web"),
+            template: web_template(image),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
