@@ -69,6 +69,14 @@ async fn setup(
     node_count: usize,
     replicas: i32,
 ) -> (Client, Arc<Mutex<BTreeSet<String>>>, CancellationToken) {
+    setup_with(node_count, replicas, NodeLifecycleConfig::default()).await
+}
+
+async fn setup_with(
+    node_count: usize,
+    replicas: i32,
+    config: NodeLifecycleConfig,
+) -> (Client, Arc<Mutex<BTreeSet<String>>>, CancellationToken) {
     let (client, _) = memory_client();
     let names: Vec<String> = (1..=node_count).map(|i| format!("node-{i}")).collect();
     let nodes: Api<Node> = Api::all(client.clone());
@@ -86,11 +94,7 @@ async fn setup(
 
     let mut manager = Manager::new(client.clone());
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
-    let lifecycle = NodeLifecycleController::new(
-        client.clone(),
-        manager.informers(),
-        NodeLifecycleConfig::default(),
-    );
+    let lifecycle = NodeLifecycleController::new(client.clone(), manager.informers(), config);
     manager.add(rs);
     manager.add(lifecycle);
     let stop = CancellationToken::new();
@@ -182,5 +186,31 @@ async fn when_most_nodes_vanish_nothing_is_evicted() {
         "a partition must not empty the cluster"
     );
     assert_eq!(active_pods_on(&client, "node-2").await, 2);
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn evictions_start_for_one_node_at_a_time_at_the_configured_rate() {
+    // One node per 100 s.
+    let config = NodeLifecycleConfig::default().eviction_rate(0.01);
+    let (client, alive, stop) = setup_with(10, 20, config).await;
+    alive.lock().remove("node-1");
+    alive.lock().remove("node-2");
+    // Both nodes' pods are due 40 + 300 s from now.
+    tokio::time::sleep(Duration::from_secs(370)).await;
+    let emptied = [
+        active_pods_on(&client, "node-1").await,
+        active_pods_on(&client, "node-2").await,
+    ];
+    assert_eq!(
+        emptied.iter().filter(|n| **n == 0).count(),
+        1,
+        "one node's evictions started: {emptied:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    assert_eq!(
+        active_pods_on(&client, "node-1").await + active_pods_on(&client, "node-2").await,
+        0
+    );
     stop.cancel();
 }

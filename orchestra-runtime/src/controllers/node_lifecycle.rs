@@ -6,10 +6,11 @@
 //! renewed for the grace period (default 40 s) gets `Ready=Unknown` and the taint
 //! `node.kubernetes.io/unreachable:NoExecute`. Its pods that do not tolerate the taint
 //! are deleted at once; those that tolerate it for `tolerationSeconds` (300 s by
-//! default, added to every pod) are deleted when that runs out. Evictions start for at
-//! most 0.1 nodes per second, and stop while more than 55% of the nodes are
-//! unreachable (a partitioned control plane must not evict the whole cluster). A node
-//! whose lease is renewed again loses the taint.
+//! default, added to every pod) are deleted when that runs out. As in Kubernetes, the
+//! rate limit (0.1 nodes per second) applies to tainting, so evictions start node by
+//! node; nothing is tainted or evicted while more than 55% of the nodes are unreachable
+//! (a partitioned control plane must not evict the whole cluster). A node whose lease
+//! is renewed again loses the taint.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -110,7 +111,7 @@ pub struct NodeLifecycleController {
     leases: Cache<Lease>,
     nodes: Cache<Node>,
     pods: Cache<Pod>,
-    /// Nodes whose evictions have started, and when the next node may start.
+    /// Nodes tainted (or allowed to be), and when the next node may be.
     evicting: Mutex<(HashSet<String>, Option<tokio::time::Instant>)>,
 }
 
@@ -154,8 +155,9 @@ impl NodeLifecycleController {
         last.is_some_and(|t| now.since(t) < self.config.grace_period)
     }
 
-    /// Whether this node's evictions may proceed (rate limit across nodes).
-    fn may_evict(&self, node: &str) -> Result<(), Duration> {
+    /// Whether this node may be tainted now (rate limit across nodes), or how long to
+    /// wait.
+    fn may_taint(&self, node: &str) -> Result<(), Duration> {
         let mut state = self.evicting.lock();
         if state.0.contains(node) {
             return Ok(());
@@ -233,7 +235,16 @@ impl Controller for NodeLifecycleController {
                 })
                 .await?;
         }
+        if self.unreachable_fraction(now) > self.config.unhealthy_threshold {
+            tracing::warn!(node = %name, "most nodes are unreachable: not tainting or evicting (partition suspected)");
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
         let Some(taint) = tainted else {
+            // As Kubernetes, the rate limit applies to tainting: the pods' tolerations
+            // then count from the taint.
+            if let Err(wait) = self.may_taint(&name) {
+                return Ok(Action::requeue(wait));
+            }
             let taint = Taint {
                 key: TAINT_NODE_UNREACHABLE.into(),
                 value: None,
@@ -245,14 +256,6 @@ impl Controller for NodeLifecycleController {
                 .await?;
             return Ok(Action::await_change());
         };
-
-        if self.unreachable_fraction(now) > self.config.unhealthy_threshold {
-            tracing::warn!(node = %name, "most nodes are unreachable: not evicting (partition suspected)");
-            return Ok(Action::requeue(Duration::from_secs(10)));
-        }
-        if let Err(wait) = self.may_evict(&name) {
-            return Ok(Action::requeue(wait));
-        }
         let added = taint.time_added.unwrap_or(now);
         let mut next: Option<Time> = None;
         for pod in self.pods.by_index(INDEX_NODE_NAME, &name) {
