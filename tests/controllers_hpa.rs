@@ -43,12 +43,24 @@ impl MetricsSource for Load {
             .collect())
     }
 
+    /// `requests_per_second`: every pod reports the load's figure.
     async fn pod_metric(
         &self,
-        _pods: &[Arc<Pod>],
+        pods: &[Arc<Pod>],
         metric: &str,
     ) -> Result<HashMap<String, i64>, MetricsError> {
-        Err(MetricsError::Unavailable(metric.into()))
+        if metric != "requests_per_second" {
+            return Err(MetricsError::Unavailable(metric.into()));
+        }
+        Ok(pods
+            .iter()
+            .map(|p| {
+                (
+                    p.name_any().to_owned(),
+                    self.0.load(Ordering::SeqCst) * 1000,
+                )
+            })
+            .collect())
     }
 }
 
@@ -156,5 +168,56 @@ async fn scales_out_under_load_and_back_in_after_the_window() {
     run_for(&client, 400).await;
     let after = deployments.get("web").await.unwrap().replicas();
     assert!(after < 10, "scaled in after the window: {after}");
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_per_pod_metric_drives_scaling_too() {
+    use orchestra::core::kinds::{MetricIdentifier, PodsMetricSource};
+    let (client, _) = memory_client();
+    let load = Arc::new(Load(AtomicI64::new(30)));
+    let mut manager = Manager::new(client.clone());
+    let rs = ReplicaSetController::new(client.clone(), manager.informers());
+    let d = DeploymentController::new(client.clone(), manager.informers());
+    let hpa = HpaController::new(client.clone(), manager.informers(), load.clone());
+    manager.add(rs);
+    manager.add(d);
+    manager.add(hpa);
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments.create(&web()).await.unwrap();
+    let mut scaler = autoscaler();
+    scaler.spec.metrics = vec![MetricSpec {
+        type_: MetricSourceType::Pods,
+        resource: None,
+        pods: Some(PodsMetricSource {
+            metric: MetricIdentifier {
+                name: "requests_per_second".into(),
+                selector: None,
+            },
+            target: MetricTarget {
+                type_: MetricTargetType::AverageValue,
+                average_value: Some("10".parse().unwrap()),
+                ..Default::default()
+            },
+        }),
+    }];
+    Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), "default")
+        .create(&scaler)
+        .await
+        .unwrap();
+    // 30 requests/s per pod against a target of 10: the first decision triples the pods.
+    let mut replicas = 2;
+    for _ in 0..60 {
+        run_for(&client, 1).await;
+        replicas = deployments.get("web").await.unwrap().replicas();
+        if replicas != 2 {
+            break;
+        }
+    }
+    assert_eq!(replicas, 6);
     stop.cancel();
 }
