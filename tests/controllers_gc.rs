@@ -26,11 +26,10 @@ fn start(client: &Client, with_controllers: bool) -> CancellationToken {
         manager.add(rs);
         manager.add(d);
     }
-    let gc = GarbageCollector::with_builtin_kinds(client.clone(), manager.informers());
+    GarbageCollector::with_builtin_kinds(client.clone(), manager.informers()).add_to(&mut manager);
     let stop = CancellationToken::new();
-    let (a, b) = (stop.clone(), stop.clone());
-    tokio::spawn(async move { manager.run(a).await });
-    tokio::spawn(async move { gc.run(b).await });
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
     stop
 }
 

@@ -157,12 +157,9 @@ impl<K: Resource> TrackedKind for Tracked<K> {
 
 /// Starts forwarding one kind's informer events into the collector's queue.
 type Feeder = Box<
-    dyn FnOnce(
-            usize,
-            WorkQueue<GcKey>,
-            Arc<Vec<Arc<dyn TrackedKind>>>,
-        ) -> tokio::task::JoinHandle<()>
-        + Send,
+    dyn Fn(usize, WorkQueue<GcKey>, Arc<Vec<Arc<dyn TrackedKind>>>) -> tokio::task::JoinHandle<()>
+        + Send
+        + Sync,
 >;
 
 /// Which object, in which tracked kind.
@@ -177,7 +174,7 @@ struct GcKey {
 pub struct GarbageCollector {
     client: Client,
     informers: Informers,
-    kinds: Vec<Arc<dyn TrackedKind>>,
+    kinds: Arc<Vec<Arc<dyn TrackedKind>>>,
     subscribers: Vec<Feeder>,
 }
 
@@ -187,7 +184,7 @@ impl GarbageCollector {
         GarbageCollector {
             client,
             informers: informers.clone(),
-            kinds: Vec::new(),
+            kinds: Arc::new(Vec::new()),
             subscribers: Vec::new(),
         }
     }
@@ -206,7 +203,7 @@ impl GarbageCollector {
     pub fn track<K: Resource>(mut self) -> Self {
         let informer: Arc<Informer<K>> = self.informers.get::<K>();
         informer.add_index(INDEX_UID, |o: &K| vec![o.uid().to_owned()]);
-        self.kinds.push(Arc::new(Tracked::<K> {
+        Arc::make_mut(&mut self.kinds).push(Arc::new(Tracked::<K> {
             client: self.client.clone(),
             cache: informer.cache(),
         }));
@@ -221,15 +218,25 @@ impl GarbageCollector {
         self
     }
 
-    /// Runs until `cancel` fires. Start it after (or with) the manager whose informers
-    /// it shares.
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Adds the collector to `manager`, which then runs it beside its controllers
+    /// (after the caches sync; only while leading).
+    pub fn add_to(self, manager: &mut crate::reconcile::Manager) {
+        let gc = Arc::new(self);
+        manager.add_runnable("garbage-collector", move |cancel| {
+            let gc = gc.clone();
+            Box::pin(async move { gc.run(cancel).await })
+        });
+    }
+
+    /// Runs until `cancel` fires. Prefer [`GarbageCollector::add_to`]; run it by hand
+    /// only beside a running manager whose informers it shares.
+    pub async fn run(&self, cancel: CancellationToken) {
         let queue: WorkQueue<GcKey> =
             WorkQueue::new(QueueConfig::default().name("garbage-collector"));
-        let kinds = Arc::new(self.kinds);
+        let kinds = self.kinds.clone();
         let feeders: Vec<_> = self
             .subscribers
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(i, s)| s(i, queue.clone(), kinds.clone()))
             .collect();

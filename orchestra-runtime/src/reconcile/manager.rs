@@ -202,6 +202,10 @@ impl<C: Controller> AnyController for ControllerRunner<C> {
     }
 }
 
+/// A task the manager starts and stops with its controllers.
+type Runnable =
+    Arc<dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// The manager's state, for health checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Health {
@@ -236,6 +240,7 @@ pub struct Manager {
     client: Client,
     informers: Informers,
     controllers: Vec<Arc<dyn AnyController>>,
+    runnables: Vec<(String, Runnable)>,
     leader_election: Option<LeaderElectionConfig>,
     health: watch::Sender<Health>,
 }
@@ -252,6 +257,7 @@ impl Manager {
             informers: Informers::new(client.clone()),
             client,
             controllers: Vec::new(),
+            runnables: Vec::new(),
             leader_election: None,
             health: watch::channel(health).0,
         }
@@ -277,6 +283,22 @@ impl Manager {
     /// Adds a controller with the default runner settings.
     pub fn add<C: Controller>(&mut self, controller: C) -> &mut Self {
         self.add_with(controller, RunnerConfig::default())
+    }
+
+    /// Adds a task that is not a per-object controller (the garbage collector, say):
+    /// `run` is started like the controllers — after the caches sync, only while
+    /// leading — and must return soon after its token is cancelled. It may be started
+    /// again after leadership is regained.
+    pub fn add_runnable(
+        &mut self,
+        name: impl Into<String>,
+        run: impl Fn(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> &mut Self {
+        self.runnables.push((name.into(), Arc::new(run)));
+        self
     }
 
     /// Adds a controller with explicit runner settings (concurrency, work queue).
@@ -374,6 +396,10 @@ impl Manager {
                 self.client.clone(),
                 cancel.clone(),
             ));
+        }
+        for (name, run) in &self.runnables {
+            tracing::info!(runnable = %name, "starting");
+            set.spawn(run(cancel.clone()));
         }
         if set.is_empty() {
             // Nothing to run, but the manager's informers still serve their caches.
