@@ -10,6 +10,9 @@ use crate::quantity::ResourceList;
 use crate::time::Time;
 
 /// One container of a pod.
+///
+/// The probes are boxed: they are large and most containers have none, and a
+/// simulated cluster holds hundreds of thousands of containers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
@@ -35,13 +38,13 @@ pub struct Container {
     pub resources: ResourceRequirements,
     /// Restart the container when this fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub liveness_probe: Option<Probe>,
+    pub liveness_probe: Option<Box<Probe>>,
     /// The container is Ready only while this succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness_probe: Option<Probe>,
+    pub readiness_probe: Option<Box<Probe>>,
     /// Other probes wait until this succeeds once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup_probe: Option<Probe>,
+    pub startup_probe: Option<Box<Probe>>,
 }
 
 /// An environment variable.
