@@ -7,8 +7,12 @@
 //!   the reference for the others.
 //! - `testing` (feature `testing`): the conformance suite, `testing::run_all`.
 
+#[cfg(feature = "etcd")]
+mod etcd;
 mod memory;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdStore, EtcdStoreConfig};
 pub use memory::{MemoryStore, MemoryStoreConfig};

@@ -1,0 +1,499 @@
+//! `EtcdStore`: the [`Store`] contract mapped onto a real etcd v3 cluster.
+//!
+//! The mapping is thin by design: etcd's revisions are the store's revisions, a guarded
+//! update or delete is one transaction comparing the key's `mod_revision`, a create is
+//! one comparing its `create_revision` with 0, and a watch is an etcd watch with
+//! `prev_kv`. Two differences are handled here: etcd's watch start revision is
+//! inclusive (the store's `after_revision` is exclusive, so it watches from
+//! `after + 1`), and etcd reports compaction without the compaction point on reads,
+//! so the point is found by bisecting with count-only reads.
+//! Every key is stored under a configurable prefix, so several clusters can share one
+//! etcd.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions,
+    Txn, TxnOp, TxnOpResponse, WatchOptions,
+};
+use futures::StreamExt;
+use orchestra_core::store::prefix_range_end;
+use orchestra_core::{
+    KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
+};
+
+/// How to reach etcd.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EtcdStoreConfig {
+    /// Client endpoints, e.g. `http://127.0.0.1:2379`; the client fails over between them.
+    pub endpoints: Vec<String>,
+    /// Prefix of every key this store writes (default empty).
+    pub key_prefix: Vec<u8>,
+    /// Time to establish a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Time for one request (default 10 s).
+    pub request_timeout: Duration,
+    /// User name and password, when etcd has authentication on.
+    pub user: Option<(String, String)>,
+}
+
+impl EtcdStoreConfig {
+    /// A configuration for `endpoints` with the defaults.
+    pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        EtcdStoreConfig {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            key_prefix: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            user: None,
+        }
+    }
+
+    /// Stores every key under `prefix`.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets the request timeout.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Authenticates as `name`.
+    #[must_use]
+    pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Some((name.into(), password.into()));
+        self
+    }
+}
+
+/// A [`Store`] over etcd v3.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    prefix: Vec<u8>,
+}
+
+impl std::fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdStore")
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: etcd_client::Error) -> StoreError {
+    StoreError::Unavailable {
+        message: "etcd request failed".to_owned(),
+        source: Some(Box::new(e)),
+    }
+}
+
+/// A key no object uses (store keys never contain NUL), read to learn revisions.
+const PROBE_KEY: &[u8] = b"\0orchestra-probe";
+
+fn rev(r: i64) -> Revision {
+    r.max(0) as Revision
+}
+
+impl EtcdStore {
+    /// Connects to etcd.
+    pub async fn connect(config: EtcdStoreConfig) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(config.connect_timeout)
+            .with_timeout(config.request_timeout);
+        if let Some((name, password)) = &config.user {
+            options = options.with_user(name.clone(), password.clone());
+        }
+        let client = Client::connect(&config.endpoints, Some(options))
+            .await
+            .map_err(unavailable)?;
+        Ok(EtcdStore {
+            client,
+            prefix: config.key_prefix,
+        })
+    }
+
+    fn full(&self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + key.len());
+        k.extend_from_slice(&self.prefix);
+        k.extend_from_slice(key);
+        k
+    }
+
+    fn convert(&self, kv: &etcd_client::KeyValue) -> KeyValue {
+        KeyValue {
+            key: Bytes::copy_from_slice(
+                kv.key()
+                    .strip_prefix(self.prefix.as_slice())
+                    .unwrap_or(kv.key()),
+            ),
+            value: Bytes::copy_from_slice(kv.value()),
+            create_revision: rev(kv.create_revision()),
+            mod_revision: rev(kv.mod_revision()),
+            version: kv.version().max(0) as u64,
+        }
+    }
+
+    /// Whether a read at `revision` is still served (not compacted away).
+    async fn readable_at(&self, revision: Revision) -> Result<bool, StoreError> {
+        let options = GetOptions::new()
+            .with_count_only()
+            .with_revision(revision as i64);
+        match self
+            .client
+            .kv_client()
+            .get(self.full(PROBE_KEY), Some(options))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.to_string()
+                    .contains("required revision has been compacted") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The store's compaction point: the oldest revision still readable. etcd does not
+    /// report it on reads, so it is found by bisecting with count-only reads (a few
+    /// round trips; used only on errors and for `compact_revision`).
+    async fn probe_compact_revision(&self) -> Result<Revision, StoreError> {
+        let current = self.current().await?;
+        if current <= 1 || self.readable_at(1).await? {
+            return Ok(0);
+        }
+        let (mut unreadable, mut readable) = (1, current);
+        while readable - unreadable > 1 {
+            let mid = unreadable + (readable - unreadable) / 2;
+            if self.readable_at(mid).await? {
+                readable = mid;
+            } else {
+                unreadable = mid;
+            }
+        }
+        Ok(readable)
+    }
+
+    /// Maps an etcd error on a read at `requested` to the store's errors.
+    async fn read_error(&self, e: etcd_client::Error, requested: Revision) -> StoreError {
+        let text = e.to_string();
+        if text.contains("required revision has been compacted") {
+            let compact_revision = self.probe_compact_revision().await.unwrap_or(requested + 1);
+            StoreError::Compacted {
+                requested,
+                compact_revision,
+            }
+        } else if text.contains("required revision is a future revision") {
+            let current = self.current().await.unwrap_or(0);
+            StoreError::FutureRevision { requested, current }
+        } else {
+            unavailable(e)
+        }
+    }
+
+    async fn current(&self) -> Result<Revision, StoreError> {
+        let options = GetOptions::new().with_count_only();
+        let resp = self
+            .client
+            .kv_client()
+            .get(self.full(PROBE_KEY), Some(options))
+            .await
+            .map_err(unavailable)?;
+        Ok(resp.header().map_or(0, |h| rev(h.revision())))
+    }
+
+    /// Runs a guarded write: `guard` holds, then `then` runs; otherwise the key is read
+    /// to explain why.
+    async fn guarded(
+        &self,
+        key: &[u8],
+        guard: Compare,
+        then: TxnOp,
+    ) -> Result<(bool, Revision, Vec<TxnOpResponse>), StoreError> {
+        let full = self.full(key);
+        let txn = Txn::new()
+            .when([guard])
+            .and_then([then])
+            .or_else([TxnOp::get(full, None)]);
+        let resp = self
+            .client
+            .kv_client()
+            .txn(txn)
+            .await
+            .map_err(unavailable)?;
+        let revision = resp.header().map_or(0, |h| rev(h.revision()));
+        Ok((resp.succeeded(), revision, resp.op_responses()))
+    }
+
+    fn current_of(&self, responses: &[TxnOpResponse]) -> Option<KeyValue> {
+        responses.iter().find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| self.convert(kv)),
+            _ => None,
+        })
+    }
+}
+
+fn check_key(key: &[u8]) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::Invalid("key must not be empty".to_owned()));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        check_key(key)?;
+        let resp = self
+            .client
+            .kv_client()
+            .get(self.full(key), None)
+            .await
+            .map_err(unavailable)?;
+        Ok(resp.kvs().first().map(|kv| self.convert(kv)))
+    }
+
+    async fn list(&self, prefix: &[u8], options: ListOptions) -> Result<ListResult, StoreError> {
+        let full_prefix = self.full(prefix);
+        let end = prefix_range_end(&full_prefix).unwrap_or_else(|| vec![0]);
+        let start = match &options.start_after {
+            Some(after) if after.as_ref() >= prefix => {
+                let mut s = self.full(after);
+                s.push(0);
+                s
+            }
+            _ => full_prefix.clone(),
+        };
+        if start >= end && end != [0] {
+            let revision = match options.revision {
+                Some(r) => r,
+                None => self.current().await?,
+            };
+            return Ok(ListResult {
+                kvs: Vec::new(),
+                revision,
+                more: false,
+            });
+        }
+        let mut get = GetOptions::new().with_range(end);
+        if let Some(r) = options.revision {
+            get = get.with_revision(r as i64);
+        }
+        match options.limit {
+            Some(0) => get = get.with_count_only(),
+            Some(n) => get = get.with_limit(n as i64),
+            None => {}
+        }
+        let resp = match self.client.kv_client().get(start, Some(get)).await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.read_error(e, options.revision.unwrap_or(0)).await),
+        };
+        let revision = options
+            .revision
+            .unwrap_or_else(|| resp.header().map_or(0, |h| rev(h.revision())));
+        let kvs: Vec<KeyValue> = resp.kvs().iter().map(|kv| self.convert(kv)).collect();
+        let more = if options.limit == Some(0) {
+            resp.count() > 0
+        } else {
+            resp.more()
+        };
+        Ok(ListResult {
+            kvs,
+            revision,
+            more,
+        })
+    }
+
+    async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
+        check_key(key)?;
+        let full = self.full(key);
+        let guard = Compare::create_revision(full.clone(), CompareOp::Equal, 0);
+        let (ok, revision, _) = self
+            .guarded(key, guard, TxnOp::put(full, value.to_vec(), None))
+            .await?;
+        if !ok {
+            return Err(StoreError::already_exists(key));
+        }
+        Ok(KeyValue {
+            key: Bytes::copy_from_slice(key),
+            value,
+            create_revision: revision,
+            mod_revision: revision,
+            version: 1,
+        })
+    }
+
+    async fn update(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        expected: Revision,
+    ) -> Result<KeyValue, StoreError> {
+        check_key(key)?;
+        let full = self.full(key);
+        let guard = Compare::mod_revision(full.clone(), CompareOp::Equal, expected as i64);
+        let put = TxnOp::put(
+            full,
+            value.to_vec(),
+            Some(PutOptions::new().with_prev_key()),
+        );
+        let (ok, revision, responses) = self.guarded(key, guard, put).await?;
+        if !ok {
+            return Err(match self.current_of(&responses) {
+                None => StoreError::not_found(key),
+                Some(current) => StoreError::conflict(key, expected, current.mod_revision),
+            });
+        }
+        let prev = responses.iter().find_map(|r| match r {
+            TxnOpResponse::Put(p) => p.prev_key().map(|kv| self.convert(kv)),
+            _ => None,
+        });
+        let (create_revision, version) =
+            prev.map_or((revision, 1), |p| (p.create_revision, p.version + 1));
+        Ok(KeyValue {
+            key: Bytes::copy_from_slice(key),
+            value,
+            create_revision,
+            mod_revision: revision,
+            version,
+        })
+    }
+
+    async fn delete(&self, key: &[u8], expected: Option<Revision>) -> Result<KeyValue, StoreError> {
+        check_key(key)?;
+        let full = self.full(key);
+        let delete = TxnOp::delete(full.clone(), Some(DeleteOptions::new().with_prev_key()));
+        let guard = match expected {
+            Some(r) => Compare::mod_revision(full, CompareOp::Equal, r as i64),
+            None => Compare::create_revision(full, CompareOp::Greater, 0),
+        };
+        let (ok, _, responses) = self.guarded(key, guard, delete).await?;
+        if !ok {
+            return Err(match (self.current_of(&responses), expected) {
+                (None, _) => StoreError::not_found(key),
+                (Some(current), Some(r)) => StoreError::conflict(key, r, current.mod_revision),
+                (Some(_), None) => StoreError::not_found(key),
+            });
+        }
+        responses
+            .iter()
+            .find_map(|r| match r {
+                TxnOpResponse::Delete(d) => d.prev_kvs().first().map(|kv| self.convert(kv)),
+                _ => None,
+            })
+            .ok_or_else(|| StoreError::not_found(key))
+    }
+
+    async fn watch(
+        &self,
+        prefix: &[u8],
+        after_revision: Revision,
+    ) -> Result<WatchStream, StoreError> {
+        let full = self.full(prefix);
+        let end = prefix_range_end(&full).unwrap_or_else(|| vec![0]);
+        let options = WatchOptions::new()
+            .with_range(end)
+            .with_prev_key()
+            .with_start_revision(after_revision as i64 + 1);
+        let stream = self
+            .client
+            .watch_client()
+            .watch(full, Some(options))
+            .await
+            .map_err(unavailable)?;
+        let this = self.clone();
+        let events = stream
+            .map(move |resp| -> Vec<Result<WatchEvent, StoreError>> {
+                let resp = match resp {
+                    Ok(resp) => resp,
+                    Err(e) => return vec![Err(unavailable(e))],
+                };
+                if resp.compact_revision() > 0 {
+                    return vec![Err(StoreError::Compacted {
+                        requested: after_revision,
+                        compact_revision: rev(resp.compact_revision()),
+                    })];
+                }
+                if resp.canceled() {
+                    return vec![Err(StoreError::unavailable(format!(
+                        "etcd cancelled the watch: {}",
+                        resp.cancel_reason()
+                    )))];
+                }
+                resp.events()
+                    .iter()
+                    .filter_map(|event| {
+                        let kv = event.kv()?;
+                        Some(Ok(match event.event_type() {
+                            EventType::Put => WatchEvent::Put {
+                                kv: this.convert(kv),
+                            },
+                            EventType::Delete => {
+                                let prev = event
+                                    .prev_kv()
+                                    .map(|p| this.convert(p))
+                                    .unwrap_or_else(|| this.convert(kv));
+                                WatchEvent::Delete {
+                                    prev,
+                                    revision: rev(kv.mod_revision()),
+                                }
+                            }
+                        }))
+                    })
+                    .collect()
+            })
+            .flat_map(futures::stream::iter);
+        // End the stream after the first error, as the contract asks.
+        let ended =
+            futures::stream::unfold((Box::pin(events), false), |(mut s, done)| async move {
+                if done {
+                    return None;
+                }
+                let item = s.next().await?;
+                let done = item.is_err();
+                Some((item, (s, done)))
+            });
+        Ok(Box::pin(ended))
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+        let current = self.current().await?;
+        if revision > current {
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current,
+            });
+        }
+        if revision <= self.probe_compact_revision().await? {
+            return Ok(());
+        }
+        match self.client.kv_client().compact(revision as i64, None).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.to_string()
+                    .contains("required revision has been compacted") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn current_revision(&self) -> Result<Revision, StoreError> {
+        self.current().await
+    }
+
+    async fn compact_revision(&self) -> Result<Revision, StoreError> {
+        self.probe_compact_revision().await
+    }
+}
