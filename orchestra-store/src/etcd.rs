@@ -89,6 +89,49 @@ impl std::fmt::Debug for EtcdStore {
     }
 }
 
+/// How many times a request that failed for want of a reachable leader is retried (with
+/// backoff from 50 ms doubling to 1 s: about 8 s in all, longer than an etcd election).
+const RETRIES: u32 = 12;
+
+/// Whether `e` means "try again": the connection or the member failed, not the request.
+fn is_transient(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            matches!(
+                status.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Unknown
+                    | tonic::Code::Aborted
+            ) && !status.message().contains("revision")
+        }
+        _ => false,
+    }
+}
+
+/// Runs `op`, retrying transient failures with backoff. A write that failed after
+/// reaching etcd may have been applied: its retry then reports the conflict it meets,
+/// as any client of a replicated store must expect.
+async fn retrying<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, etcd_client::Error>
+where
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if attempt < RETRIES && is_transient(&e) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "etcd request failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn unavailable(e: etcd_client::Error) -> StoreError {
     StoreError::Unavailable {
         message: "etcd request failed".to_owned(),
@@ -147,11 +190,15 @@ impl EtcdStore {
         let options = GetOptions::new()
             .with_count_only()
             .with_revision(revision as i64);
-        match self
-            .client
-            .kv_client()
-            .get(self.full(PROBE_KEY), Some(options))
-            .await
+        match retrying(|| {
+            let (mut kv, key, options) = (
+                self.client.kv_client(),
+                self.full(PROBE_KEY),
+                options.clone(),
+            );
+            async move { kv.get(key, Some(options)).await }
+        })
+        .await
         {
             Ok(_) => Ok(true),
             Err(e)
@@ -203,12 +250,16 @@ impl EtcdStore {
 
     async fn current(&self) -> Result<Revision, StoreError> {
         let options = GetOptions::new().with_count_only();
-        let resp = self
-            .client
-            .kv_client()
-            .get(self.full(PROBE_KEY), Some(options))
-            .await
-            .map_err(unavailable)?;
+        let resp = retrying(|| {
+            let (mut kv, key, options) = (
+                self.client.kv_client(),
+                self.full(PROBE_KEY),
+                options.clone(),
+            );
+            async move { kv.get(key, Some(options)).await }
+        })
+        .await
+        .map_err(unavailable)?;
         Ok(resp.header().map_or(0, |h| rev(h.revision())))
     }
 
@@ -225,12 +276,12 @@ impl EtcdStore {
             .when([guard])
             .and_then([then])
             .or_else([TxnOp::get(full, None)]);
-        let resp = self
-            .client
-            .kv_client()
-            .txn(txn)
-            .await
-            .map_err(unavailable)?;
+        let resp = retrying(|| {
+            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await
+        .map_err(unavailable)?;
         let revision = resp.header().map_or(0, |h| rev(h.revision()));
         Ok((resp.succeeded(), revision, resp.op_responses()))
     }
@@ -254,12 +305,12 @@ fn check_key(key: &[u8]) -> Result<(), StoreError> {
 impl Store for EtcdStore {
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
         check_key(key)?;
-        let resp = self
-            .client
-            .kv_client()
-            .get(self.full(key), None)
-            .await
-            .map_err(unavailable)?;
+        let resp = retrying(|| {
+            let (mut kv, key) = (self.client.kv_client(), self.full(key));
+            async move { kv.get(key, None).await }
+        })
+        .await
+        .map_err(unavailable)?;
         Ok(resp.kvs().first().map(|kv| self.convert(kv)))
     }
 
@@ -294,7 +345,12 @@ impl Store for EtcdStore {
             Some(n) => get = get.with_limit(n as i64),
             None => {}
         }
-        let resp = match self.client.kv_client().get(start, Some(get)).await {
+        let resp = match retrying(|| {
+            let (mut kv, start, get) = (self.client.kv_client(), start.clone(), get.clone());
+            async move { kv.get(start, Some(get)).await }
+        })
+        .await
+        {
             Ok(resp) => resp,
             Err(e) => return Err(self.read_error(e, options.revision.unwrap_or(0)).await),
         };
@@ -399,71 +455,24 @@ impl Store for EtcdStore {
         prefix: &[u8],
         after_revision: Revision,
     ) -> Result<WatchStream, StoreError> {
-        let full = self.full(prefix);
-        let end = prefix_range_end(&full).unwrap_or_else(|| vec![0]);
-        let options = WatchOptions::new()
-            .with_range(end)
-            .with_prev_key()
-            .with_start_revision(after_revision as i64 + 1);
-        let stream = self
-            .client
-            .watch_client()
-            .watch(full, Some(options))
-            .await
-            .map_err(unavailable)?;
-        let this = self.clone();
-        let events = stream
-            .map(move |resp| -> Vec<Result<WatchEvent, StoreError>> {
-                let resp = match resp {
-                    Ok(resp) => resp,
-                    Err(e) => return vec![Err(unavailable(e))],
-                };
-                if resp.compact_revision() > 0 {
-                    return vec![Err(StoreError::Compacted {
-                        requested: after_revision,
-                        compact_revision: rev(resp.compact_revision()),
-                    })];
-                }
-                if resp.canceled() {
-                    return vec![Err(StoreError::unavailable(format!(
-                        "etcd cancelled the watch: {}",
-                        resp.cancel_reason()
-                    )))];
-                }
-                resp.events()
-                    .iter()
-                    .filter_map(|event| {
-                        let kv = event.kv()?;
-                        Some(Ok(match event.event_type() {
-                            EventType::Put => WatchEvent::Put {
-                                kv: this.convert(kv),
-                            },
-                            EventType::Delete => {
-                                let prev = event
-                                    .prev_kv()
-                                    .map(|p| this.convert(p))
-                                    .unwrap_or_else(|| this.convert(kv));
-                                WatchEvent::Delete {
-                                    prev,
-                                    revision: rev(kv.mod_revision()),
-                                }
-                            }
-                        }))
-                    })
-                    .collect()
-            })
-            .flat_map(futures::stream::iter);
-        // End the stream after the first error, as the contract asks.
-        let ended =
-            futures::stream::unfold((Box::pin(events), false), |(mut s, done)| async move {
-                if done {
-                    return None;
-                }
-                let item = s.next().await?;
-                let done = item.is_err();
-                Some((item, (s, done)))
-            });
-        Ok(Box::pin(ended))
+        let mut watch = ResumingWatch {
+            store: self.clone(),
+            key: self.full(prefix),
+            last: after_revision,
+            stream: None,
+            pending: std::collections::VecDeque::new(),
+            failures: 0,
+            done: false,
+        };
+        // Open it now, so a watch that cannot start fails here rather than later.
+        watch.open().await?;
+        Ok(Box::pin(futures::stream::unfold(
+            watch,
+            |mut w| async move {
+                let item = w.next_event().await?;
+                Some((item, w))
+            },
+        )))
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
@@ -495,5 +504,113 @@ impl Store for EtcdStore {
 
     async fn compact_revision(&self) -> Result<Revision, StoreError> {
         self.probe_compact_revision().await
+    }
+}
+
+/// An etcd watch that survives member failures: when the stream breaks, it watches
+/// again from the revision after the last event it delivered, so nothing is missed or
+/// repeated. It gives up (with `Unavailable`) only after the same bounded retries as
+/// requests, and ends with `Compacted` when the history it needs is gone.
+struct ResumingWatch {
+    store: EtcdStore,
+    key: Vec<u8>,
+    /// The revision of the last event delivered (or the starting point).
+    last: Revision,
+    stream: Option<etcd_client::WatchStream>,
+    pending: std::collections::VecDeque<WatchEvent>,
+    failures: u32,
+    done: bool,
+}
+
+impl ResumingWatch {
+    async fn open(&mut self) -> Result<(), StoreError> {
+        let end = prefix_range_end(&self.key).unwrap_or_else(|| vec![0]);
+        let options = WatchOptions::new()
+            .with_range(end)
+            .with_prev_key()
+            .with_start_revision(self.last as i64 + 1);
+        let mut client = self.store.client.watch_client();
+        let stream = client
+            .watch(self.key.clone(), Some(options))
+            .await
+            .map_err(unavailable)?;
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    async fn next_event(&mut self) -> Option<Result<WatchEvent, StoreError>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                self.last = event.revision();
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            if self.stream.is_none() {
+                if let Err(e) = self.open().await {
+                    if let Some(err) = self.failed(e).await {
+                        return Some(Err(err));
+                    }
+                    continue;
+                }
+            }
+            let next = self.stream.as_mut().expect("opened above").next().await;
+            match next {
+                Some(Ok(resp)) => {
+                    if resp.compact_revision() > 0 {
+                        self.done = true;
+                        return Some(Err(StoreError::Compacted {
+                            requested: self.last,
+                            compact_revision: rev(resp.compact_revision()),
+                        }));
+                    }
+                    if resp.canceled() {
+                        self.stream = None;
+                        let reason = format!("etcd cancelled the watch: {}", resp.cancel_reason());
+                        if let Some(err) = self.failed(StoreError::unavailable(reason)).await {
+                            return Some(Err(err));
+                        }
+                        continue;
+                    }
+                    self.failures = 0;
+                    for event in resp.events() {
+                        let Some(kv) = event.kv() else { continue };
+                        self.pending.push_back(match event.event_type() {
+                            EventType::Put => WatchEvent::Put {
+                                kv: self.store.convert(kv),
+                            },
+                            EventType::Delete => WatchEvent::Delete {
+                                prev: event.prev_kv().map_or_else(
+                                    || self.store.convert(kv),
+                                    |p| self.store.convert(p),
+                                ),
+                                revision: rev(kv.mod_revision()),
+                            },
+                        });
+                    }
+                }
+                Some(Err(e)) => {
+                    self.stream = None;
+                    if let Some(err) = self.failed(unavailable(e)).await {
+                        return Some(Err(err));
+                    }
+                }
+                None => self.stream = None,
+            }
+        }
+    }
+
+    /// Counts a failure and waits before the next attempt; returns the error to end
+    /// with once the retries are used up.
+    async fn failed(&mut self, e: StoreError) -> Option<StoreError> {
+        self.failures += 1;
+        if self.failures > RETRIES {
+            self.done = true;
+            return Some(e);
+        }
+        let delay = Duration::from_millis(50 << self.failures.min(5)).min(Duration::from_secs(1));
+        tokio::time::sleep(delay).await;
+        None
     }
 }
