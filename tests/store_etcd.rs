@@ -1,51 +1,22 @@
-//! EtcdStore against a real etcd started by the test on free loopback ports: the Store
-//! conformance suite, unchanged, and the key prefix that lets clusters share one etcd.
+//! EtcdStore against real etcd started by the test on free loopback ports: the Store
+//! conformance suite, unchanged; key prefixes; and losing the leader of a three-member
+//! cluster in the middle of writes and a watch.
 //!
 //! Needs the `etcd` binary (Debian: `etcd-server`). Without it the tests say loudly
 //! that they were skipped — except under CI (`CI` set), where that is a failure.
 #![cfg(feature = "etcd")]
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use orchestra::core::Store;
-use orchestra::store::{EtcdStore, EtcdStoreConfig, testing};
+use orchestra::store::testing::{self, EtcdCluster, etcd_installed};
+use orchestra::store::{EtcdStore, EtcdStoreConfig};
 
-/// A single-member etcd in a temporary directory, stopped and removed on drop.
-struct Etcd {
-    child: Child,
-    dir: PathBuf,
-    endpoint: String,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn etcd_binary() -> Option<&'static str> {
-    let found = Command::new("etcd")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if found {
-        return Some("etcd");
+fn etcd_available() -> bool {
+    if etcd_installed() {
+        return true;
     }
     assert!(
         std::env::var_os("CI").is_none(),
@@ -54,61 +25,20 @@ fn etcd_binary() -> Option<&'static str> {
     eprintln!(
         "\n*** SKIPPED: the `etcd` binary is not installed (Debian: apt-get install etcd-server); EtcdStore untested ***\n"
     );
-    None
-}
-
-async fn start_etcd() -> Option<Etcd> {
-    let binary = etcd_binary()?;
-    let (client, peer) = (free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("orchestra-etcd-{}-{client}", std::process::id()));
-    let endpoint = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new(binary)
-        .args(["--name", "t", "--data-dir"])
-        .arg(&dir)
-        .args([
-            "--listen-client-urls",
-            &endpoint,
-            "--advertise-client-urls",
-            &endpoint,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer_url,
-            "--initial-advertise-peer-urls",
-            &peer_url,
-        ])
-        .args(["--initial-cluster", &format!("t={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd starts");
-    let etcd = Etcd {
-        child,
-        dir,
-        endpoint,
-    };
-    for _ in 0..100 {
-        if let Ok(store) = EtcdStore::connect(EtcdStoreConfig::new([etcd.endpoint.clone()])).await {
-            if store.current_revision().await.is_ok() {
-                return Some(etcd);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("etcd did not come up at {}", etcd.endpoint);
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_store_conforms() {
-    let Some(etcd) = start_etcd().await else {
+    if !etcd_available() {
         return;
-    };
-    let endpoint = etcd.endpoint.clone();
+    }
+    let etcd = EtcdCluster::start(1).await;
+    let endpoints = etcd.endpoints();
     testing::run_all(move || {
-        let endpoint = endpoint.clone();
+        let endpoints = endpoints.clone();
         async move {
-            let config = EtcdStoreConfig::new([endpoint]).key_prefix("/suite");
+            let config = EtcdStoreConfig::new(endpoints).key_prefix("/suite");
             Arc::new(EtcdStore::connect(config).await.expect("connect")) as Arc<dyn Store>
         }
     })
@@ -117,13 +47,14 @@ async fn etcd_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_prefixes_keep_clusters_apart() {
-    let Some(etcd) = start_etcd().await else {
+    if !etcd_available() {
         return;
-    };
-    let a = EtcdStore::connect(EtcdStoreConfig::new([etcd.endpoint.clone()]).key_prefix("/a"))
+    }
+    let etcd = EtcdCluster::start(1).await;
+    let a = EtcdStore::connect(EtcdStoreConfig::new(etcd.endpoints()).key_prefix("/a"))
         .await
         .unwrap();
-    let b = EtcdStore::connect(EtcdStoreConfig::new([etcd.endpoint.clone()]).key_prefix("/b"))
+    let b = EtcdStore::connect(EtcdStoreConfig::new(etcd.endpoints()).key_prefix("/b"))
         .await
         .unwrap();
     a.create(b"/registry/x", bytes::Bytes::from_static(b"1"))
@@ -142,111 +73,21 @@ async fn key_prefixes_keep_clusters_apart() {
     );
 }
 
-/// A three-member etcd cluster on loopback ports.
-struct Cluster {
-    members: Vec<Etcd>,
-}
-
-async fn start_cluster() -> Option<Cluster> {
-    let binary = etcd_binary()?;
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let initial: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
-        .collect();
-    let initial = initial.join(",");
-    let mut members = Vec::new();
-    for (i, (client, peer)) in ports.iter().enumerate() {
-        let dir =
-            std::env::temp_dir().join(format!("orchestra-etcd-{}-{client}", std::process::id()));
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(binary)
-            .args(["--name", &format!("m{i}"), "--data-dir"])
-            .arg(&dir)
-            .args([
-                "--listen-client-urls",
-                &endpoint,
-                "--advertise-client-urls",
-                &endpoint,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args([
-                "--initial-cluster",
-                &initial,
-                "--initial-cluster-state",
-                "new",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd starts");
-        members.push(Etcd {
-            child,
-            dir,
-            endpoint,
-        });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_watches_survive_losing_the_leader() {
+    if !etcd_available() {
+        return;
     }
-    let cluster = Cluster { members };
-    for _ in 0..200 {
-        if cluster.leader().is_some() {
-            return Some(cluster);
+    let mut cluster = EtcdCluster::start(3).await;
+    let mut leader = None;
+    for _ in 0..100 {
+        leader = cluster.leader();
+        if leader.is_some() {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the etcd cluster elected no leader");
-}
-
-impl Cluster {
-    fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(|m| m.endpoint.clone()).collect()
-    }
-
-    /// The index of the current leader, asked of each member through etcd's JSON
-    /// gateway (`/v3/maintenance/status`).
-    fn leader(&self) -> Option<usize> {
-        use std::io::{Read, Write};
-        for (i, m) in self.members.iter().enumerate() {
-            let addr = m.endpoint.trim_start_matches("http://");
-            let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
-                continue;
-            };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-            let request = format!(
-                "POST /v3/maintenance/status HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-            );
-            if conn.write_all(request.as_bytes()).is_err() {
-                continue;
-            }
-            let mut response = String::new();
-            let _ = conn.read_to_string(&mut response);
-            let Some(body) = response.split("\r\n\r\n").nth(1) else {
-                continue;
-            };
-            let Ok(status) = serde_json::from_str::<serde_json::Value>(body.trim()) else {
-                continue;
-            };
-            let member = status["header"]["member_id"].as_str().unwrap_or_default();
-            let leader = status["leader"].as_str().unwrap_or("0");
-            if !member.is_empty() && member == leader {
-                return Some(i);
-            }
-        }
-        None
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_and_watches_survive_losing_the_leader() {
-    let Some(mut cluster) = start_cluster().await else {
-        return;
-    };
+    let leader = leader.expect("the cluster elected a leader");
     let store = Arc::new(
         EtcdStore::connect(EtcdStoreConfig::new(cluster.endpoints()).key_prefix("/ha"))
             .await
@@ -258,11 +99,7 @@ async fn writes_and_watches_survive_losing_the_leader() {
     let mut written = Vec::new();
     for i in 0..200 {
         if i == 50 {
-            let leader = cluster.leader().expect("a leader");
-            let mut member = cluster.members.remove(leader);
-            member.child.kill().unwrap();
-            member.child.wait().unwrap();
-            eprintln!("stopped the leader, member {leader}");
+            cluster.members[leader].kill();
         }
         let kv = store
             .create(
@@ -273,15 +110,15 @@ async fn writes_and_watches_survive_losing_the_leader() {
             .expect("a write outlives the election");
         written.push(kv.mod_revision);
     }
-    use futures::StreamExt;
     let mut seen = Vec::new();
     while seen.len() < written.len() {
-        let event = tokio::time::timeout(Duration::from_secs(30), watch.next())
-            .await
-            .expect("events keep coming")
-            .unwrap()
-            .unwrap();
-        seen.push(event.revision());
+        let next = tokio::time::timeout(Duration::from_secs(30), watch.next()).await;
+        seen.push(
+            next.expect("events keep coming")
+                .expect("the watch is open")
+                .expect("no error")
+                .revision(),
+        );
     }
     assert_eq!(seen, written, "the watch resumed without gaps or repeats");
 }

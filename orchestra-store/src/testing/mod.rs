@@ -43,6 +43,10 @@
 //! it was waiting for. Run the suite in real time, not paused tokio time: with paused
 //! time those timeouts would fire as soon as a networked backend waits on I/O.
 
+#[cfg(feature = "etcd")]
+mod etcd_process;
+#[cfg(feature = "etcd")]
+pub use etcd_process::{EtcdCluster, EtcdMember, etcd_installed};
 mod compaction;
 mod concurrency;
 mod crud;
