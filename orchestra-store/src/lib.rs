@@ -5,10 +5,16 @@
 //!
 //! - [`MemoryStore`]: in-process, MVCC, bounded history — the embedded default and
 //!   the reference for the others.
+//! - [`DurableStore`] (feature `durable`, on by default): on disk in one directory,
+//!   crash-safe, with group commit; reads and watches served from memory.
 //! - `testing` (feature `testing`): the conformance suite, `testing::run_all`.
 
+#[cfg(feature = "durable")]
+mod durable;
 mod memory;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "durable")]
+pub use durable::{DurableStore, DurableStoreConfig};
 pub use memory::{MemoryStore, MemoryStoreConfig};
