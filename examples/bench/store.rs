@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use orchestra::core::{ListOptions, Store};
-use orchestra::store::{MemoryStore, MemoryStoreConfig};
+use orchestra::store::{DurableStore, DurableStoreConfig, MemoryStore, MemoryStoreConfig};
 use serde_json::json;
 
 use crate::args::Args;
@@ -27,23 +27,29 @@ struct Sizes {
     list_keys: usize,
     watchers: usize,
     watched_writes: usize,
+    latency_writes: usize,
 }
 
 pub async fn run(args: &mut Args) -> Result<(), String> {
     let backend: String = args.get("backend", "memory".to_owned())?;
     let scale: f64 = args.get("scale", 1.0)?;
     let n = |base: usize| ((base as f64 * scale) as usize).max(1);
+    // Every write to disk waits for an fsync, so the durable backend does fewer of them
+    // (the rates stay comparable; only the run is shorter).
+    let writes = if backend == "memory" { 1.0 } else { 0.01 };
+    let w = |base: usize| n((base as f64 * writes) as usize);
     let sizes = Sizes {
         keys: 10_000,
         gets: n(2_000_000),
-        seq_writes: n(500_000),
+        seq_writes: w(500_000),
         writers: 64,
-        writes_per_writer: n(5_000),
+        writes_per_writer: w(5_000).max(50),
         list_keys: 10_000,
         watchers: 100,
-        watched_writes: n(200_000),
+        watched_writes: w(200_000),
+        latency_writes: w(20_000).max(500),
     };
-    let store = open_backend(&backend)?;
+    let (store, _dir) = open_backend(&backend)?;
     let figures = measure(&backend, store, &sizes).await?;
     let mut table = Table::new(format!(
         "store benchmark, backend {backend}, {VALUE_BYTES}-byte values"
@@ -82,6 +88,11 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         ),
         "x",
     );
+    table.row(
+        "watch latency, write ack to receipt, p99",
+        format!("{:.3}", figures.watch_p99_ms),
+        "ms",
+    );
     table.print();
     result_line(json!({
         "scenario": "store",
@@ -92,18 +103,36 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         "list_10k_ms": figures.list_10k_ms,
         "writes_per_sec_100_watchers": figures.writes_per_sec_100_watchers,
         "watch_events_delivered_per_sec": figures.events_delivered_per_sec,
+        "watch_p99_ms": figures.watch_p99_ms,
     }));
     Ok(())
 }
 
-fn open_backend(name: &str) -> Result<Arc<dyn Store>, String> {
+/// Opens the backend, and for one on disk the temporary directory it lives in (removed
+/// when dropped).
+fn open_backend(name: &str) -> Result<(Arc<dyn Store>, Option<tempfile::TempDir>), String> {
     match name {
         // History large enough that the watchers of the watched-writes measurement are
         // never cut off: they must receive every event.
-        "memory" => Ok(Arc::new(MemoryStore::with_config(
-            MemoryStoreConfig::default().history(4_000_000),
-        ))),
-        other => Err(format!("unknown backend {other:?}: expected memory")),
+        "memory" => Ok((
+            Arc::new(MemoryStore::with_config(
+                MemoryStoreConfig::default().history(4_000_000),
+            )),
+            None,
+        )),
+        "durable" => {
+            let dir = tempfile::tempdir().map_err(err)?;
+            let store = DurableStore::open_with_config(
+                dir.path(),
+                DurableStoreConfig::default().history(4_000_000),
+            )
+            .map_err(err)?;
+            println!("durable store in {}", dir.path().display());
+            Ok((Arc::new(store), Some(dir)))
+        }
+        other => Err(format!(
+            "unknown backend {other:?}: expected memory or durable"
+        )),
     }
 }
 
@@ -114,6 +143,7 @@ struct Figures {
     list_10k_ms: f64,
     writes_per_sec_100_watchers: f64,
     events_delivered_per_sec: f64,
+    watch_p99_ms: f64,
 }
 
 fn value() -> Bytes {
@@ -133,13 +163,8 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
 
     // Gets over a populated keyspace.
     let get_prefix = format!("{run}/get/");
-    for i in 0..sizes.keys {
-        store
-            .create(&key(&get_prefix, i), value())
-            .await
-            .map_err(err)?;
-    }
     let keys: Vec<Vec<u8>> = (0..sizes.keys).map(|i| key(&get_prefix, i)).collect();
+    create_all(&store, &keys).await?;
     let start = Instant::now();
     for i in 0..sizes.gets {
         let found = store.get(&keys[i % keys.len()]).await.map_err(err)?;
@@ -153,16 +178,8 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
 
     // Concurrent guarded updates: each writer owns one key.
     let conc_prefix = format!("{run}/conc/");
-    let mut revisions = Vec::new();
-    for w in 0..sizes.writers {
-        revisions.push(
-            store
-                .create(&key(&conc_prefix, w), value())
-                .await
-                .map_err(err)?
-                .mod_revision,
-        );
-    }
+    let conc_keys: Vec<Vec<u8>> = (0..sizes.writers).map(|w| key(&conc_prefix, w)).collect();
+    let revisions = create_all(&store, &conc_keys).await?;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (w, mut rev) in revisions.into_iter().enumerate() {
@@ -171,11 +188,7 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
         let count = sizes.writes_per_writer;
         tasks.push(tokio::spawn(async move {
             for _ in 0..count {
-                rev = store
-                    .update(&k, value(), rev)
-                    .await
-                    .map_err(err)?
-                    .mod_revision;
+                rev = update(&store, &k, rev).await?;
             }
             Ok::<_, String>(())
         }));
@@ -239,7 +252,9 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
     }
     let delivered = (sizes.watchers * (sizes.watched_writes + 1_000)) as u64;
     let events_delivered_per_sec = per_sec(delivered, start.elapsed());
+    let watch_p99_ms = watch_latency_p99(&store, &format!("{run}/latency/"), sizes).await?;
     Ok(Figures {
+        watch_p99_ms,
         events_delivered_per_sec,
         gets_per_sec,
         seq_writes_per_sec,
@@ -257,10 +272,7 @@ async fn sequential_writes(
     count: usize,
 ) -> Result<f64, String> {
     let keys: Vec<Vec<u8>> = (0..1_000).map(|i| key(prefix, i)).collect();
-    let mut revs = Vec::with_capacity(keys.len());
-    for k in &keys {
-        revs.push(store.create(k, value()).await.map_err(err)?.mod_revision);
-    }
+    let mut revs = create_all(store, &keys).await?;
     let start = Instant::now();
     for i in 0..count {
         let slot = i % keys.len();
@@ -271,4 +283,65 @@ async fn sequential_writes(
             .mod_revision;
     }
     Ok(per_sec(count as u64, start.elapsed()))
+}
+
+/// Creates `keys` concurrently (not timed: a backend that commits writes together
+/// fills them in a few commits); returns their revisions, in order.
+async fn create_all(store: &Arc<dyn Store>, keys: &[Vec<u8>]) -> Result<Vec<u64>, String> {
+    let creates = keys.iter().map(|k| store.create(k, value()));
+    let kvs = futures::future::try_join_all(creates).await.map_err(err)?;
+    Ok(kvs.into_iter().map(|kv| kv.mod_revision).collect())
+}
+
+/// One watcher, one writer doing sequential guarded updates: the 99th percentile of
+/// the time from a write's acknowledgement to the watcher's receipt of it (0 when the
+/// watcher got it first).
+async fn watch_latency_p99(
+    store: &Arc<dyn Store>,
+    prefix: &str,
+    sizes: &Sizes,
+) -> Result<f64, String> {
+    let k = key(prefix, 0);
+    let mut rev = store.create(&k, value()).await.map_err(err)?.mod_revision;
+    let mut stream = store.watch(prefix.as_bytes(), rev).await.map_err(err)?;
+    let count = sizes.latency_writes;
+    let watcher = tokio::spawn(async move {
+        let mut received = Vec::with_capacity(count);
+        while received.len() < count {
+            match stream.next().await {
+                Some(Ok(event)) => received.push((event.revision(), Instant::now())),
+                other => return Err(format!("latency watch ended: {other:?}")),
+            }
+        }
+        Ok(received)
+    });
+    let mut acked = Vec::with_capacity(count);
+    for _ in 0..count {
+        rev = update(store, &k, rev).await?;
+        acked.push((rev, Instant::now()));
+    }
+    let received = tokio::time::timeout(Duration::from_secs(120), watcher)
+        .await
+        .map_err(|_| "the latency watcher did not receive every event".to_owned())?
+        .map_err(err)??;
+    let mut latencies: Vec<Duration> = acked
+        .iter()
+        .zip(&received)
+        .map(|((r1, ack), (r2, got))| {
+            debug_assert_eq!(r1, r2);
+            got.saturating_duration_since(*ack)
+        })
+        .collect();
+    latencies.sort_unstable();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    Ok(p99.as_secs_f64() * 1000.0)
+}
+
+/// One guarded update of `k` with a fresh value; returns the new mod_revision.
+async fn update(store: &Arc<dyn Store>, k: &[u8], rev: u64) -> Result<u64, String> {
+    Ok(store
+        .update(k, value(), rev)
+        .await
+        .map_err(err)?
+        .mod_revision)
 }
