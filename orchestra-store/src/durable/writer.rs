@@ -87,6 +87,23 @@ impl Writer {
                 }
             }
             self.commit(batch);
+            // While no write is waiting, fold the rest of the compacted log into the
+            // base a slice per commit, so a compaction's disk space comes back even on
+            // a store that has gone quiet.
+            while self.marks.base < self.marks.compact {
+                match requests.try_recv() {
+                    Ok(request) => {
+                        self.commit(vec![request]);
+                    }
+                    Err(_) => {
+                        let before = self.marks.base;
+                        self.commit(Vec::new());
+                        if self.marks.base == before {
+                            break; // the commit failed; try again after the next write
+                        }
+                    }
+                }
+            }
         }
     }
 
