@@ -293,6 +293,18 @@ async fn every_acknowledged_write_survives_sigkill() {
             );
             assert!(*revision <= current);
         }
+        let mut revisions: Vec<u64> = acks.iter().map(|(_, revision)| *revision).collect();
+        revisions.sort_unstable();
+        revisions.dedup();
+        assert_eq!(
+            revisions.len(),
+            acks.len(),
+            "seed {seed}, crash {crash}: a revision was acknowledged twice"
+        );
+        assert!(
+            revisions.first().is_none_or(|first| *first > last_revision),
+            "seed {seed}, crash {crash}: a write reused a revision from before the restart"
+        );
         acked_total += acks.len();
         last_revision = current;
     }

@@ -410,4 +410,62 @@ mod tests {
         }
         assert_eq!(decode_event(&[7, 1, 2]), None);
     }
+
+    #[test]
+    fn another_programs_redb_file_is_not_taken_for_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        let db = Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        let other: TableDefinition<u64, u64> = TableDefinition::new("accounts");
+        txn.open_table(other).unwrap().insert(1, 2).unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        match open(dir.path()) {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains(&file.display().to_string()), "{message}");
+                assert!(message.contains("not an orchestra store"), "{message}");
+            }
+            Err(other) => panic!("expected Corrupt, got {other}"),
+            Ok(_) => panic!("a foreign file opened as a store"),
+        }
+    }
+
+    #[test]
+    fn folding_moves_the_compacted_log_into_the_base_a_slice_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let recovered = open(dir.path()).unwrap();
+        let kv = |key: &'static [u8], revision| KeyValue {
+            key: Bytes::from_static(key),
+            value: Bytes::from_static(b"v"),
+            create_revision: revision,
+            mod_revision: revision,
+            version: 1,
+        };
+        let events = [
+            WatchEvent::Put { kv: kv(b"a", 1) },
+            WatchEvent::Put { kv: kv(b"b", 2) },
+            WatchEvent::Delete {
+                prev: kv(b"a", 1),
+                revision: 3,
+            },
+        ];
+        let mut marks = Marks {
+            revision: 3,
+            compact: 3,
+            base: 0,
+        };
+        for (step, expected_base) in [(2, 2), (2, 3)] {
+            let txn = recovered.db.begin_write().unwrap();
+            let written = if expected_base == 2 { &events[..] } else { &[] };
+            marks = record(&txn, written, marks, step).unwrap();
+            txn.commit().unwrap();
+            assert_eq!(marks.base, expected_base);
+        }
+        drop(recovered);
+        let reopened = open(dir.path()).unwrap();
+        assert_eq!((reopened.marks.base, reopened.marks.revision), (3, 3));
+        assert_eq!(reopened.base, vec![kv(b"b", 2)]);
+        assert!(reopened.log.is_empty());
+    }
 }
