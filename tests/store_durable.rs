@@ -48,6 +48,12 @@ async fn durable_store_passes_the_conformance_suite() {
     testing::run_all(build).await;
 }
 
+#[tokio::test]
+async fn durable_store_passes_the_conformance_suite_on_one_thread() {
+    let (_root, build) = builder(DurableStoreConfig::default());
+    testing::run_all(build).await;
+}
+
 fn value(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
