@@ -95,6 +95,21 @@ pub(super) fn corrupt(file: &Path, what: impl std::fmt::Display) -> StoreError {
 
 /// Opens (or creates) the store in `dir` and reads back everything it holds.
 pub(super) fn open(dir: &Path) -> Result<Recovered, StoreError> {
+    // redb asserts on some damaged files (one shorter than its header says, a broken
+    // page) instead of returning an error; a damaged file must be an error naming it,
+    // never a panic.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_unchecked(dir))).unwrap_or_else(
+        |_| {
+            let file = dir.join(FILE_NAME);
+            Err(corrupt(
+                &file,
+                "damaged store file (redb could not read it)",
+            ))
+        },
+    )
+}
+
+fn open_unchecked(dir: &Path) -> Result<Recovered, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable {
         message: format!("cannot create store directory {}", dir.display()),
         source: Some(Box::new(e)),
@@ -141,11 +156,7 @@ fn create_atomically(dir: &Path, file: &Path) -> Result<(), StoreError> {
 
 /// Opens a redb file, mapping every failure to an error naming it.
 fn open_file(file: &Path) -> Result<Database, StoreError> {
-    // redb asserts on some damaged files (one shorter than its header says) instead of
-    // returning an error; a damaged file must be an error naming it, never a panic.
-    let created = std::panic::catch_unwind(|| Database::create(file))
-        .map_err(|_| corrupt(file, "damaged store file (redb could not read its header)"))?;
-    created.map_err(|e| match e {
+    Database::create(file).map_err(|e| match e {
         redb::DatabaseError::Storage(redb::StorageError::Io(io))
             if io.kind() != std::io::ErrorKind::UnexpectedEof
                 && io.kind() != std::io::ErrorKind::InvalidData =>
