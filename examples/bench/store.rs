@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use orchestra::core::{ListOptions, Store};
-use orchestra::store::{MemoryStore, MemoryStoreConfig};
+use orchestra::store::{DurableStore, DurableStoreConfig, MemoryStore, MemoryStoreConfig};
 use serde_json::json;
 
 use crate::args::Args;
@@ -27,26 +27,35 @@ struct Sizes {
     list_keys: usize,
     watchers: usize,
     watched_writes: usize,
+    latency_writes: usize,
 }
 
 pub async fn run(args: &mut Args) -> Result<(), String> {
     let backend: String = args.get("backend", "memory".to_owned())?;
-    // A networked store does a few thousand operations a second, not millions: the
-    // same measurements at a fiftieth of the volume.
-    let default_scale = if backend == "memory" { 1.0 } else { 0.02 };
+    // The rates stay comparable; only the runs are shorter where operations are slow:
+    // every durable write waits for an fsync (writes at a hundredth), and etcd is a
+    // networked, fsyncing server (everything at a fiftieth).
+    let (default_scale, writes) = match backend.as_str() {
+        "durable" => (1.0, 0.01),
+        "etcd" => (0.02, 1.0),
+        _ => (1.0, 1.0),
+    };
     let scale: f64 = args.get("scale", default_scale)?;
     let n = |base: usize| ((base as f64 * scale) as usize).max(1);
+    let w = |base: usize| n((base as f64 * writes) as usize);
     let sizes = Sizes {
         keys: 10_000,
         gets: n(2_000_000),
-        seq_writes: n(500_000),
+        seq_writes: w(500_000),
         writers: 64,
-        writes_per_writer: n(5_000),
+        // Enough that the 64 writers run for a while even when commits are fast.
+        writes_per_writer: w(5_000).max(n(500)),
         list_keys: 10_000,
         watchers: 100,
-        watched_writes: n(200_000),
+        watched_writes: w(200_000),
+        latency_writes: w(20_000).max(500),
     };
-    let (store, _server) = open_backend(&backend).await?;
+    let (store, _kept) = open_backend(&backend).await?;
     let figures = measure(&backend, store, &sizes).await?;
     let mut table = Table::new(format!(
         "store benchmark, backend {backend}, {VALUE_BYTES}-byte values"
@@ -85,6 +94,11 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         ),
         "x",
     );
+    table.row(
+        "watch latency, write ack to receipt, p99",
+        format!("{:.3}", figures.watch_p99_ms),
+        "ms",
+    );
     table.print();
     result_line(json!({
         "scenario": "store",
@@ -95,12 +109,13 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         "list_10k_ms": figures.list_10k_ms,
         "writes_per_sec_100_watchers": figures.writes_per_sec_100_watchers,
         "watch_events_delivered_per_sec": figures.events_delivered_per_sec,
+        "watch_p99_ms": figures.watch_p99_ms,
     }));
     Ok(())
 }
 
-/// Opens the backend to measure, with whatever must stay alive while it is used (the
-/// etcd server the bench starts for itself).
+/// Opens the backend to measure, with whatever must stay alive while it is used: the
+/// temporary directory of a store on disk, the etcd server the bench starts for itself.
 async fn open_backend(name: &str) -> Result<(Arc<dyn Store>, Box<dyn std::any::Any>), String> {
     match name {
         // History large enough that the watchers of the watched-writes measurement are
@@ -111,6 +126,16 @@ async fn open_backend(name: &str) -> Result<(Arc<dyn Store>, Box<dyn std::any::A
             )),
             Box::new(()),
         )),
+        "durable" => {
+            let dir = tempfile::tempdir().map_err(err)?;
+            let store = DurableStore::open_with_config(
+                dir.path(),
+                DurableStoreConfig::default().history(4_000_000),
+            )
+            .map_err(err)?;
+            println!("durable store in {}", dir.path().display());
+            Ok((Arc::new(store), Box::new(dir)))
+        }
         #[cfg(feature = "etcd")]
         "etcd" => {
             use orchestra::store::testing::{EtcdCluster, etcd_installed};
@@ -129,7 +154,7 @@ async fn open_backend(name: &str) -> Result<(Arc<dyn Store>, Box<dyn std::any::A
         #[cfg(not(feature = "etcd"))]
         "etcd" => Err("build the bench with `--features etcd` for the etcd backend".to_owned()),
         other => Err(format!(
-            "unknown backend {other:?}: expected memory or etcd"
+            "unknown backend {other:?}: expected memory, durable or etcd"
         )),
     }
 }
@@ -141,6 +166,7 @@ struct Figures {
     list_10k_ms: f64,
     writes_per_sec_100_watchers: f64,
     events_delivered_per_sec: f64,
+    watch_p99_ms: f64,
 }
 
 fn value() -> Bytes {
@@ -160,13 +186,8 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
 
     // Gets over a populated keyspace.
     let get_prefix = format!("{run}/get/");
-    for i in 0..sizes.keys {
-        store
-            .create(&key(&get_prefix, i), value())
-            .await
-            .map_err(err)?;
-    }
     let keys: Vec<Vec<u8>> = (0..sizes.keys).map(|i| key(&get_prefix, i)).collect();
+    create_all(&store, &keys).await?;
     let start = Instant::now();
     for i in 0..sizes.gets {
         let found = store.get(&keys[i % keys.len()]).await.map_err(err)?;
@@ -180,16 +201,8 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
 
     // Concurrent guarded updates: each writer owns one key.
     let conc_prefix = format!("{run}/conc/");
-    let mut revisions = Vec::new();
-    for w in 0..sizes.writers {
-        revisions.push(
-            store
-                .create(&key(&conc_prefix, w), value())
-                .await
-                .map_err(err)?
-                .mod_revision,
-        );
-    }
+    let conc_keys: Vec<Vec<u8>> = (0..sizes.writers).map(|w| key(&conc_prefix, w)).collect();
+    let revisions = create_all(&store, &conc_keys).await?;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (w, mut rev) in revisions.into_iter().enumerate() {
@@ -198,11 +211,7 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
         let count = sizes.writes_per_writer;
         tasks.push(tokio::spawn(async move {
             for _ in 0..count {
-                rev = store
-                    .update(&k, value(), rev)
-                    .await
-                    .map_err(err)?
-                    .mod_revision;
+                rev = update(&store, &k, rev).await?;
             }
             Ok::<_, String>(())
         }));
@@ -266,7 +275,9 @@ async fn measure(backend: &str, store: Arc<dyn Store>, sizes: &Sizes) -> Result<
     }
     let delivered = (sizes.watchers * (sizes.watched_writes + 1_000)) as u64;
     let events_delivered_per_sec = per_sec(delivered, start.elapsed());
+    let watch_p99_ms = watch_latency_p99(&store, &format!("{run}/latency/"), sizes).await?;
     Ok(Figures {
+        watch_p99_ms,
         events_delivered_per_sec,
         gets_per_sec,
         seq_writes_per_sec,
@@ -284,10 +295,7 @@ async fn sequential_writes(
     count: usize,
 ) -> Result<f64, String> {
     let keys: Vec<Vec<u8>> = (0..1_000).map(|i| key(prefix, i)).collect();
-    let mut revs = Vec::with_capacity(keys.len());
-    for k in &keys {
-        revs.push(store.create(k, value()).await.map_err(err)?.mod_revision);
-    }
+    let mut revs = create_all(store, &keys).await?;
     let start = Instant::now();
     for i in 0..count {
         let slot = i % keys.len();
@@ -298,4 +306,65 @@ async fn sequential_writes(
             .mod_revision;
     }
     Ok(per_sec(count as u64, start.elapsed()))
+}
+
+/// Creates `keys` concurrently (not timed: a backend that commits writes together
+/// fills them in a few commits); returns their revisions, in order.
+async fn create_all(store: &Arc<dyn Store>, keys: &[Vec<u8>]) -> Result<Vec<u64>, String> {
+    let creates = keys.iter().map(|k| store.create(k, value()));
+    let kvs = futures::future::try_join_all(creates).await.map_err(err)?;
+    Ok(kvs.into_iter().map(|kv| kv.mod_revision).collect())
+}
+
+/// One watcher, one writer doing sequential guarded updates: the 99th percentile of
+/// the time from a write's acknowledgement to the watcher's receipt of it (0 when the
+/// watcher got it first).
+async fn watch_latency_p99(
+    store: &Arc<dyn Store>,
+    prefix: &str,
+    sizes: &Sizes,
+) -> Result<f64, String> {
+    let k = key(prefix, 0);
+    let mut rev = store.create(&k, value()).await.map_err(err)?.mod_revision;
+    let mut stream = store.watch(prefix.as_bytes(), rev).await.map_err(err)?;
+    let count = sizes.latency_writes;
+    let watcher = tokio::spawn(async move {
+        let mut received = Vec::with_capacity(count);
+        while received.len() < count {
+            match stream.next().await {
+                Some(Ok(event)) => received.push((event.revision(), Instant::now())),
+                other => return Err(format!("latency watch ended: {other:?}")),
+            }
+        }
+        Ok(received)
+    });
+    let mut acked = Vec::with_capacity(count);
+    for _ in 0..count {
+        rev = update(store, &k, rev).await?;
+        acked.push((rev, Instant::now()));
+    }
+    let received = tokio::time::timeout(Duration::from_secs(120), watcher)
+        .await
+        .map_err(|_| "the latency watcher did not receive every event".to_owned())?
+        .map_err(err)??;
+    let mut latencies: Vec<Duration> = acked
+        .iter()
+        .zip(&received)
+        .map(|((r1, ack), (r2, got))| {
+            debug_assert_eq!(r1, r2);
+            got.saturating_duration_since(*ack)
+        })
+        .collect();
+    latencies.sort_unstable();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    Ok(p99.as_secs_f64() * 1000.0)
+}
+
+/// One guarded update of `k` with a fresh value; returns the new mod_revision.
+async fn update(store: &Arc<dyn Store>, k: &[u8], rev: u64) -> Result<u64, String> {
+    Ok(store
+        .update(k, value(), rev)
+        .await
+        .map_err(err)?
+        .mod_revision)
 }

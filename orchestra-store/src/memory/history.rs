@@ -43,6 +43,15 @@ impl EventLog {
         self.compact_revision
     }
 
+    /// An empty log whose history starts after `revision` (a store restored at
+    /// `revision`, such as a `DurableStore` reopened from its on-disk base).
+    pub(crate) fn starting_after(revision: Revision) -> Self {
+        EventLog {
+            compact_revision: revision,
+            events: VecDeque::new(),
+        }
+    }
+
     /// How many events the log holds.
     pub(crate) fn len(&self) -> usize {
         self.events.len()

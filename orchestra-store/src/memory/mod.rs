@@ -37,7 +37,8 @@ use mvcc::Mvcc;
 /// the work keeps any single write's pause short.
 const MAX_COMPACTION_STEP: usize = 4096;
 
-/// Settings of a [`MemoryStore`].
+/// Settings of a [`MemoryStore`] (and of a `DurableStore`, whose `DurableStoreConfig`
+/// is this type).
 ///
 /// ```
 /// use orchestra_store::{MemoryStore, MemoryStoreConfig};
@@ -217,10 +218,26 @@ impl MemoryStore {
 
     /// An empty store with `config`.
     pub fn with_config(config: MemoryStoreConfig) -> Self {
+        MemoryStore::restored(config, 0, std::iter::empty())
+    }
+
+    /// A store whose state at `revision` is `kvs` (with their own revisions), with no
+    /// history before it: reads and watches start at `revision`. Backends that keep
+    /// their state elsewhere (`DurableStore`) load it into one of these and then
+    /// [`apply`](Self::apply) the changes after it.
+    pub(crate) fn restored(
+        config: MemoryStoreConfig,
+        revision: Revision,
+        kvs: impl IntoIterator<Item = KeyValue>,
+    ) -> Self {
+        let mut mvcc = Mvcc::default();
+        for kv in kvs {
+            mvcc.restore(kv);
+        }
         let state = State {
-            revision: 0,
-            mvcc: Mvcc::default(),
-            history: EventLog::default(),
+            revision,
+            mvcc,
+            history: EventLog::starting_after(revision),
         };
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
@@ -263,7 +280,47 @@ impl MemoryStore {
         Ok(out)
     }
 
-    fn check_value(&self, value: &Bytes) -> Result<(), StoreError> {
+    /// The current state of `key`, without going through the async trait.
+    pub(crate) fn current(&self, key: &[u8]) -> Option<KeyValue> {
+        self.shared().state.read().mvcc.get(key)
+    }
+
+    /// Applies a change already decided (guards checked) by another backend, at the
+    /// next revision, which must be `event.revision()`; returns the change's key-value
+    /// (the new state for a put, the previous one for a delete).
+    pub(crate) fn apply(&self, event: WatchEvent) -> KeyValue {
+        self.write(|mvcc, revision| {
+            debug_assert_eq!(revision, event.revision(), "changes arrive in order");
+            let kv = match &event {
+                WatchEvent::Put { kv } => mvcc.put(&kv.key, kv.value.clone(), revision),
+                WatchEvent::Delete { prev, .. } => mvcc
+                    .delete(&prev.key, revision)
+                    .ok_or_else(|| StoreError::not_found(&prev.key))?,
+            };
+            Ok::<_, StoreError>((kv, event))
+        })
+        .expect("a decided change applies")
+    }
+
+    /// [`Store::compact`] without the async trait.
+    pub(crate) fn compact_now(&self, revision: Revision) -> Result<(), StoreError> {
+        let mut state = self.shared().state.write();
+        if revision > state.revision {
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current: state.revision,
+            });
+        }
+        if revision > state.history.compact_revision() {
+            state.compact(revision);
+            drop(state);
+            // Watchers left behind learn it now rather than at the next write.
+            self.shared().wake_watchers();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_value(&self, value: &Bytes) -> Result<(), StoreError> {
         let max = self.shared().config.max_value_size;
         if value.len() > max {
             return Err(StoreError::Invalid(format!(
@@ -275,7 +332,7 @@ impl MemoryStore {
     }
 }
 
-fn check_key(key: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn check_key(key: &[u8]) -> Result<(), StoreError> {
     if key.is_empty() {
         return Err(StoreError::Invalid("key must not be empty".to_owned()));
     }
@@ -383,20 +440,7 @@ impl Store for MemoryStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        let mut state = self.shared().state.write();
-        if revision > state.revision {
-            return Err(StoreError::FutureRevision {
-                requested: revision,
-                current: state.revision,
-            });
-        }
-        if revision > state.history.compact_revision() {
-            state.compact(revision);
-            drop(state);
-            // Watchers left behind learn it now rather than at the next write.
-            self.shared().wake_watchers();
-        }
-        Ok(())
+        self.compact_now(revision)
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {

@@ -45,6 +45,18 @@ impl Mvcc {
         last.value.as_ref().map(|_| last.revision)
     }
 
+    /// Restores `kv` as its key's only version (loading a snapshot; the key must not be
+    /// in the index yet).
+    pub(crate) fn restore(&mut self, kv: KeyValue) {
+        let version = Version {
+            revision: kv.mod_revision,
+            create_revision: kv.create_revision,
+            version: kv.version,
+            value: Some(kv.value),
+        };
+        self.keys.insert(kv.key, vec![version]);
+    }
+
     /// Records a put at `revision`; returns the new state.
     pub(crate) fn put(&mut self, key: &[u8], value: Bytes, revision: Revision) -> KeyValue {
         let (key, versions) = match self.keys.get_key_value(key) {
