@@ -122,3 +122,20 @@ async fn writes_and_watches_survive_losing_the_leader() {
     }
     assert_eq!(seen, written, "the watch resumed without gaps or repeats");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_member_cluster_conforms_too() {
+    if !etcd_available() {
+        return;
+    }
+    let cluster = EtcdCluster::start(3).await;
+    let endpoints = cluster.endpoints();
+    testing::run_all(move || {
+        let endpoints = endpoints.clone();
+        async move {
+            let config = EtcdStoreConfig::new(endpoints).key_prefix("/suite3");
+            Arc::new(EtcdStore::connect(config).await.expect("connect")) as Arc<dyn Store>
+        }
+    })
+    .await;
+}

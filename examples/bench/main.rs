@@ -53,6 +53,6 @@ fn main() {
 fn usage() -> &'static str {
     "usage: bench <scenario> [options]\n\
      scenarios:\n  \
-       store --backend memory|durable    get, guarded writes, 64 writers, list of 10k, writes with 100 watchers, watch p99\n  \
+       store --backend memory|durable|etcd|all    get, guarded writes, 64 writers, list of 10k, writes with 100 watchers, watch p99 (etcd needs --features etcd; all = durable vs etcd)\n  \
        reconcile --objects N     N pods through one controller: reconciles/s, cache bytes per object"
 }

@@ -32,6 +32,50 @@ struct Sizes {
 
 pub async fn run(args: &mut Args) -> Result<(), String> {
     let backend: String = args.get("backend", "memory".to_owned())?;
+    let scale: Option<f64> = match args.get("scale", 0.0)? {
+        s if s > 0.0 => Some(s),
+        _ => None,
+    };
+    if backend != "all" {
+        run_one(&backend, scale).await?;
+        return Ok(());
+    }
+    // Side by side in one run: DurableStore against etcd on the same machine.
+    let durable = run_one("durable", scale).await?;
+    let etcd = run_one("etcd", scale).await?;
+    let ratio = |a: f64, b: f64| (a / b * 100.0).round() / 100.0;
+    let mut table = Table::new("DurableStore over etcd, same machine, both fsync-acknowledged");
+    table.row(
+        "64 writers",
+        format!(
+            "{:.2}",
+            ratio(
+                durable.concurrent_writes_per_sec,
+                etcd.concurrent_writes_per_sec
+            )
+        ),
+        "x",
+    );
+    table.row(
+        "1 writer",
+        format!(
+            "{:.2}",
+            ratio(durable.seq_writes_per_sec, etcd.seq_writes_per_sec)
+        ),
+        "x",
+    );
+    table.print();
+    result_line(json!({
+        "scenario": "store-compare",
+        "durable_over_etcd_concurrent_writes": ratio(durable.concurrent_writes_per_sec, etcd.concurrent_writes_per_sec),
+        "durable_over_etcd_seq_writes": ratio(durable.seq_writes_per_sec, etcd.seq_writes_per_sec),
+    }));
+    Ok(())
+}
+
+/// Measures one backend, prints its table and `RESULT` line, and returns its figures.
+async fn run_one(backend: &str, scale: Option<f64>) -> Result<Figures, String> {
+    let backend = backend.to_owned();
     // The rates stay comparable; only the runs are shorter where operations are slow:
     // every durable write waits for an fsync (writes at a hundredth), and etcd is a
     // networked, fsyncing server (everything at a fiftieth).
@@ -40,7 +84,7 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         "etcd" => (0.02, 1.0),
         _ => (1.0, 1.0),
     };
-    let scale: f64 = args.get("scale", default_scale)?;
+    let scale = scale.unwrap_or(default_scale);
     let n = |base: usize| ((base as f64 * scale) as usize).max(1);
     let w = |base: usize| n((base as f64 * writes) as usize);
     let sizes = Sizes {
@@ -111,7 +155,7 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
         "watch_events_delivered_per_sec": figures.events_delivered_per_sec,
         "watch_p99_ms": figures.watch_p99_ms,
     }));
-    Ok(())
+    Ok(figures)
 }
 
 /// Opens the backend to measure, with whatever must stay alive while it is used: the
