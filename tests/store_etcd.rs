@@ -139,3 +139,151 @@ async fn a_three_member_cluster_conforms_too() {
     })
     .await;
 }
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_over_tls() {
+    if !etcd_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(path.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let made = openssl(
+        path,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=orchestra-test-ca",
+        ],
+    ) && openssl(
+        path,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ) && openssl(
+        path,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    if !made {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl could not make test certificates"
+        );
+        eprintln!(
+            "\n*** SKIPPED: openssl is not available to make test certificates; EtcdStore TLS untested ***\n"
+        );
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let peer = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let mut child = std::process::Command::new("etcd")
+        .args(["--name", "tls", "--data-dir"])
+        .arg(path.join("data"))
+        .args([
+            "--listen-client-urls",
+            &endpoint,
+            "--advertise-client-urls",
+            &endpoint,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
+        .args(["--initial-cluster", &format!("tls={peer_url}")])
+        .arg("--cert-file")
+        .arg(path.join("server.pem"))
+        .arg("--key-file")
+        .arg(path.join("server.key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ca = std::fs::read(path.join("ca.pem")).unwrap();
+    let config = EtcdStoreConfig::new([endpoint.clone()]).tls(orchestra::store::EtcdTls::new(ca));
+    let mut store = None;
+    for _ in 0..100 {
+        if let Ok(s) = EtcdStore::connect(config.clone()).await {
+            if s.current_revision().await.is_ok() {
+                store = Some(s);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = store.expect("a TLS connection to etcd");
+    let kv = store
+        .create(b"/tls/key", bytes::Bytes::from_static(b"secret"))
+        .await
+        .unwrap();
+    assert_eq!(store.get(b"/tls/key").await.unwrap(), Some(kv));
+    // Without the CA the server is not trusted.
+    let untrusted = EtcdStore::connect(
+        EtcdStoreConfig::new([endpoint]).request_timeout(Duration::from_secs(2)),
+    )
+    .await;
+    let refused = match untrusted {
+        Err(_) => true,
+        Ok(s) => s.get(b"/tls/key").await.is_err(),
+    };
+    assert!(refused, "a client without TLS must not read over https");
+    let _ = child.kill();
+    let _ = child.wait();
+}

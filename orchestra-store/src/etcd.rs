@@ -38,6 +38,49 @@ pub struct EtcdStoreConfig {
     pub request_timeout: Duration,
     /// User name and password, when etcd has authentication on.
     pub user: Option<(String, String)>,
+    /// TLS settings, for `https://` endpoints.
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS settings for reaching etcd over `https://`.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct EtcdTls {
+    /// PEM of the certificate authority that signed the servers' certificates.
+    pub ca_pem: Vec<u8>,
+    /// PEM certificate and key of this client, when etcd asks for client certificates.
+    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name to check the servers' certificates against (default: the endpoint's host).
+    pub domain_name: Option<String>,
+}
+
+impl EtcdTls {
+    /// Trusts servers signed by the CA in `ca_pem`.
+    pub fn new(ca_pem: impl Into<Vec<u8>>) -> Self {
+        EtcdTls {
+            ca_pem: ca_pem.into(),
+            client_identity: None,
+            domain_name: None,
+        }
+    }
+
+    /// Presents this client certificate and key (PEM).
+    #[must_use]
+    pub fn client_identity(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client_identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Checks the servers' certificates against `name`.
+    #[must_use]
+    pub fn domain_name(mut self, name: impl Into<String>) -> Self {
+        self.domain_name = Some(name.into());
+        self
+    }
 }
 
 impl EtcdStoreConfig {
@@ -49,7 +92,15 @@ impl EtcdStoreConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             user: None,
+            tls: None,
         }
+    }
+
+    /// Connects over TLS with `tls`.
+    #[must_use]
+    pub fn tls(mut self, tls: EtcdTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Stores every key under `prefix`.
@@ -154,6 +205,17 @@ impl EtcdStore {
             .with_timeout(config.request_timeout);
         if let Some((name, password)) = &config.user {
             options = options.with_user(name.clone(), password.clone());
+        }
+        if let Some(tls) = &config.tls {
+            let mut client_tls = etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca_pem));
+            if let Some((cert, key)) = &tls.client_identity {
+                client_tls = client_tls.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            if let Some(name) = &tls.domain_name {
+                client_tls = client_tls.domain_name(name.clone());
+            }
+            options = options.with_tls(client_tls);
         }
         let client = Client::connect(&config.endpoints, Some(options))
             .await

@@ -21,5 +21,5 @@ pub mod testing;
 #[cfg(feature = "durable")]
 pub use durable::{DurableStore, DurableStoreConfig};
 #[cfg(feature = "etcd")]
-pub use etcd::{EtcdStore, EtcdStoreConfig};
+pub use etcd::{EtcdStore, EtcdStoreConfig, EtcdTls};
 pub use memory::{MemoryStore, MemoryStoreConfig};
