@@ -122,6 +122,30 @@ pub struct Probe {
     pub failure_threshold: Option<i32>,
 }
 
+impl Probe {
+    /// The one action this probe runs, or `None` when it sets none (or, invalidly,
+    /// several: validation rejects both).
+    pub fn handler(&self) -> Option<ProbeHandler> {
+        match (&self.exec, &self.http_get, &self.tcp_socket) {
+            (Some(e), None, None) => Some(ProbeHandler::Exec(e.clone())),
+            (None, Some(h), None) => Some(ProbeHandler::HttpGet(h.clone())),
+            (None, None, Some(t)) => Some(ProbeHandler::TcpSocket(t.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// The action of a [`Probe`]: exactly one of exec, HTTP GET and TCP connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeHandler {
+    /// Run a command in the container; exit 0 is success.
+    Exec(ExecAction),
+    /// An HTTP GET; a 2xx or 3xx answer is success.
+    HttpGet(HttpGetAction),
+    /// A TCP connect; connecting is success.
+    TcpSocket(TcpSocketAction),
+}
+
 /// A command to run for a probe.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecAction {

@@ -21,7 +21,7 @@ mod scheduling;
 pub use condition::ConditionStatus;
 pub use container::{
     Container, ContainerPort, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, EnvVar, ExecAction, HttpGetAction, Probe,
+    ContainerStateWaiting, ContainerStatus, EnvVar, ExecAction, HttpGetAction, Probe, ProbeHandler,
     ResourceRequirements, RestartPolicy, TcpSocketAction,
 };
 pub use deployment::{

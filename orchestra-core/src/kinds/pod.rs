@@ -236,7 +236,7 @@ impl PodSpec {
         self.termination_grace_period_seconds
             .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
         self.scheduler_name
-            .get_or_insert_with(|| "default-scheduler".to_owned());
+            .get_or_insert_with(|| crate::scheduler::DEFAULT_SCHEDULER_NAME.to_owned());
         for c in &mut self.containers {
             for p in &mut c.ports {
                 p.protocol.get_or_insert_with(|| "TCP".to_owned());
