@@ -28,6 +28,7 @@
 //!
 //! [`Store`]: crate::store::Store
 
+mod binding;
 mod client;
 mod codec;
 mod error;

@@ -40,13 +40,15 @@ pub use intstr::IntOrString;
 pub use lease::{Lease, LeaseSpec};
 pub use node::{Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, Taint, TaintEffect};
 pub use pod::{
-    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DEFAULT_TOLERATION_SECONDS, Pod, PodCondition,
-    PodPhase, PodSpec, PodStatus, PodTemplateSpec, TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE,
+    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DEFAULT_TOLERATION_SECONDS, POD_SCHEDULED, Pod,
+    PodCondition, PodPhase, PodSpec, PodStatus, PodTemplateSpec, TAINT_NODE_NOT_READY,
+    TAINT_NODE_UNREACHABLE,
 };
 pub use replicaset::{ReplicaSet, ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus};
 pub use scheduling::{
-    Affinity, NodeAffinity, NodeSelector, NodeSelectorOperator, NodeSelectorRequirement,
-    NodeSelectorTerm, PreferredSchedulingTerm, Toleration, TolerationOperator,
+    Affinity, LABEL_HOSTNAME, NodeAffinity, NodeSelector, NodeSelectorOperator,
+    NodeSelectorRequirement, NodeSelectorTerm, PreferredSchedulingTerm, Toleration,
+    TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
 };
 
 /// Implements [`Resource`](crate::Resource) for a kind shaped

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::container::{Container, ContainerStatus, RestartPolicy};
 use super::node::TaintEffect;
-use super::scheduling::{Affinity, Toleration, TolerationOperator};
+use super::scheduling::{Affinity, Toleration, TolerationOperator, TopologySpreadConstraint};
 use super::{ConditionStatus, spec_status_resource};
 use crate::meta::ObjectMeta;
 use crate::time::Time;
@@ -70,6 +70,9 @@ pub struct PodSpec {
     /// The pod's hostname.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// How the pod's replicas spread over topology domains (nodes, zones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
 }
 
 /// A pod's observed state.
@@ -101,6 +104,10 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_statuses: Vec<ContainerStatus>,
 }
+
+/// The pod condition saying whether the pod is bound to a node (`True`) or why it
+/// cannot be (`False`, reason `Unschedulable`).
+pub const POD_SCHEDULED: &str = "PodScheduled";
 
 /// A pod's lifecycle phase.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,6 +159,45 @@ pub struct PodCondition {
     /// When it was last probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<Time>,
+}
+
+impl PodStatus {
+    /// Sets the condition of type `type_`, keeping its `lastTransitionTime` when the
+    /// status does not change; returns whether anything changed.
+    pub fn set_condition(
+        &mut self,
+        type_: &str,
+        status: ConditionStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+        now: Time,
+    ) -> bool {
+        let reason = reason.map(str::to_owned);
+        let message = message.map(str::to_owned);
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) if c.status == status && c.reason == reason && c.message == message => false,
+            Some(c) => {
+                if c.status != status {
+                    c.last_transition_time = Some(now);
+                }
+                c.status = status;
+                c.reason = reason;
+                c.message = message;
+                true
+            }
+            None => {
+                self.conditions.push(PodCondition {
+                    type_: type_.to_owned(),
+                    status,
+                    reason,
+                    message,
+                    last_transition_time: Some(now),
+                    last_probe_time: None,
+                });
+                true
+            }
+        }
+    }
 }
 
 /// The pod a workload stamps out: metadata and spec.
@@ -283,6 +329,18 @@ impl PodSpec {
                 format!("{path}.containers"),
                 "at least one container is required",
             );
+        }
+        for (i, c) in self.topology_spread_constraints.iter().enumerate() {
+            let field = format!("{path}.topologySpreadConstraints[{i}]");
+            if c.max_skew < 1 {
+                errors.push(
+                    format!("{field}.maxSkew"),
+                    format!("must be at least 1, got {}", c.max_skew),
+                );
+            }
+            if let Err(e) = validate_qualified_name(&c.topology_key) {
+                errors.push(format!("{field}.topologyKey"), e);
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, c) in self.containers.iter().enumerate() {

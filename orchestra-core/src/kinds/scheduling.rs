@@ -1,8 +1,10 @@
-//! Where a pod may run: node affinity and tolerations of node taints.
+//! Where a pod may run: node affinity, tolerations of node taints, and how replicas
+//! spread over topology domains.
 
 use serde::{Deserialize, Serialize};
 
 use super::node::{Taint, TaintEffect};
+use crate::labels::LabelSelector;
 
 /// Scheduling constraints of a pod.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,4 +141,35 @@ impl Toleration {
             Some(_) => self.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
         }
     }
+}
+
+/// The label every node carries with its own name: the topology key of "per node".
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+
+/// How pods matching a selector spread over the domains of one topology key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologySpreadConstraint {
+    /// The largest allowed difference between the number of matching pods in any
+    /// domain and in the emptiest domain. At least 1.
+    pub max_skew: i32,
+    /// The node label whose values are the domains (`kubernetes.io/hostname`: each node
+    /// is a domain).
+    pub topology_key: String,
+    /// What to do when no node keeps the skew within bounds.
+    #[serde(default)]
+    pub when_unsatisfiable: UnsatisfiableConstraintAction,
+    /// Which pods count (in the pod's own namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+}
+
+/// What the scheduler does when a topology spread constraint cannot be met.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnsatisfiableConstraintAction {
+    /// Leave the pod unscheduled (a filter).
+    #[default]
+    DoNotSchedule,
+    /// Schedule it anyway, preferring nodes that reduce the skew (a score).
+    ScheduleAnyway,
 }
