@@ -18,6 +18,7 @@
 
 mod cache;
 mod controller;
+mod events;
 mod finalizer;
 mod informer;
 mod leader;
@@ -28,6 +29,7 @@ mod runner;
 
 pub use cache::{Cache, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn, ObjectKey};
 pub use controller::{Action, Context, Controller, Watches};
+pub use events::{EventRecorder, EventType};
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
 pub use informer::{Informer, InformerConfig, InformerEvent, Subscription};
 pub use leader::{LeaderElectionConfig, LeaderElector};

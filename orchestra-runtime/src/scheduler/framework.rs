@@ -1,0 +1,340 @@
+//! The scheduling framework: the extension points a scheduling cycle runs, each a small
+//! trait, and the [`Profile`] that chooses which plugins run at each and how scores
+//! weigh.
+//!
+//! One cycle for one pod, in order (Kubernetes' scheduling framework):
+//! **PreFilter** (once per pod: precompute, or reject, or narrow the candidate nodes) →
+//! **Filter** (per node: can the pod run there?) → if no node passes, **PostFilter**
+//! (make room, e.g. preemption) → **PreScore** (once, over the feasible nodes) →
+//! **Score** (per feasible node) → **NormalizeScore** (per plugin, into 0–100) → the
+//! highest weighted sum wins → **Reserve** (claim the node; **Unreserve** undoes it
+//! if a later step fails) → **Bind** (write the placement, off the scheduling loop).
+//!
+//! A plugin is a type implementing the traits of the points it extends; register it in
+//! a profile at each of them. Plugins keep per-cycle data in the [`CycleState`].
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use orchestra_core::ApiError;
+use orchestra_core::kinds::Pod;
+
+use super::node_info::{NodeInfo, PodRequests};
+use super::snapshot::Snapshot;
+
+/// The highest score a plugin gives a node after normalization.
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// The pod being scheduled, with what every plugin needs precomputed once.
+#[derive(Clone, Debug)]
+pub struct PodInfo {
+    /// The pod.
+    pub pod: Arc<Pod>,
+    /// What it requests (cpu, memory, one pod), for fitting and for scoring.
+    pub requests: PodRequests,
+    /// The uid of its controlling owner, if it has one.
+    pub owner_uid: Option<Arc<str>>,
+}
+
+impl PodInfo {
+    /// Precomputes what the plugins need of `pod`.
+    pub fn new(pod: Arc<Pod>) -> PodInfo {
+        let requests = PodRequests::of(&pod);
+        let owner_uid = pod
+            .metadata
+            .controller_ref()
+            .map(|r| Arc::<str>::from(r.uid.as_str()));
+        PodInfo {
+            pod,
+            requests,
+            owner_uid,
+        }
+    }
+}
+
+/// Why a node cannot take the pod: one or more short reasons in Kubernetes' words
+/// (`Insufficient cpu`, `node(s) had untolerated taint {dedicated: gpu}`), counted
+/// per reason in the pod's `PodScheduled` message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unfit {
+    reasons: Vec<Cow<'static, str>>,
+}
+
+impl Unfit {
+    /// A node is unfit for one reason.
+    pub fn new(reason: impl Into<Cow<'static, str>>) -> Unfit {
+        Unfit {
+            reasons: vec![reason.into()],
+        }
+    }
+
+    /// A node is unfit for several reasons at once.
+    pub fn with_reasons(reasons: Vec<Cow<'static, str>>) -> Unfit {
+        Unfit { reasons }
+    }
+
+    /// The reasons.
+    pub fn reasons(&self) -> &[Cow<'static, str>] {
+        &self.reasons
+    }
+}
+
+/// Per-cycle storage the plugins share: what a PreFilter computes, its Filter reads.
+#[derive(Default)]
+pub struct CycleState {
+    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+}
+
+impl CycleState {
+    /// An empty state.
+    pub fn new() -> CycleState {
+        CycleState::default()
+    }
+
+    /// Stores `value` under `key` (by convention the plugin's name).
+    pub fn insert<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
+        self.data.insert(key, Box::new(value));
+    }
+
+    /// What was stored under `key`, if it has type `T`.
+    pub fn get<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
+        self.data.get(key)?.downcast_ref()
+    }
+}
+
+impl fmt::Debug for CycleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.data.keys()).finish()
+    }
+}
+
+/// What a PreFilter plugin decides before any node is looked at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PreFilterResult {
+    /// Every node is a candidate.
+    #[default]
+    AllNodes,
+    /// Only these nodes (by name) can possibly fit (e.g. `spec.nodeName` is set).
+    Only(Vec<String>),
+}
+
+/// Every plugin has a name, used in its messages and metrics.
+pub trait Plugin: Send + Sync + 'static {
+    /// The plugin's name (`NodeResourcesFit`).
+    fn name(&self) -> &'static str;
+}
+
+/// Runs once per pod before filtering.
+pub trait PreFilterPlugin: Plugin {
+    /// Precomputes into `state`, narrows the candidates, or rejects the pod outright
+    /// (`Err`: no node can fit, for this reason).
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> Result<PreFilterResult, Unfit>;
+}
+
+/// Decides whether the pod can run on one node. Must be cheap and must not allocate
+/// on success: it runs for hundreds of nodes per pod.
+pub trait FilterPlugin: Plugin {
+    /// `Ok` when the pod fits `node` as far as this plugin is concerned.
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit>;
+}
+
+/// What a PostFilter plugin did about a pod no node could take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostFilterResult {
+    /// It made room on this node (say, by preempting lower-priority pods); the pod
+    /// will be retried and should fit there.
+    Nominated(String),
+    /// It could not help.
+    NotHelped,
+}
+
+/// Runs when no node passed the filters: the place for preemption. The reference
+/// profile registers none.
+pub trait PostFilterPlugin: Plugin {
+    /// Tries to make the pod schedulable; `unfit` says why each node refused.
+    fn post_filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        unfit: &HashMap<String, Unfit>,
+    ) -> PostFilterResult;
+}
+
+/// Runs once per pod over the feasible nodes, before scoring them.
+pub trait PreScorePlugin: Plugin {
+    /// Precomputes into `state` what scoring needs.
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        feasible: &[&NodeInfo],
+        snapshot: &Snapshot,
+    );
+}
+
+/// Ranks feasible nodes: higher is better.
+pub trait ScorePlugin: Plugin {
+    /// The node's raw score.
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64;
+
+    /// Maps this plugin's raw scores, one per feasible node in order, into
+    /// `0..=MAX_NODE_SCORE`. The default clamps, for plugins already on that scale.
+    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [i64]) {
+        for s in scores {
+            *s = (*s).clamp(0, MAX_NODE_SCORE);
+        }
+    }
+}
+
+/// Claims resources on the chosen node before binding, and gives them back when a
+/// later step fails.
+pub trait ReservePlugin: Plugin {
+    /// Claims; an error aborts this attempt (the pod is retried after a backoff).
+    fn reserve(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Result<(), String>;
+
+    /// Undoes [`reserve`](ReservePlugin::reserve); must be idempotent.
+    fn unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str);
+}
+
+/// Writes the placement. Runs on its own task, off the scheduling loop.
+#[async_trait]
+pub trait BindPlugin: Plugin {
+    /// Binds `pod` to `node`. A pod must never end up bound twice.
+    async fn bind(&self, pod: &Pod, node: &str) -> Result<(), ApiError>;
+}
+
+/// Which plugins run at each extension point, and how much each score weighs.
+#[derive(Clone)]
+pub struct Profile {
+    pub(crate) scheduler_name: String,
+    pub(crate) pre_filter: Vec<Arc<dyn PreFilterPlugin>>,
+    pub(crate) filter: Vec<Arc<dyn FilterPlugin>>,
+    pub(crate) post_filter: Vec<Arc<dyn PostFilterPlugin>>,
+    pub(crate) pre_score: Vec<Arc<dyn PreScorePlugin>>,
+    pub(crate) score: Vec<(Arc<dyn ScorePlugin>, i64)>,
+    pub(crate) reserve: Vec<Arc<dyn ReservePlugin>>,
+    pub(crate) bind: Option<Arc<dyn BindPlugin>>,
+}
+
+impl Profile {
+    /// An empty profile for pods naming `scheduler_name`: every node fits, all score
+    /// alike. Add plugins with the builder methods; a profile needs a bind plugin
+    /// before it can run (the reference scheduler supplies `DefaultBinder` when none
+    /// is set).
+    pub fn empty(scheduler_name: impl Into<String>) -> Profile {
+        Profile {
+            scheduler_name: scheduler_name.into(),
+            pre_filter: Vec::new(),
+            filter: Vec::new(),
+            post_filter: Vec::new(),
+            pre_score: Vec::new(),
+            score: Vec::new(),
+            reserve: Vec::new(),
+            bind: None,
+        }
+    }
+
+    /// The Filter plugins, in the order they run.
+    pub fn filters(&self) -> &[Arc<dyn FilterPlugin>] {
+        &self.filter
+    }
+
+    /// The scheduler name this profile serves.
+    pub fn scheduler_name(&self) -> &str {
+        &self.scheduler_name
+    }
+
+    /// Adds a PreFilter plugin.
+    #[must_use]
+    pub fn pre_filter(mut self, plugin: Arc<dyn PreFilterPlugin>) -> Self {
+        self.pre_filter.push(plugin);
+        self
+    }
+
+    /// Adds a Filter plugin.
+    #[must_use]
+    pub fn filter(mut self, plugin: Arc<dyn FilterPlugin>) -> Self {
+        self.filter.push(plugin);
+        self
+    }
+
+    /// Adds a PostFilter plugin.
+    #[must_use]
+    pub fn post_filter(mut self, plugin: Arc<dyn PostFilterPlugin>) -> Self {
+        self.post_filter.push(plugin);
+        self
+    }
+
+    /// Adds a PreScore plugin.
+    #[must_use]
+    pub fn pre_score(mut self, plugin: Arc<dyn PreScorePlugin>) -> Self {
+        self.pre_score.push(plugin);
+        self
+    }
+
+    /// Adds a Score plugin with its weight (Kubernetes' default weight is 1).
+    #[must_use]
+    pub fn score(mut self, plugin: Arc<dyn ScorePlugin>, weight: i64) -> Self {
+        self.score.push((plugin, weight));
+        self
+    }
+
+    /// Adds a Reserve plugin.
+    #[must_use]
+    pub fn reserve(mut self, plugin: Arc<dyn ReservePlugin>) -> Self {
+        self.reserve.push(plugin);
+        self
+    }
+
+    /// Sets the Bind plugin (one per profile).
+    #[must_use]
+    pub fn bind(mut self, plugin: Arc<dyn BindPlugin>) -> Self {
+        self.bind = Some(plugin);
+        self
+    }
+
+    /// Removes every plugin named `name` from every extension point (to drop one
+    /// default plugin, say).
+    #[must_use]
+    pub fn without(mut self, name: &str) -> Self {
+        self.pre_filter.retain(|p| p.name() != name);
+        self.filter.retain(|p| p.name() != name);
+        self.post_filter.retain(|p| p.name() != name);
+        self.pre_score.retain(|p| p.name() != name);
+        self.score.retain(|(p, _)| p.name() != name);
+        self.reserve.retain(|p| p.name() != name);
+        self
+    }
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |v: Vec<&'static str>| v.join(",");
+        f.debug_struct("Profile")
+            .field("scheduler_name", &self.scheduler_name)
+            .field(
+                "filter",
+                &names(self.filter.iter().map(|p| p.name()).collect()),
+            )
+            .field(
+                "score",
+                &self
+                    .score
+                    .iter()
+                    .map(|(p, w)| format!("{}*{w}", p.name()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("bind", &self.bind.as_ref().map(|p| p.name()))
+            .finish()
+    }
+}

@@ -1,0 +1,351 @@
+//! The scheduler's view of the cluster: every node with what its pods request, kept
+//! up to date incrementally from informer events, and the **assume cache**: a pod the
+//! scheduler has placed counts on its node at once, while the bind write is still in
+//! flight, so the next pod already sees the node as fuller.
+//!
+//! A placement is `Assumed` from [`Snapshot::assume`] until the informer shows the pod
+//! bound ([`Snapshot::observe_pod`] makes it `Bound`), or until the bind fails and
+//! [`Snapshot::forget`] takes it back. Nothing is ever copied per pod: the scheduling
+//! loop owns the snapshot and applies events to it between scheduling cycles.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use orchestra_core::kinds::{Node, Pod};
+
+use super::framework::PodInfo;
+use super::node_info::{NodeInfo, PodRequests, Resources};
+use crate::reconcile::ObjectKey;
+
+/// Where a pod's requests are counted, and whether its binding is confirmed.
+#[derive(Clone, Debug)]
+struct Placement {
+    node: Arc<str>,
+    requests: PodRequests,
+    owner: Option<Arc<str>>,
+    pod: Arc<Pod>,
+    assumed: bool,
+}
+
+/// How a node changed, for deciding whether unschedulable pods deserve another try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeChange {
+    /// A node that was not known before.
+    Added,
+    /// A change that could make a pod fit that did not before (more allocatable,
+    /// schedulable again, fewer taints, new labels).
+    Loosened,
+    /// A change that cannot make any pod fit that did not before.
+    Other,
+}
+
+/// The nodes and placed pods, indexed for the scheduling cycle.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    nodes: Vec<NodeInfo>,
+    by_name: HashMap<Arc<str>, usize>,
+    pods: HashMap<ObjectKey, Placement>,
+}
+
+impl Snapshot {
+    /// An empty snapshot.
+    pub fn new() -> Snapshot {
+        Snapshot::default()
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node at `index` (`0..len()`; indexes change when nodes are removed).
+    pub fn node(&self, index: usize) -> &NodeInfo {
+        &self.nodes[index]
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// The index of the node named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The node named `name`.
+    pub fn node_named(&self, name: &str) -> Option<&NodeInfo> {
+        self.index_of(name).map(|i| &self.nodes[i])
+    }
+
+    /// Every placed pod (bound or assumed) with the name of its node.
+    pub fn placed_pods(&self) -> impl Iterator<Item = (&Arc<Pod>, &str)> {
+        self.pods.values().map(|p| (&p.pod, &*p.node))
+    }
+
+    /// The node a pod is placed on, if it is.
+    pub fn placement_of(&self, key: &ObjectKey) -> Option<&str> {
+        self.pods.get(key).map(|p| &*p.node)
+    }
+
+    /// Whether the pod is assumed (placed by this scheduler, binding not yet seen).
+    pub fn is_assumed(&self, key: &ObjectKey) -> bool {
+        self.pods.get(key).is_some_and(|p| p.assumed)
+    }
+
+    /// Adds or replaces a node, keeping what is placed on it; says how it changed.
+    pub fn upsert_node(&mut self, node: Arc<Node>) -> NodeChange {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        match self.by_name.get(name) {
+            Some(&i) => {
+                let change = classify(self.nodes[i].node(), &node);
+                self.nodes[i].set_node(node);
+                change
+            }
+            None => {
+                let mut info = NodeInfo::new(node);
+                // Pods can be seen bound to a node before the node itself (or after it
+                // was deleted and re-created): count them now.
+                let name = info.name_arc().clone();
+                for p in self.pods.values().filter(|p| p.node == name) {
+                    info.add_pod(p.requests, p.owner.as_ref());
+                }
+                self.by_name.insert(name, self.nodes.len());
+                self.nodes.push(info);
+                NodeChange::Added
+            }
+        }
+    }
+
+    /// Removes a node. Pods placed on it stay recorded, so they count again if it
+    /// comes back.
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(i) = self.by_name.remove(name) else {
+            return;
+        };
+        self.nodes.swap_remove(i);
+        if let Some(moved) = self.nodes.get(i) {
+            self.by_name.insert(moved.name_arc().clone(), i);
+        }
+    }
+
+    /// Counts `pod` on the node at `node_index` before its binding is written.
+    pub fn assume(&mut self, key: ObjectKey, pod: &PodInfo, node_index: usize) {
+        let node = self.nodes[node_index].name_arc().clone();
+        self.place(key, pod.clone(), node, true);
+    }
+
+    /// Takes back an assumption after a failed bind. A placement the informer has
+    /// already confirmed is left alone.
+    pub fn forget(&mut self, key: &ObjectKey) {
+        if self.is_assumed(key) {
+            self.unplace(key);
+        }
+    }
+
+    /// Applies what the informer says about a pod: a bound, non-terminal pod is counted
+    /// on its node (confirming an assumption); anything else is not counted.
+    pub fn observe_pod(&mut self, key: ObjectKey, pod: &Arc<Pod>) {
+        match pod.node_name() {
+            Some(node) if !pod.is_terminal() => {
+                let node: Arc<str> = match self.by_name.get_key_value(node) {
+                    Some((name, _)) => name.clone(),
+                    None => node.into(),
+                };
+                self.place(key, PodInfo::new(pod.clone()), node, false);
+            }
+            // An assumed pod still looks unbound until its binding arrives.
+            None if self.is_assumed(&key) => {}
+            _ => self.unplace(&key),
+        }
+    }
+
+    /// Forgets a deleted pod.
+    pub fn remove_pod(&mut self, key: &ObjectKey) {
+        self.unplace(key);
+    }
+
+    fn place(&mut self, key: ObjectKey, info: PodInfo, node: Arc<str>, assumed: bool) {
+        let PodInfo {
+            pod,
+            requests,
+            owner_uid: owner,
+        } = info;
+        if let Some(old) = self.pods.get(&key)
+            && old.node == node
+            && old.requests == requests
+            && old.owner == owner
+        {
+            let placement = self.pods.get_mut(&key).expect("just found");
+            placement.pod = pod;
+            placement.assumed = assumed;
+            return;
+        }
+        self.unplace(&key);
+        if let Some(&i) = self.by_name.get(&node) {
+            self.nodes[i].add_pod(requests, owner.as_ref());
+        }
+        self.pods.insert(
+            key,
+            Placement {
+                node,
+                requests,
+                owner,
+                pod,
+                assumed,
+            },
+        );
+    }
+
+    fn unplace(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.pods.remove(key)
+            && let Some(&i) = self.by_name.get(&old.node)
+        {
+            self.nodes[i].remove_pod(old.requests, old.owner.as_ref());
+        }
+    }
+}
+
+/// Whether the change from `old` to `new` could let a pod fit that did not before.
+fn classify(old: &Node, new: &Node) -> NodeChange {
+    let grew = {
+        let (a, b) = (
+            Resources::allocatable_of(old),
+            Resources::allocatable_of(new),
+        );
+        b.milli_cpu > a.milli_cpu || b.memory > a.memory || b.pods > a.pods
+    };
+    let loosened = grew
+        || (old.spec.unschedulable && !new.spec.unschedulable)
+        || old.spec.taints.iter().any(|t| !new.spec.taints.contains(t))
+        || old.metadata.labels != new.metadata.labels;
+    if loosened {
+        NodeChange::Loosened
+    } else {
+        NodeChange::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestra_core::ObjectMeta;
+    use orchestra_core::kinds::{
+        Container, NodeStatus, PodPhase, PodSpec, PodStatus, ResourceRequirements,
+    };
+
+    use super::*;
+
+    fn node(name: &str, cpu: &str) -> Arc<Node> {
+        Arc::new(Node {
+            metadata: ObjectMeta::named(name),
+            status: Some(NodeStatus {
+                allocatable: [("cpu".to_owned(), cpu.parse().unwrap())].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn pod(name: &str, cpu: &str, node: Option<&str>) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: ObjectMeta::namespaced("default", name),
+            spec: PodSpec {
+                node_name: node.map(str::to_owned),
+                containers: vec![Container {
+                    name: "c".into(),
+                    image: "i".into(),
+                    resources: ResourceRequirements {
+                        requests: [("cpu".to_owned(), cpu.parse().unwrap())].into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            status: None,
+        })
+    }
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::namespaced("default", name)
+    }
+
+    #[test]
+    fn an_assumed_pod_counts_at_once_and_is_confirmed_by_its_binding() {
+        let mut snap = Snapshot::new();
+        snap.upsert_node(node("n1", "4"));
+        snap.assume(key("a"), &PodInfo::new(pod("a", "1", None)), 0);
+        assert_eq!(snap.node(0).requested().milli_cpu, 1000);
+        assert!(snap.is_assumed(&key("a")));
+
+        // The informer still shows the pod unbound: the assumption stands.
+        snap.observe_pod(key("a"), &pod("a", "1", None));
+        assert_eq!(snap.node(0).requested().milli_cpu, 1000);
+
+        snap.observe_pod(key("a"), &pod("a", "1", Some("n1")));
+        assert!(!snap.is_assumed(&key("a")));
+        assert_eq!(snap.node(0).requested().milli_cpu, 1000, "counted once");
+
+        snap.forget(&key("a"));
+        assert_eq!(
+            snap.node(0).requested().milli_cpu,
+            1000,
+            "a confirmed placement is not forgotten"
+        );
+    }
+
+    #[test]
+    fn forgetting_an_assumption_frees_the_node() {
+        let mut snap = Snapshot::new();
+        snap.upsert_node(node("n1", "4"));
+        snap.assume(key("a"), &PodInfo::new(pod("a", "1", None)), 0);
+        snap.forget(&key("a"));
+        assert_eq!(snap.node(0).requested(), Resources::default());
+        assert!(snap.placement_of(&key("a")).is_none());
+    }
+
+    #[test]
+    fn pods_seen_before_their_node_count_when_it_arrives_and_terminal_pods_free_it() {
+        let mut snap = Snapshot::new();
+        snap.observe_pod(key("a"), &pod("a", "500m", Some("n1")));
+        snap.upsert_node(node("n1", "4"));
+        assert_eq!(snap.node(0).requested().milli_cpu, 500);
+        assert_eq!(snap.node(0).requested().pods, 1);
+
+        let mut done = (*pod("a", "500m", Some("n1"))).clone();
+        done.status = Some(PodStatus {
+            phase: Some(PodPhase::Succeeded),
+            ..Default::default()
+        });
+        snap.observe_pod(key("a"), &Arc::new(done));
+        assert_eq!(snap.node(0).requested(), Resources::default());
+    }
+
+    #[test]
+    fn removing_a_node_keeps_indexes_consistent() {
+        let mut snap = Snapshot::new();
+        for n in ["n1", "n2", "n3"] {
+            snap.upsert_node(node(n, "4"));
+        }
+        snap.remove_node("n1");
+        assert_eq!(snap.len(), 2);
+        for (i, info) in snap.nodes().iter().enumerate() {
+            assert_eq!(snap.index_of(info.name()), Some(i));
+        }
+        assert_eq!(snap.index_of("n1"), None);
+    }
+
+    #[test]
+    fn node_changes_are_classified_by_whether_they_can_help_a_pod() {
+        let mut snap = Snapshot::new();
+        assert_eq!(snap.upsert_node(node("n1", "4")), NodeChange::Added);
+        assert_eq!(snap.upsert_node(node("n1", "4")), NodeChange::Other);
+        assert_eq!(snap.upsert_node(node("n1", "8")), NodeChange::Loosened);
+        assert_eq!(snap.upsert_node(node("n1", "2")), NodeChange::Other);
+    }
+}
