@@ -11,6 +11,7 @@
 mod args;
 mod reconcile;
 mod report;
+mod scheduler;
 mod store;
 
 use args::Args;
@@ -29,10 +30,14 @@ fn main() {
     // The scenario's driver runs on the main thread (`block_on`); the runtime's workers
     // take the remaining cores, so the driver and the tasks it measures do not fight
     // over one core.
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .saturating_sub(1)
-        .max(1);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // The scheduler scenario's driver only creates pods (a small share of the work), so
+    // there the runtime gets every core: the scheduling loop on one, the informers and
+    // bind writes it feeds on the others.
+    let workers = match scenario.as_str() {
+        "scheduler" => cores,
+        _ => cores.saturating_sub(1).max(1),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -41,6 +46,7 @@ fn main() {
     let outcome = match scenario.as_str() {
         "store" => runtime.block_on(store::run(&mut args)),
         "reconcile" => runtime.block_on(reconcile::run(&mut args)),
+        "scheduler" => runtime.block_on(scheduler::run(&mut args)),
         other => Err(format!("unknown scenario {other:?}\n{}", usage())),
     };
     let outcome = outcome.and_then(|()| args.finish());
@@ -54,5 +60,6 @@ fn usage() -> &'static str {
     "usage: bench <scenario> [options]\n\
      scenarios:\n  \
        store --backend memory|durable|etcd|all    get, guarded writes, 64 writers, list of 10k, writes with 100 watchers, watch p99 (etcd needs --features etcd; all = durable vs etcd)\n  \
-       reconcile --objects N     N pods through one controller: reconciles/s, cache bytes per object"
+       reconcile --objects N     N pods through one controller: reconciles/s, cache bytes per object\n  \
+       scheduler --nodes N --pods M    M pods placed on N nodes by the reference scheduler: pods/s"
 }

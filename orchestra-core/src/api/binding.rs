@@ -1,9 +1,12 @@
 //! Binding a pod to a node: the one write a scheduler makes, as Kubernetes' `binding`
 //! subresource does it.
 
+use bytes::Bytes;
+
 use super::{Api, ApiError};
 use crate::kinds::{ConditionStatus, POD_SCHEDULED, Pod, PodStatus};
 use crate::resource::Resource;
+use crate::store::{KeyValue, Revision};
 
 impl Api<Pod> {
     /// Binds `pod` to the node `node_name`: sets `spec.nodeName` and the
@@ -14,6 +17,10 @@ impl Api<Pod> {
     /// (`pod`'s uid, when set, differs: the name was deleted and re-created); with
     /// [`ApiError::NotFound`] when it is gone. Writes by others in between (a status
     /// update, say) do not make it fail: it reads again and rechecks.
+    ///
+    /// When `pod` carries a resourceVersion (a scheduler's cached copy), the first
+    /// attempt writes without reading: guarded by that version, it can only succeed if
+    /// the stored pod is exactly the one checked here.
     pub async fn bind(&self, pod: &Pod, node_name: &str) -> Result<Pod, ApiError> {
         let name = pod.meta().name.as_deref().unwrap_or_default();
         let namespace = pod.meta().namespace.as_deref();
@@ -27,6 +34,44 @@ impl Api<Pod> {
             name: self.qualify(namespace.or(self.namespace.as_deref()), name),
             message,
         };
+        let now = self.client.clock().now();
+        let bound_copy = |current: &Pod| -> Result<Pod, ApiError> {
+            if current.meta().is_being_deleted() {
+                return Err(conflict("the pod is being deleted".to_owned()));
+            }
+            if let Some(bound) = current.node_name() {
+                return Err(conflict(format!(
+                    "the pod is already bound to node {bound:?}"
+                )));
+            }
+            let mut bound = current.clone();
+            bound.spec.node_name = Some(node_name.to_owned());
+            bound
+                .status
+                .get_or_insert_with(PodStatus::default)
+                .set_condition(POD_SCHEDULED, ConditionStatus::True, None, None, now);
+            Ok(bound)
+        };
+
+        let cached_revision = pod
+            .meta()
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<Revision>().ok());
+        if let Some(revision) = cached_revision {
+            let kv = KeyValue {
+                key: Bytes::from(self.key_for(namespace, name)?),
+                value: Bytes::new(),
+                create_revision: 0,
+                mod_revision: revision,
+                version: 0,
+            };
+            match self.write_raw(&kv, bound_copy(pod)?).await {
+                Err(e) if e.is_conflict() => {}
+                other => return other,
+            }
+        }
+
         self.retry_on_conflict(true, || async {
             let (kv, current) = self.get_kv_in(namespace, name).await?;
             if let (Some(want), Some(have)) =
@@ -37,27 +82,7 @@ impl Api<Pod> {
                     "the pod was re-created (uid {have}, expected {want})"
                 )));
             }
-            if current.meta().is_being_deleted() {
-                return Err(conflict("the pod is being deleted".to_owned()));
-            }
-            if let Some(bound) = current.node_name() {
-                return Err(conflict(format!(
-                    "the pod is already bound to node {bound:?}"
-                )));
-            }
-            let mut bound = current;
-            bound.spec.node_name = Some(node_name.to_owned());
-            bound
-                .status
-                .get_or_insert_with(PodStatus::default)
-                .set_condition(
-                    POD_SCHEDULED,
-                    ConditionStatus::True,
-                    None,
-                    None,
-                    self.client.clock().now(),
-                );
-            self.write_raw(&kv, bound).await
+            self.write_raw(&kv, bound_copy(&current)?).await
         })
         .await
     }

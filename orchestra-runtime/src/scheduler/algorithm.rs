@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::Rng;
 
-use super::framework::{CycleState, PodInfo, PreFilterResult, Profile, Unfit};
+use super::framework::{
+    CycleState, FilterPlugin, PodInfo, PreFilterResult, PreScoreResult, Profile, Unfit,
+};
 use super::snapshot::Snapshot;
 
 /// Below this many nodes every node is filtered (Kubernetes' minFeasibleNodesToFind).
@@ -28,11 +30,13 @@ pub struct AlgorithmConfig {
     /// The share of nodes to find feasible before scoring, in percent; `None` adapts to
     /// the cluster's size as Kubernetes does (50% − nodes/125, at least 5%).
     pub percentage_of_nodes_to_score: Option<u32>,
-    /// Threads to filter with when a cycle scans at least
-    /// [`parallel_threshold`](Self::parallel_threshold) nodes (default: the machine's
-    /// parallelism, at most 4).
+    /// Threads to filter with once a cycle has scanned
+    /// [`parallel_threshold`](Self::parallel_threshold) nodes without finding enough
+    /// feasible ones (default: the machine's parallelism, at most 4).
     pub parallelism: usize,
-    /// How many nodes a cycle must scan before it filters in parallel (default 2,000).
+    /// How many nodes a cycle scans on its own thread before it filters the rest in
+    /// parallel (default 2,000): starting threads costs more than filtering a few
+    /// hundred nodes, so only pods that fit almost nowhere pay for it.
     pub parallel_threshold: usize,
 }
 
@@ -63,7 +67,7 @@ impl AlgorithmConfig {
         self
     }
 
-    /// Filter in parallel only when at least this many nodes must be scanned.
+    /// Scan this many nodes on one thread before going parallel.
     #[must_use]
     pub fn parallel_threshold(mut self, nodes: usize) -> Self {
         self.parallel_threshold = nodes;
@@ -166,11 +170,14 @@ pub fn schedule_pod(
         error
     };
 
-    // PreFilter: narrow the candidates, or reject the pod for every node at once.
+    // PreFilter: narrow the candidates, skip filters with nothing to do, or reject the
+    // pod for every node at once.
     let mut only: Option<Vec<usize>> = None;
+    let mut skipped: Vec<&'static str> = Vec::new();
     for plugin in &profile.pre_filter {
         match plugin.pre_filter(&mut state, pod, snapshot) {
             Ok(PreFilterResult::AllNodes) => {}
+            Ok(PreFilterResult::Skip) => skipped.push(plugin.name()),
             Ok(PreFilterResult::Only(names)) => {
                 let indexes: Vec<usize> =
                     names.iter().filter_map(|n| snapshot.index_of(n)).collect();
@@ -193,22 +200,26 @@ pub fn schedule_pod(
     };
     let node_at = |i: usize| match &only {
         Some(list) => list[i],
-        None => (start + i) % candidates,
+        // Wrap by subtraction: a division per node would cost more than a filter.
+        None if start + i >= candidates => start + i - candidates,
+        None => start + i,
     };
+    let filters: Vec<&dyn FilterPlugin> = profile
+        .filter
+        .iter()
+        .filter(|p| !skipped.contains(&p.name()))
+        .map(|p| &**p)
+        .collect();
     let scan = Scan {
-        profile,
+        filters: &filters,
         state: &state,
         pod,
         snapshot,
         node_at: &node_at,
         to_find,
     };
-    let threads = if candidates >= config.parallel_threshold {
-        config.parallelism
-    } else {
-        1
-    };
-    let (feasible, unfit, processed) = scan.run(candidates, threads);
+    let (feasible, unfit, processed) =
+        scan.run(candidates, config.parallel_threshold, config.parallelism);
     if only.is_none() && candidates > 0 {
         cursor.next_start = (start + processed) % candidates;
     }
@@ -232,12 +243,18 @@ pub fn schedule_pod(
         feasible[0]
     } else {
         let infos: Vec<_> = feasible.iter().map(|&i| snapshot.node(i)).collect();
+        let mut skipped: Vec<&'static str> = Vec::new();
         for plugin in &profile.pre_score {
-            plugin.pre_score(&mut state, pod, &infos, snapshot);
+            if plugin.pre_score(&mut state, pod, &infos, snapshot) == PreScoreResult::Skip {
+                skipped.push(plugin.name());
+            }
         }
         let mut total = vec![0i64; infos.len()];
         let mut scores = vec![0i64; infos.len()];
         for (plugin, weight) in &profile.score {
+            if skipped.contains(&plugin.name()) {
+                continue;
+            }
             for (s, node) in scores.iter_mut().zip(&infos) {
                 *s = plugin.score(&state, pod, node);
             }
@@ -259,25 +276,23 @@ pub fn schedule_pod(
 
 /// The node with the highest total; among equals, each is equally likely.
 fn pick_best(feasible: &[usize], total: &[i64], rng: &mut impl Rng) -> usize {
-    let mut best = 0;
-    let mut ties = 1u32;
-    for i in 1..total.len() {
-        if total[i] > total[best] {
-            best = i;
-            ties = 1;
-        } else if total[i] == total[best] {
-            ties += 1;
-            if rng.random_ratio(1, ties) {
-                best = i;
-            }
-        }
-    }
+    let Some(&max) = total.iter().max() else {
+        return feasible[0];
+    };
+    let ties = total.iter().filter(|&&t| t == max).count();
+    let pick = rng.random_range(0..ties);
+    let best = total
+        .iter()
+        .enumerate()
+        .filter(|&(_, &t)| t == max)
+        .nth(pick)
+        .map_or(0, |(i, _)| i);
     feasible[best]
 }
 
 /// The filter phase of one cycle.
 struct Scan<'a, F: Fn(usize) -> usize + Sync> {
-    profile: &'a Profile,
+    filters: &'a [&'a dyn FilterPlugin],
     state: &'a CycleState,
     pod: &'a PodInfo,
     snapshot: &'a Snapshot,
@@ -288,19 +303,29 @@ struct Scan<'a, F: Fn(usize) -> usize + Sync> {
 type ScanOutcome = (Vec<usize>, Vec<(usize, Unfit)>, usize);
 
 impl<F: Fn(usize) -> usize + Sync> Scan<'_, F> {
-    /// Filters positions `0..candidates` on `threads` threads; returns the feasible
-    /// node indexes (at most `to_find`, in scan order), the unfit ones with their
-    /// reasons, and how many positions were processed.
-    fn run(&self, candidates: usize, threads: usize) -> ScanOutcome {
-        if threads <= 1 || candidates < 2 * threads {
-            return self.range(0, candidates, &AtomicUsize::new(0));
-        }
+    /// Filters positions `0..candidates`: the first `sequential` on this thread, and
+    /// only if those did not yield enough feasible nodes, the rest on `threads`
+    /// threads. Returns the feasible node indexes (at most `to_find`, in scan order),
+    /// the unfit ones with their reasons, and how many positions were processed.
+    fn run(&self, candidates: usize, sequential: usize, threads: usize) -> ScanOutcome {
         let found = AtomicUsize::new(0);
-        let chunk = candidates.div_ceil(threads);
+        let first = if threads <= 1 {
+            candidates
+        } else {
+            sequential.min(candidates)
+        };
+        let (mut feasible, mut unfit, mut processed) = self.range(0, first, &found);
+        let rest = candidates - first;
+        if feasible.len() >= self.to_find || rest == 0 {
+            return (feasible, unfit, processed);
+        }
+        // A pod that fits almost nowhere: scan the rest of the cluster in parallel.
+        let chunk = rest.div_ceil(threads);
         let parts: Vec<ScanOutcome> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (from, to) = (t * chunk, ((t + 1) * chunk).min(candidates));
+                    let from = first + t * chunk;
+                    let to = (from + chunk).min(candidates);
                     let found = &found;
                     scope.spawn(move || self.range(from, to, found))
                 })
@@ -310,14 +335,11 @@ impl<F: Fn(usize) -> usize + Sync> Scan<'_, F> {
                 .map(|h| h.join().expect("a filter plugin panicked"))
                 .collect()
         });
-        let mut feasible = Vec::new();
-        let mut unfit = Vec::new();
-        let mut processed = 0;
         for (t, (f, u, p)) in parts.into_iter().enumerate() {
-            if feasible.len() < self.to_find {
+            if feasible.len() < self.to_find && p > 0 {
                 // Positions up to the end of the last chunk that contributed count as
                 // processed, so the next cycle starts after them.
-                processed = t * chunk + p;
+                processed = first + t * chunk + p;
             }
             feasible.extend(f);
             unfit.extend(u);
@@ -338,8 +360,7 @@ impl<F: Fn(usize) -> usize + Sync> Scan<'_, F> {
             let index = (self.node_at)(pos);
             let node = self.snapshot.node(index);
             let verdict = self
-                .profile
-                .filter
+                .filters
                 .iter()
                 .try_for_each(|p| p.filter(self.state, self.pod, node));
             match verdict {

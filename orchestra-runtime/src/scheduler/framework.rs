@@ -13,7 +13,7 @@
 //! A plugin is a type implementing the traits of the points it extends; register it in
 //! a profile at each of them. Plugins keep per-cycle data in the [`CycleState`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -84,9 +84,13 @@ impl Unfit {
 }
 
 /// Per-cycle storage the plugins share: what a PreFilter computes, its Filter reads.
+///
+/// Values are keyed by their type, so each plugin stores its own private type. Lookups
+/// compare type ids over a handful of entries: filters read it once per node, so it
+/// must cost next to nothing.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    data: Vec<(TypeId, Box<dyn Any + Send + Sync>)>,
 }
 
 impl CycleState {
@@ -95,20 +99,30 @@ impl CycleState {
         CycleState::default()
     }
 
-    /// Stores `value` under `key` (by convention the plugin's name).
-    pub fn insert<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+    /// Stores `value`, replacing an earlier value of the same type.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        let id = TypeId::of::<T>();
+        match self.data.iter_mut().find(|(t, _)| *t == id) {
+            Some(slot) => slot.1 = Box::new(value),
+            None => self.data.push((id, Box::new(value))),
+        }
     }
 
-    /// What was stored under `key`, if it has type `T`.
-    pub fn get<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key)?.downcast_ref()
+    /// The value of type `T`, if one was stored this cycle.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.data
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref())
     }
 }
 
 impl fmt::Debug for CycleState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.data.keys()).finish()
+        f.debug_struct("CycleState")
+            .field("entries", &self.data.len())
+            .finish()
     }
 }
 
@@ -120,6 +134,20 @@ pub enum PreFilterResult {
     AllNodes,
     /// Only these nodes (by name) can possibly fit (e.g. `spec.nodeName` is set).
     Only(Vec<String>),
+    /// This pod asks nothing of this plugin (no node selector, no constraints): its
+    /// Filter of the same name is skipped for this cycle, as Kubernetes' `Skip`.
+    Skip,
+}
+
+/// What a PreScore plugin decides before the nodes are scored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PreScoreResult {
+    /// Score the nodes.
+    #[default]
+    Score,
+    /// Every node would score the same for this pod: the plugin's Score of the same
+    /// name is skipped for this cycle.
+    Skip,
 }
 
 /// Every plugin has a name, used in its messages and metrics.
@@ -172,14 +200,15 @@ pub trait PostFilterPlugin: Plugin {
 
 /// Runs once per pod over the feasible nodes, before scoring them.
 pub trait PreScorePlugin: Plugin {
-    /// Precomputes into `state` what scoring needs.
+    /// Precomputes into `state` what scoring needs, or says scoring has nothing to
+    /// tell the nodes apart by.
     fn pre_score(
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
         feasible: &[&NodeInfo],
         snapshot: &Snapshot,
-    );
+    ) -> PreScoreResult;
 }
 
 /// Ranks feasible nodes: higher is better.

@@ -50,8 +50,8 @@ use tokio_util::sync::CancellationToken;
 pub use algorithm::{AlgorithmConfig, FitError, num_feasible_nodes_to_find, schedule_pod};
 pub use framework::{
     BindPlugin, CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PodInfo, PostFilterPlugin,
-    PostFilterResult, PreFilterPlugin, PreFilterResult, PreScorePlugin, Profile, ReservePlugin,
-    ScorePlugin, Unfit,
+    PostFilterResult, PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, Profile,
+    ReservePlugin, ScorePlugin, Unfit,
 };
 pub use node_info::{NodeInfo, PodRequests, Resources};
 pub use queue::{SchedulingQueue, SchedulingQueueConfig};

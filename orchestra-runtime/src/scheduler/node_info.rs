@@ -2,6 +2,7 @@
 //! request, and how many pods of each owner it runs (for spreading).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{AddAssign, SubAssign};
 use std::sync::Arc;
 
@@ -139,7 +140,33 @@ pub struct NodeInfo {
     allocatable: Resources,
     requested: Resources,
     non_zero_requested: Resources,
-    owners: HashMap<Arc<str>, u32>,
+    owners: HashMap<Arc<str>, u32, BuildHasherDefault<FastHasher>>,
+    unschedulable: bool,
+    tainted: bool,
+}
+
+/// A small, fast, non-cryptographic hasher (Fx-style multiply-rotate) for owner uids:
+/// the spreading score looks one up per node per cycle, and the keys come from the
+/// store, not from an attacker who could aim collisions at the scheduler's own table.
+#[derive(Default)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl NodeInfo {
@@ -147,13 +174,16 @@ impl NodeInfo {
     pub fn new(node: Arc<Node>) -> NodeInfo {
         let name: Arc<str> = node.metadata.name.as_deref().unwrap_or_default().into();
         let allocatable = Resources::allocatable_of(&node);
+        let (unschedulable, tainted) = (node.spec.unschedulable, !node.spec.taints.is_empty());
         NodeInfo {
             node,
             name,
             allocatable,
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
-            owners: HashMap::new(),
+            owners: HashMap::default(),
+            unschedulable,
+            tainted,
         }
     }
 
@@ -189,6 +219,17 @@ impl NodeInfo {
         self.non_zero_requested
     }
 
+    /// Whether the node is cordoned (`spec.unschedulable`), without touching the node
+    /// object (filters run this for hundreds of nodes per pod).
+    pub fn is_unschedulable(&self) -> bool {
+        self.unschedulable
+    }
+
+    /// Whether the node has any taint.
+    pub fn is_tainted(&self) -> bool {
+        self.tainted
+    }
+
     /// How many pods controlled by the owner with this uid are placed on the node.
     pub fn pods_of_owner(&self, owner_uid: &str) -> u32 {
         self.owners.get(owner_uid).copied().unwrap_or(0)
@@ -197,6 +238,8 @@ impl NodeInfo {
     /// Replaces the node object, keeping the pods placed on it.
     pub(crate) fn set_node(&mut self, node: Arc<Node>) {
         self.allocatable = Resources::allocatable_of(&node);
+        self.unschedulable = node.spec.unschedulable;
+        self.tainted = !node.spec.taints.is_empty();
         self.node = node;
     }
 

@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 
 use orchestra_core::kinds::{NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm};
 
-use crate::scheduler::framework::{CycleState, FilterPlugin, Plugin, PodInfo, ScorePlugin, Unfit};
+use crate::scheduler::framework::{
+    CycleState, FilterPlugin, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    PreScoreResult, ScorePlugin, Unfit,
+};
 use crate::scheduler::node_info::NodeInfo;
+use crate::scheduler::snapshot::Snapshot;
 
 /// `nodeSelector` (every label must match) and node affinity with Kubernetes' meaning:
 /// required terms are ORed, the requirements within a term ANDed; `matchFields`
@@ -17,6 +21,44 @@ pub struct NodeAffinity;
 impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
         "NodeAffinity"
+    }
+}
+
+fn node_affinity(pod: &PodInfo) -> Option<&orchestra_core::kinds::NodeAffinity> {
+    pod.pod.spec.affinity.as_ref()?.node_affinity.as_ref()
+}
+
+impl PreFilterPlugin for NodeAffinity {
+    /// Skips the filter for a pod with neither a node selector nor required affinity.
+    fn pre_filter(
+        &self,
+        _: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+    ) -> Result<PreFilterResult, Unfit> {
+        let required = node_affinity(pod).is_some_and(|a| a.required.is_some());
+        if pod.pod.spec.node_selector.is_empty() && !required {
+            Ok(PreFilterResult::Skip)
+        } else {
+            Ok(PreFilterResult::AllNodes)
+        }
+    }
+}
+
+impl PreScorePlugin for NodeAffinity {
+    /// Skips scoring for a pod without preferred terms.
+    fn pre_score(
+        &self,
+        _: &mut CycleState,
+        pod: &PodInfo,
+        _: &[&NodeInfo],
+        _: &Snapshot,
+    ) -> PreScoreResult {
+        if node_affinity(pod).is_some_and(|a| !a.preferred.is_empty()) {
+            PreScoreResult::Score
+        } else {
+            PreScoreResult::Skip
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub fn default_profile(scheduler_name: impl Into<String>) -> Profile {
     let name = Arc::new(NodeName);
     Profile::empty(scheduler_name)
         .pre_filter(name.clone())
+        .pre_filter(affinity.clone())
         .pre_filter(spread.clone())
         .filter(Arc::new(NodeUnschedulable))
         .filter(name)
@@ -41,6 +42,7 @@ pub fn default_profile(scheduler_name: impl Into<String>) -> Profile {
         .filter(affinity.clone())
         .filter(fit.clone())
         .filter(spread.clone())
+        .pre_score(affinity.clone())
         .pre_score(spread.clone())
         .score(taints, 3)
         .score(affinity, 2)

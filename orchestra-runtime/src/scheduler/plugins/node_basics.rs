@@ -26,7 +26,7 @@ impl Plugin for NodeUnschedulable {
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-        if !node.node().spec.unschedulable {
+        if !node.is_unschedulable() {
             return Ok(());
         }
         let taint = Taint {
@@ -62,7 +62,7 @@ impl PreFilterPlugin for NodeName {
     ) -> Result<PreFilterResult, Unfit> {
         Ok(match pod.pod.node_name() {
             Some(name) => PreFilterResult::Only(vec![name.to_owned()]),
-            None => PreFilterResult::AllNodes,
+            None => PreFilterResult::Skip,
         })
     }
 }

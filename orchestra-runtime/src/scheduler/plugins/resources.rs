@@ -46,12 +46,13 @@ impl FilterPlugin for NodeResourcesFit {
     }
 }
 
-/// The fraction of `capacity` used once `requested` is placed, in `[0, 1]`.
-fn used_fraction(requested: i64, capacity: i64) -> f64 {
+/// The share of `capacity` used once `requested` is placed, on the 0–100 scale
+/// (integer arithmetic, as Kubernetes scores: the score runs for every node).
+fn used_share(requested: i64, capacity: i64) -> i64 {
     if capacity <= 0 {
-        return 1.0;
+        return MAX_NODE_SCORE;
     }
-    (requested as f64 / capacity as f64).clamp(0.0, 1.0)
+    (requested.clamp(0, capacity) * MAX_NODE_SCORE) / capacity
 }
 
 fn after_placing(pod: &PodInfo, node: &NodeInfo) -> (Resources, Resources) {
@@ -63,9 +64,8 @@ fn after_placing(pod: &PodInfo, node: &NodeInfo) -> (Resources, Resources) {
 impl ScorePlugin for NodeResourcesFit {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let (used, have) = after_placing(pod, node);
-        let free = |used: i64, have: i64| 1.0 - used_fraction(used, have);
-        let score = (free(used.milli_cpu, have.milli_cpu) + free(used.memory, have.memory)) / 2.0;
-        (score * MAX_NODE_SCORE as f64).round() as i64
+        let free = |used: i64, have: i64| MAX_NODE_SCORE - used_share(used, have);
+        (free(used.milli_cpu, have.milli_cpu) + free(used.memory, have.memory)) / 2
     }
 }
 
@@ -83,9 +83,8 @@ impl Plugin for BalancedAllocation {
 impl ScorePlugin for BalancedAllocation {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let (used, have) = after_placing(pod, node);
-        let cpu = used_fraction(used.milli_cpu, have.milli_cpu);
-        let memory = used_fraction(used.memory, have.memory);
-        let std_dev = (cpu - memory).abs() / 2.0;
-        ((1.0 - std_dev) * MAX_NODE_SCORE as f64).round() as i64
+        let cpu = used_share(used.milli_cpu, have.milli_cpu);
+        let memory = used_share(used.memory, have.memory);
+        MAX_NODE_SCORE - (cpu - memory).abs() / 2
     }
 }

@@ -19,6 +19,9 @@ impl Plugin for TaintToleration {
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
+        if !node.is_tainted() {
+            return Ok(());
+        }
         let tolerations = &pod.pod.spec.tolerations;
         let untolerated = node.node().spec.taints.iter().find(|taint| {
             matches!(
@@ -40,6 +43,9 @@ impl FilterPlugin for TaintToleration {
 impl ScorePlugin for TaintToleration {
     /// The number of `PreferNoSchedule` taints the pod does not tolerate.
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        if !node.is_tainted() {
+            return 0;
+        }
         let tolerations = &pod.pod.spec.tolerations;
         node.node()
             .spec

@@ -18,13 +18,10 @@ use orchestra_core::kinds::{
 
 use crate::scheduler::framework::{
     CycleState, FilterPlugin, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin,
-    ScorePlugin, Unfit,
+    PreScoreResult, ScorePlugin, Unfit,
 };
 use crate::scheduler::node_info::NodeInfo;
 use crate::scheduler::snapshot::Snapshot;
-
-const STATE_FILTER: &str = "PodTopologySpread/filter";
-const STATE_SCORE: &str = "PodTopologySpread/score";
 
 /// Spreading of replicas over topology domains.
 #[derive(Clone, Copy, Debug, Default)]
@@ -97,6 +94,10 @@ impl DomainCounts {
     }
 }
 
+/// The pod's `DoNotSchedule` constraints with their counts, for the filter.
+#[derive(Debug)]
+struct HardConstraints(Vec<DomainCounts>);
+
 fn constraints(
     pod: &PodInfo,
     action: UnsatisfiableConstraintAction,
@@ -119,16 +120,17 @@ impl PreFilterPlugin for PodTopologySpread {
             constraints(pod, UnsatisfiableConstraintAction::DoNotSchedule)
                 .map(|c| DomainCounts::compute(c, pod, snapshot))
                 .collect();
-        if !hard.is_empty() {
-            state.insert(STATE_FILTER, hard);
+        if hard.is_empty() {
+            return Ok(PreFilterResult::Skip);
         }
+        state.insert(HardConstraints(hard));
         Ok(PreFilterResult::AllNodes)
     }
 }
 
 impl FilterPlugin for PodTopologySpread {
     fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-        let Some(hard) = state.get::<Vec<DomainCounts>>(STATE_FILTER) else {
+        let Some(HardConstraints(hard)) = state.get::<HardConstraints>() else {
             return Ok(());
         };
         for c in hard {
@@ -162,7 +164,7 @@ impl PreScorePlugin for PodTopologySpread {
         pod: &PodInfo,
         _: &[&NodeInfo],
         snapshot: &Snapshot,
-    ) {
+    ) -> PreScoreResult {
         let soft: Vec<DomainCounts> =
             constraints(pod, UnsatisfiableConstraintAction::ScheduleAnyway)
                 .map(|c| DomainCounts::compute(c, pod, snapshot))
@@ -176,13 +178,17 @@ impl PreScorePlugin for PodTopologySpread {
         } else {
             ScoreBasis::Nothing
         };
-        state.insert(STATE_SCORE, basis);
+        if matches!(basis, ScoreBasis::Nothing) {
+            return PreScoreResult::Skip;
+        }
+        state.insert(basis);
+        PreScoreResult::Score
     }
 }
 
 impl ScorePlugin for PodTopologySpread {
     fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
-        match state.get::<ScoreBasis>(STATE_SCORE) {
+        match state.get::<ScoreBasis>() {
             Some(ScoreBasis::Soft(soft)) => soft.iter().filter_map(|c| c.count_for(node)).sum(),
             Some(ScoreBasis::Owner(owner)) => i64::from(node.pods_of_owner(owner)),
             Some(ScoreBasis::Nothing) | None => 0,
