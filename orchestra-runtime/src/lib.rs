@@ -5,3 +5,6 @@
 
 pub mod controllers;
 pub mod reconcile;
+pub mod runtimes;
+#[cfg(feature = "testing")]
+pub mod testing;
