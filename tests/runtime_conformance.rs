@@ -5,8 +5,42 @@
 use std::sync::Arc;
 
 use orchestra_core::Runtime;
-use orchestra_runtime::runtimes::SimRuntime;
+use orchestra_runtime::runtimes::{ProcessRuntime, SimRuntime};
 use orchestra_runtime::testing;
+
+/// A directory holding the one image the kit needs that the system does not have:
+/// `orchestra-ignore-term`, a script that ignores SIGTERM (an ignored signal stays
+/// ignored across `exec`, so `sleep` inherits it) and says so before sleeping.
+fn kit_images() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join(testing::IGNORE_TERM_IMAGE);
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ntrap '' TERM\necho ready\nexec sleep \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_runtime_passes_the_kit() {
+    let images = kit_images();
+    let roots = tempfile::tempdir().unwrap();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    testing::run_all(|| async {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let runtime = ProcessRuntime::builder()
+            .root(roots.path().join(format!("case-{n}")))
+            .image_dir(images.path())
+            .open()
+            .await
+            .unwrap();
+        Arc::new(runtime) as Arc<dyn Runtime>
+    })
+    .await;
+}
 
 fn sim() -> Arc<dyn Runtime> {
     let runtime = SimRuntime::new();

@@ -3,13 +3,20 @@
 //!
 //! - [`SimRuntime`]: virtual containers, no processes; thousands of simulated nodes in
 //!   one test, in paused tokio time, with fault injection and synthetic load.
+//! - [`ProcessRuntime`]: real OS processes on this machine, one process group per
+//!   container, logs in files, state persisted so a restarted agent re-adopts them.
+//!
+//! `probe.rs` holds the TCP and HTTP probes every networked runtime shares.
 //!
 //! Every runtime here passes the conformance kit in `orchestra_runtime::testing`
 //! (feature `testing`).
 
 mod logs;
+mod probe;
+pub mod process;
 pub mod sim;
 
+pub use process::{DEFAULT_PROCESS_LOG_LIMIT, ProcessRuntime, ProcessRuntimeBuilder};
 pub use sim::{
     SimBehavior, SimKill, SimProbe, SimProfile, SimRuntime, SimRuntimeBuilder, SimSelector,
     SimUsage,

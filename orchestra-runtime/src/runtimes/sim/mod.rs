@@ -8,7 +8,7 @@
 //! tests change at run time (behaviour, synthetic CPU and memory, probe results, start
 //! faults, missing images). A few well-known images behave like the programs of the
 //! same name, so the Runtime conformance kit runs unchanged against this runtime and
-//! against `ProcessRuntime`:
+//! against [`ProcessRuntime`](super::ProcessRuntime):
 //!
 //! | image (last path segment) | behaviour |
 //! | --- | --- |
