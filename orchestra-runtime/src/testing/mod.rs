@@ -130,7 +130,7 @@ impl fmt::Debug for Case {
 
 impl Case {
     /// The case's name, such as `lifecycle_exit_success`; it starts with the area
-    /// (`lifecycle_`, `list_`, `logs_`, `stats_`, `probe_`, `errors_`, `concurrency_`).
+    /// (`lifecycle_`, `logs_`, `probes_` (stats too), `errors_` (and concurrency)).
     pub fn name(&self) -> &'static str {
         self.name
     }

@@ -35,6 +35,9 @@
 //! every probe.
 
 mod container;
+mod follow;
+mod images;
+mod probe;
 mod profile;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -45,7 +48,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use orchestra_core::kinds::{IntOrString, ProbeHandler};
+use orchestra_core::kinds::ProbeHandler;
 use orchestra_core::runtime::{
     ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox, ProbeOutcome,
     Runtime, RuntimeContainerStatus, RuntimeError,
@@ -56,6 +59,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use self::container::{ExitReason, Extras, SimContainer, SimLog, SimPod};
+use self::follow::Follower;
+use self::images::well_known;
 use self::profile::Subject;
 pub use self::profile::{SimBehavior, SimProbe, SimProfile, SimSelector, SimUsage};
 use super::logs::tail_lines;
@@ -332,60 +337,6 @@ fn kill(c: &mut SimContainer, now: Instant, how: SimKill) {
     }
 }
 
-/// What a well-known image does: its behaviour, whether it ignores TERM, and what it
-/// writes at start.
-struct WellKnown {
-    behavior: SimBehavior,
-    ignores_term: bool,
-    output: Option<String>,
-}
-
-fn well_known(image: &str, args: &[String]) -> Option<WellKnown> {
-    let program = image.rsplit('/').next().unwrap_or(image);
-    let seconds = || {
-        let secs = args
-            .first()
-            .and_then(|a| a.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .unwrap_or(0.0);
-        Duration::from_secs_f64(secs)
-    };
-    let at_once = |code| SimBehavior::exit_after(Duration::ZERO, code);
-    let (behavior, ignores_term, output) = match program {
-        "true" => (at_once(0), false, None),
-        "false" => (at_once(1), false, None),
-        "sleep" => (SimBehavior::exit_after(seconds(), 0), false, None),
-        "echo" => (at_once(0), false, Some(format!("{}\n", args.join(" ")))),
-        "orchestra-ignore-term" => (
-            SimBehavior::exit_after(seconds(), 0),
-            true,
-            Some("ready\n".to_owned()),
-        ),
-        _ => return None,
-    };
-    Some(WellKnown {
-        behavior,
-        ignores_term,
-        output,
-    })
-}
-
-/// Which port a probe's `port` means for a container, if it declares it.
-fn declared_port(extras: Option<&Extras>, port: &IntOrString) -> Result<u16, String> {
-    let ports = extras.map_or(&[][..], |e| &e.ports[..]);
-    let found = match port {
-        IntOrString::Int(n) => ports.iter().find(|p| p.container_port == *n),
-        IntOrString::String(name) => ports
-            .iter()
-            .find(|p| p.name.as_deref() == Some(name.as_str())),
-    };
-    match (found, port) {
-        (Some(p), _) => u16::try_from(p.container_port).map_err(|_| "invalid port".to_owned()),
-        (None, IntOrString::String(name)) => Err(format!("no port named {name:?}")),
-        (None, IntOrString::Int(_)) => Err("connection refused".to_owned()),
-    }
-}
-
 #[async_trait]
 impl Runtime for SimRuntime {
     fn name(&self) -> &str {
@@ -636,100 +587,6 @@ impl Runtime for SimRuntime {
         _timeout: Duration,
     ) -> Result<ProbeOutcome, RuntimeError> {
         let profile = &self.inner.profile;
-        self.with(id, |c, now| {
-            if !c.is_running(now) {
-                return ProbeOutcome::Failure("container is not running".to_owned());
-            }
-            let subject = Subject {
-                pod: &c.pod.uid,
-                name: &c.name,
-                image: &c.image,
-            };
-            let extras = c.extras.as_deref();
-            let mut forced = None;
-            for (i, probe) in SimProbe::ALL.into_iter().enumerate() {
-                let matches = extras.is_some_and(|e| e.probes[i].as_ref() == Some(handler));
-                if !matches {
-                    continue;
-                }
-                match profile.probe(&subject, probe) {
-                    Some(false) => {
-                        return ProbeOutcome::Failure(format!(
-                            "simulated {} probe failure",
-                            probe.as_str()
-                        ));
-                    }
-                    Some(true) => forced = Some(ProbeOutcome::Success),
-                    None => {}
-                }
-            }
-            if let Some(outcome) = forced {
-                return outcome;
-            }
-            let port_outcome = |port| match declared_port(extras, port) {
-                Ok(_) => ProbeOutcome::Success,
-                Err(why) => ProbeOutcome::Failure(why),
-            };
-            match handler {
-                ProbeHandler::Exec(exec) => match exec.command.first() {
-                    None => ProbeOutcome::Failure("empty exec command".to_owned()),
-                    Some(cmd) if cmd.rsplit('/').next() == Some("false") => {
-                        ProbeOutcome::Failure("exit 1".to_owned())
-                    }
-                    Some(_) => ProbeOutcome::Success,
-                },
-                ProbeHandler::TcpSocket(tcp) => port_outcome(&tcp.port),
-                ProbeHandler::HttpGet(http) => port_outcome(&http.port),
-            }
-        })
-    }
-}
-
-/// A `follow` log reader: yields what is written after `offset` until the container
-/// has exited (or is removed).
-struct Follower {
-    runtime: SimRuntime,
-    id: ContainerId,
-    offset: u64,
-}
-
-impl Follower {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        loop {
-            let inner = self.runtime.inner.clone();
-            let changed = inner.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let offset = self.offset;
-            let step = self
-                .runtime
-                .with(&self.id, |c, now| {
-                    if let Some(log) = c.visible_log(now) {
-                        let new = log.since(offset);
-                        if !new.is_empty() {
-                            return Err((Bytes::copy_from_slice(new), log.end()));
-                        }
-                    }
-                    if c.exit_at(now).is_some() {
-                        return Ok(None);
-                    }
-                    Ok(Some(c.next_change(now)))
-                })
-                .ok()?;
-            match step {
-                Err((chunk, end)) => {
-                    self.offset = end;
-                    return Some(chunk);
-                }
-                Ok(None) => return None,
-                Ok(Some(Some(wake))) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(wake) => {}
-                        () = &mut changed => {}
-                    }
-                }
-                Ok(Some(None)) => changed.await,
-            }
-        }
+        self.with(id, |c, now| probe::outcome(c, profile, handler, now))
     }
 }
