@@ -143,6 +143,10 @@ async fn missing_executables_are_image_not_found_naming_them() {
         }
     }
     assert!(rt.list_containers().await.unwrap().is_empty());
+    assert!(
+        !rt.enforces_limits(),
+        "no cgroup directory was configured, so limits are not enforced"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use orchestra_core::kinds::ResourceRequirements;
 
@@ -32,12 +33,22 @@ impl Cgroups {
         match usable {
             Ok(()) => Cgroups { parent },
             Err(why) => {
-                tracing::info!(
-                    "process runtime: container CPU and memory limits are not enforced: {why}"
-                );
+                // Once per process for the default (tests open dozens of runtimes);
+                // every time for a configured directory that does not work.
+                static SAID: AtomicBool = AtomicBool::new(false);
+                if parent.is_some() || !SAID.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "process runtime: container CPU and memory limits are not enforced: {why}"
+                    );
+                }
                 Cgroups { parent: None }
             }
         }
+    }
+
+    /// Whether limits are enforced.
+    pub fn enabled(&self) -> bool {
+        self.parent.is_some()
     }
 
     /// Puts process `pid` of container `id` into a cgroup with its limits, if it has
@@ -89,4 +100,18 @@ fn check(dir: &Path) -> Result<(), String> {
     fs::create_dir(&probe)
         .and_then(|()| fs::remove_dir(&probe))
         .map_err(|e| format!("cannot create a cgroup under {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_that_is_not_a_delegated_cgroup_disables_limits() {
+        assert!(!Cgroups::new(None).enabled());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!Cgroups::new(Some(dir.path().to_owned())).enabled());
+        let why = check(dir.path()).unwrap_err();
+        assert!(why.contains("not a cgroup v2 directory"), "{why}");
+    }
 }

@@ -1,11 +1,27 @@
 //! The [`Runtime`] operations of [`ProcessRuntime`]: start, stop, remove, status, logs,
 //! stats and probes, over the bookkeeping in `mod.rs`.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::*;
+use async_trait::async_trait;
+use bytes::Bytes;
+use nix::sys::signal::Signal;
+use orchestra_core::kinds::{EnvVar, ProbeHandler};
+use orchestra_core::runtime::{
+    ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, ProbeOutcome, Runtime,
+    RuntimeContainerStatus, RuntimeError,
+};
+
+use super::state::{ExitRecord, Record};
+use super::{
+    Entry, Inner, KILL_WAIT, LOCALHOST, POLL, ProcessRuntime, logs, proc_stats, signal_group,
+    signal_group_unchecked, spawn,
+};
+use crate::runtimes::logs::tail_lines;
+use crate::runtimes::probe;
 
 #[async_trait]
 impl Runtime for ProcessRuntime {
@@ -267,12 +283,8 @@ impl Runtime for ProcessRuntime {
         }
         Ok(match handler {
             ProbeHandler::Exec(exec) => self.exec_probe(&exec.command, &env, timeout).await,
-            ProbeHandler::TcpSocket(tcp) => {
-                super::super::probe::tcp(tcp, &ports, LOCALHOST, timeout).await
-            }
-            ProbeHandler::HttpGet(http) => {
-                super::super::probe::http(http, &ports, LOCALHOST, timeout).await
-            }
+            ProbeHandler::TcpSocket(tcp) => probe::tcp(tcp, &ports, LOCALHOST, timeout).await,
+            ProbeHandler::HttpGet(http) => probe::http(http, &ports, LOCALHOST, timeout).await,
         })
     }
 }
@@ -283,7 +295,7 @@ impl ProcessRuntime {
     async fn exec_probe(
         &self,
         command: &[String],
-        env: &[orchestra_core::kinds::EnvVar],
+        env: &[EnvVar],
         timeout: Duration,
     ) -> ProbeOutcome {
         let Some((program, args)) = command.split_first() else {

@@ -49,14 +49,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use orchestra_core::kinds::ProbeHandler;
 use orchestra_core::runtime::{
-    ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, ProbeOutcome, Runtime,
-    RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
+    ContainerId, RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
 };
 use orchestra_core::{Clock, Time};
 use parking_lot::Mutex;
@@ -64,7 +60,6 @@ use parking_lot::Mutex;
 use self::cgroup::Cgroups;
 use self::spawn::Resolver;
 use self::state::{ExitRecord, Record, StateFile};
-use super::logs::tail_lines;
 
 /// The default cap on one container's retained log, in bytes.
 pub const DEFAULT_PROCESS_LOG_LIMIT: u64 = 1024 * 1024;
@@ -414,6 +409,12 @@ impl ProcessRuntime {
     pub fn pid(&self, id: &ContainerId) -> Result<Option<u32>, RuntimeError> {
         self.inner
             .with(id, |e| e.is_running().then_some(e.record.pid))
+    }
+
+    /// Whether containers' CPU and memory limits are enforced (through cgroups; see
+    /// [`ProcessRuntimeBuilder::cgroup_parent`]).
+    pub fn enforces_limits(&self) -> bool {
+        self.inner.cgroups.enabled()
     }
 
     /// The path of a container's log file.
