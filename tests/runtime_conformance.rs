@@ -86,6 +86,13 @@ fn every_case_has_a_unique_name_and_a_description() {
     }
 }
 
+#[test]
+fn the_kit_can_run_on_a_spawned_task() {
+    fn assert_send<T: Send>(_: &T) {}
+    let run = testing::run_all(|| async { sim() });
+    assert_send(&run);
+}
+
 #[tokio::test]
 #[should_panic(expected = "the filter selected no case")]
 async fn an_empty_selection_is_an_error() {

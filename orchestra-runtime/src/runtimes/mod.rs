@@ -21,3 +21,16 @@ pub use sim::{
     SimBehavior, SimKill, SimProbe, SimProfile, SimRuntime, SimRuntimeBuilder, SimSelector,
     SimUsage,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_and_profiles_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<SimRuntime>();
+        assert_send_sync::<SimProfile>();
+        assert_send_sync::<ProcessRuntime>();
+    }
+}

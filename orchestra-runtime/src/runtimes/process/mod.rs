@@ -216,6 +216,40 @@ fn unknown_exit(now: Time) -> ExitRecord {
 /// A container runtime of real OS processes; see the module docs.
 ///
 /// Cheap to clone: clones are the same runtime.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use orchestra_core::kinds::Container;
+/// use orchestra_core::{ContainerConfig, PodSandbox, Runtime};
+/// use orchestra_runtime::runtimes::ProcessRuntime;
+///
+/// # async fn doc() -> Result<(), orchestra_core::RuntimeError> {
+/// let runtime = ProcessRuntime::builder()
+///     .root("/var/lib/orchestra/process")
+///     .log_limit(4 << 20)
+///     .open()
+///     .await?;
+/// let id = runtime
+///     .start_container(ContainerConfig {
+///         sandbox: PodSandbox {
+///             uid: "uid-1".into(),
+///             namespace: "default".into(),
+///             name: "web-1".into(),
+///         },
+///         container: Container {
+///             name: "web".into(),
+///             image: "python3".into(),
+///             args: vec!["-m".into(), "http.server".into(), "8080".into()],
+///             ..Container::default()
+///         },
+///         attempt: 0,
+///     })
+///     .await?;
+/// runtime.stop_container(&id, Duration::from_secs(30)).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ProcessRuntime {
     inner: Arc<Inner>,

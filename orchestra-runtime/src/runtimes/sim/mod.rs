@@ -34,6 +34,7 @@
 //! fails as `connection refused` otherwise. A container that is not running fails
 //! every probe.
 
+mod builder;
 mod container;
 mod follow;
 mod images;
@@ -43,21 +44,21 @@ mod profile;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use orchestra_core::Time;
 use orchestra_core::kinds::ProbeHandler;
 use orchestra_core::runtime::{
     ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox, ProbeOutcome,
     Runtime, RuntimeContainerStatus, RuntimeError,
 };
-use orchestra_core::{Clock, Time};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+pub use self::builder::SimRuntimeBuilder;
 use self::container::{ExitReason, Extras, SimContainer, SimLog, SimPod};
 use self::follow::Follower;
 use self::images::well_known;
@@ -77,78 +78,48 @@ pub enum SimKill {
     OutOfMemory,
 }
 
-/// Builds a [`SimRuntime`].
-#[derive(Clone, Debug, Default)]
-#[must_use]
-pub struct SimRuntimeBuilder {
-    profile: Option<SimProfile>,
-    clock: Option<Clock>,
-    start_latency: Duration,
-    log_limit: Option<usize>,
-    pod_subnet: Option<Ipv4Addr>,
-}
-
-impl SimRuntimeBuilder {
-    /// The rules its containers follow (default: a profile of its own). Pass clones of
-    /// one profile to many runtimes to drive a whole simulated cluster at once.
-    pub fn profile(mut self, profile: SimProfile) -> Self {
-        self.profile = Some(profile);
-        self
-    }
-
-    /// The clock its timestamps come from (default: a new [`Clock`]); share the
-    /// cluster's clock so container times agree with object timestamps.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// How long a container stays `Created` before it runs (default zero).
-    pub fn start_latency(mut self, latency: Duration) -> Self {
-        self.start_latency = latency;
-        self
-    }
-
-    /// The cap on each container's log in bytes (default [`DEFAULT_SIM_LOG_LIMIT`]);
-    /// the oldest lines are dropped beyond it.
-    pub fn log_limit(mut self, bytes: usize) -> Self {
-        self.log_limit = Some(bytes);
-        self
-    }
-
-    /// The /24 its pods' IPs come from (default: one of 10.0.0.0/8 per runtime, by the
-    /// order runtimes are built). Pod IPs cycle through `.1`–`.254`.
-    pub fn pod_subnet(mut self, subnet: Ipv4Addr) -> Self {
-        self.pod_subnet = Some(subnet);
-        self
-    }
-
-    /// The runtime.
-    pub fn build(self) -> SimRuntime {
-        static NEXT_NODE: AtomicU32 = AtomicU32::new(1);
-        let node = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
-        let clock = self.clock.unwrap_or_default();
-        let subnet = self
-            .pod_subnet
-            .unwrap_or_else(|| Ipv4Addr::from(0x0A00_0000 | ((node & 0xFFFF) << 8)));
-        SimRuntime {
-            inner: Arc::new(Inner {
-                node,
-                profile: self.profile.unwrap_or_default(),
-                start_latency: self.start_latency,
-                log_limit: self.log_limit.unwrap_or(DEFAULT_SIM_LOG_LIMIT),
-                subnet: u32::from(subnet) & !0xFF,
-                epoch: (Instant::now(), clock.now()),
-                changed: Notify::new(),
-                state: Mutex::new(State::default()),
-            }),
-        }
-    }
-}
-
 /// A container runtime of virtual containers; see the module docs for what they do.
 ///
 /// Cheap to clone: clones are the same runtime.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use orchestra_core::kinds::Container;
+/// use orchestra_core::{ContainerConfig, PodSandbox, Runtime};
+/// use orchestra_runtime::runtimes::{SimKill, SimProfile, SimRuntime, SimSelector, SimUsage};
+///
+/// # async fn doc() -> Result<(), orchestra_core::RuntimeError> {
+/// // One profile drives every simulated node.
+/// let profile = SimProfile::new();
+/// let nodes: Vec<SimRuntime> = (0..100)
+///     .map(|_| {
+///         SimRuntime::builder()
+///             .profile(profile.clone())
+///             .start_latency(Duration::from_millis(500))
+///             .build()
+///     })
+///     .collect();
+/// let id = nodes[0]
+///     .start_container(ContainerConfig {
+///         sandbox: PodSandbox {
+///             uid: "uid-1".into(),
+///             namespace: "default".into(),
+///             name: "web-1".into(),
+///         },
+///         container: Container {
+///             name: "web".into(),
+///             image: "web:1".into(),
+///             ..Container::default()
+///         },
+///         attempt: 0,
+///     })
+///     .await?;
+/// profile.set_usage(SimSelector::image("web:1"), SimUsage::new(900, 128 << 20));
+/// nodes[0].kill(&id, SimKill::OutOfMemory)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct SimRuntime {
     inner: Arc<Inner>,
