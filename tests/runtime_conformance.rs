@@ -5,12 +5,15 @@
 use std::sync::Arc;
 
 use orchestra_core::Runtime;
-use orchestra_runtime::runtimes::{ProcessRuntime, SimRuntime};
+#[cfg(unix)]
+use orchestra_runtime::runtimes::ProcessRuntime;
+use orchestra_runtime::runtimes::SimRuntime;
 use orchestra_runtime::testing;
 
 /// A directory holding the one image the kit needs that the system does not have:
 /// `orchestra-ignore-term`, a script that ignores SIGTERM (an ignored signal stays
 /// ignored across `exec`, so `sleep` inherits it) and says so before sleeping.
+#[cfg(unix)]
 fn kit_images() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -24,6 +27,7 @@ fn kit_images() -> tempfile::TempDir {
     dir
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_runtime_passes_the_kit() {
     let images = kit_images();

@@ -2,6 +2,8 @@
 //! environment, stopping whole process trees, log caps, signals, probes with the
 //! container's environment, and re-adopting processes after an agent restart.
 
+#![cfg(unix)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,8 +3,9 @@
 //!
 //! - [`SimRuntime`]: virtual containers, no processes; thousands of simulated nodes in
 //!   one test, in paused tokio time, with fault injection and synthetic load.
-//! - [`ProcessRuntime`]: real OS processes on this machine, one process group per
-//!   container, logs in files, state persisted so a restarted agent re-adopts them.
+//! - `ProcessRuntime` (Unix; its bookkeeping reads Linux's `/proc`): real OS processes
+//!   on this machine, one process group per container, logs in files, state persisted
+//!   so a restarted agent re-adopts them.
 //!
 //! `probe.rs` holds the TCP and HTTP probes every networked runtime shares.
 //!
@@ -13,9 +14,11 @@
 
 mod logs;
 mod probe;
+#[cfg(unix)]
 pub mod process;
 pub mod sim;
 
+#[cfg(unix)]
 pub use process::{DEFAULT_PROCESS_LOG_LIMIT, ProcessRuntime, ProcessRuntimeBuilder};
 pub use sim::{
     SimBehavior, SimKill, SimProbe, SimProfile, SimRuntime, SimRuntimeBuilder, SimSelector,
@@ -31,6 +34,7 @@ mod tests {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
         assert_send_sync::<SimRuntime>();
         assert_send_sync::<SimProfile>();
+        #[cfg(unix)]
         assert_send_sync::<ProcessRuntime>();
     }
 }
