@@ -88,7 +88,8 @@ pub struct ProcessRuntimeBuilder {
 impl ProcessRuntimeBuilder {
     /// The directory for the state file and the logs (default: a new directory under
     /// the system's temporary directory). Reopening a directory re-adopts its
-    /// containers.
+    /// containers; for the same reason the runtime never deletes it, not even the
+    /// default one.
     pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
         self.root = Some(root.into());
         self
