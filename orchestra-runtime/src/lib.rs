@@ -5,4 +5,7 @@
 
 pub mod controllers;
 pub mod reconcile;
+pub mod runtimes;
 pub mod scheduler;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,210 @@
+//! One simulated container: a compact record whose state is computed from timestamps
+//! when it is read, so a container costs memory but no task and no timer.
+//!
+//! A record knows when it was created, when it starts running (creation plus the start
+//! latency), when it would exit on its own (from its behaviour), and, once something
+//! ended it early (stop, kill), how and when. `state_at(now)` turns that into
+//! `Created`, `Running` or `Exited`; nothing has to happen at the moment a container
+//! "exits" for the exit to be seen.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestra_core::kinds::{ContainerPort, ProbeHandler};
+use orchestra_core::runtime::RuntimeContainerState;
+use tokio::time::Instant;
+
+/// The pod a simulated container belongs to, shared by the pod's containers.
+#[derive(Debug)]
+pub(super) struct SimPod {
+    pub uid: Arc<str>,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub ip: Ipv4Addr,
+}
+
+/// Why a container ended, Kubernetes-style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ExitReason {
+    Completed,
+    Error,
+    OomKilled,
+}
+
+impl ExitReason {
+    pub fn for_code(code: i32) -> ExitReason {
+        if code == 0 {
+            ExitReason::Completed
+        } else {
+            ExitReason::Error
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Completed => "Completed",
+            ExitReason::Error => "Error",
+            ExitReason::OomKilled => "OOMKilled",
+        }
+    }
+}
+
+/// How a container ended.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Exit {
+    pub at: Instant,
+    pub code: i32,
+    pub signal: Option<i32>,
+    pub reason: ExitReason,
+}
+
+impl Exit {
+    pub fn state(&self) -> RuntimeContainerState {
+        RuntimeContainerState::Exited {
+            exit_code: self.code,
+            signal: self.signal,
+            reason: self.reason.as_str().to_owned(),
+            message: None,
+        }
+    }
+}
+
+/// What only some containers have: kept out of line so the common case stays small.
+#[derive(Debug)]
+pub(super) struct Extras {
+    pub ports: Vec<ContainerPort>,
+    /// The spec's readiness, liveness and startup probe actions, in that order: a
+    /// probe call is matched against them to find which simulated result applies.
+    pub probes: [Option<ProbeHandler>; 3],
+}
+
+/// The in-memory log of a container, capped: the oldest whole lines go first.
+#[derive(Debug, Default)]
+pub(super) struct SimLog {
+    data: Vec<u8>,
+    /// Bytes dropped from the front so far; `dropped + data.len()` is the offset of
+    /// the end of the log, which followers use to find where they stopped.
+    dropped: u64,
+}
+
+impl SimLog {
+    pub fn append(&mut self, bytes: &[u8], cap: usize) {
+        self.data.extend_from_slice(bytes);
+        if self.data.len() > cap {
+            let excess = self.data.len() - cap;
+            // Cut at a line boundary so no reader sees half a line.
+            let cut = self.data[excess..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.data.len(), |i| excess + i + 1);
+            self.data.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+
+    pub fn end(&self) -> u64 {
+        self.dropped + self.data.len() as u64
+    }
+
+    /// Everything from absolute offset `from` on (from the oldest retained byte if
+    /// `from` was dropped meanwhile).
+    pub fn since(&self, from: u64) -> &[u8] {
+        let start = from
+            .saturating_sub(self.dropped)
+            .min(self.data.len() as u64) as usize;
+        &self.data[start..]
+    }
+
+    pub fn all(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+/// One simulated container.
+#[derive(Debug)]
+pub(super) struct SimContainer {
+    pub pod: Arc<SimPod>,
+    pub name: Arc<str>,
+    pub image: Arc<str>,
+    pub attempt: u32,
+    pub created: Instant,
+    pub starts: Instant,
+    /// When it exits on its own, and with which code.
+    pub planned_exit: Option<(Instant, i32)>,
+    /// Whether it ignores the polite stop signal (the `orchestra-ignore-term` image).
+    pub ignores_term: bool,
+    /// How it ended early (stopped or killed), if it did.
+    pub ended: Option<Exit>,
+    pub log: Option<Box<SimLog>>,
+    pub extras: Option<Box<Extras>>,
+}
+
+impl SimContainer {
+    /// How it ends, if it has ended by `now`.
+    pub fn exit_at(&self, now: Instant) -> Option<Exit> {
+        let planned = self.planned_exit.map(|(at, code)| Exit {
+            at,
+            code,
+            signal: None,
+            reason: ExitReason::for_code(code),
+        });
+        let first = match (self.ended, planned) {
+            (Some(e), Some(p)) => Some(if p.at < e.at { p } else { e }),
+            (e, p) => e.or(p),
+        };
+        first.filter(|e| e.at <= now)
+    }
+
+    pub fn state_at(&self, now: Instant) -> RuntimeContainerState {
+        match self.exit_at(now) {
+            Some(exit) => exit.state(),
+            None if now < self.starts => RuntimeContainerState::Created,
+            None => RuntimeContainerState::Running,
+        }
+    }
+
+    /// When it started running, if it has by `now` (a container killed before its
+    /// start never started).
+    pub fn started_at(&self, now: Instant) -> Option<Instant> {
+        let ended_before_start = self.exit_at(now).is_some_and(|e| e.at < self.starts);
+        (self.starts <= now && !ended_before_start).then_some(self.starts)
+    }
+
+    pub fn is_running(&self, now: Instant) -> bool {
+        self.starts <= now && self.exit_at(now).is_none()
+    }
+
+    /// The next moment its state changes on its own, for followers to sleep until.
+    pub fn next_change(&self, now: Instant) -> Option<Instant> {
+        if now < self.starts {
+            return Some(self.starts);
+        }
+        self.planned_exit.map(|(at, _)| at).filter(|at| *at > now)
+    }
+
+    /// Ends it now, unless it has already ended.
+    pub fn end(&mut self, now: Instant, code: i32, signal: Option<i32>, reason: ExitReason) {
+        if self.exit_at(now).is_none() {
+            self.ended = Some(Exit {
+                at: now,
+                code,
+                signal,
+                reason,
+            });
+        }
+    }
+
+    /// Its log as readers see it: nothing before it starts.
+    pub fn visible_log(&self, now: Instant) -> Option<&SimLog> {
+        if now < self.starts {
+            return None;
+        }
+        self.log.as_deref()
+    }
+
+    /// The running time up to `now`, for CPU time.
+    pub fn running_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.starts)
+    }
+}

@@ -1,0 +1,481 @@
+//! The Runtime conformance kit: one call that holds a [`Runtime`] implementation to
+//! the contracts written on the trait, with ordinary programs as images.
+//!
+//! Every runtime runs it — [`SimRuntime`](crate::runtimes::SimRuntime), real processes,
+//! and yours — from one test:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use orchestra_core::Runtime;
+//! use orchestra_runtime::runtimes::SimRuntime;
+//! use orchestra_runtime::testing;
+//!
+//! # async fn doc() {
+//! testing::run_all(|| async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> }).await;
+//!
+//! // A runtime that cannot provide an image the kit needs skips its cases by name:
+//! testing::run_selected(
+//!     || async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> },
+//!     |case| case.name() != "lifecycle_stop_kills_after_grace",
+//! )
+//! .await;
+//! # }
+//! ```
+//!
+//! [`run_all`] runs every case in [`cases()`], one after another, each against a fresh
+//! runtime from the [`RuntimeBuilder`]; it reports every failure at the end, not just
+//! the first. After each case the kit removes the containers the case started.
+//!
+//! ## Images the runtime under test must provide
+//!
+//! Cases use images by name, with Kubernetes command semantics and no shell:
+//!
+//! | image | args | must behave like |
+//! | --- | --- | --- |
+//! | `true` | – | exit 0 at once |
+//! | `false` | – | exit 1 at once |
+//! | `sleep` | `["30"]` | run 30 seconds, die of SIGTERM when stopped (exit 143) |
+//! | `echo` | words | write the words joined by spaces and a newline, exit 0 |
+//! | [`IGNORE_TERM_IMAGE`] | `["30"]` | write `ready` once SIGTERM is ignored, then run 30 seconds |
+//!
+//! and must not know [`MISSING_IMAGE`]. Exec probes run `true` and `false`; TCP and
+//! HTTP probes go to ports on 127.0.0.1 that the kit itself listens on (declared in the
+//! container's `ports`), so a runtime whose containers share the host network passes
+//! them by connecting, and a simulated one by honouring the declared ports.
+//!
+//! Every wait is bounded: a state that does not come fails its case after
+//! [`STATE_WAIT`], and a whole case after [`CASE_TIMEOUT`], with a message saying what
+//! it waited for. A simulated runtime may run the kit in paused tokio time; one that
+//! does real I/O must run it in real time, where those timeouts mean what they say.
+
+mod errors;
+mod lifecycle;
+mod logs;
+mod probes;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use orchestra_core::kinds::Container;
+use orchestra_core::runtime::{
+    ContainerConfig, ContainerId, LogOptions, PodSandbox, Runtime, RuntimeContainerStatus,
+    RuntimeError,
+};
+
+/// The image of a container that ignores SIGTERM: it writes `ready` to its log once
+/// it does, then runs `args[0]` seconds. `SimRuntime` knows it; for real processes a
+/// test provides an executable of this name (a two-line shell script does).
+pub const IGNORE_TERM_IMAGE: &str = "orchestra-ignore-term";
+
+/// An image no runtime under test may know: starting it must fail with
+/// [`RuntimeError::ImageNotFound`]. A simulated runtime is told to treat it as missing.
+pub const MISSING_IMAGE: &str = "orchestra-missing-image";
+
+/// How long a case waits for a container to reach a state before it fails.
+pub const STATE_WAIT: Duration = Duration::from_secs(20);
+
+/// How long one case may run in total before it fails.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Builds a fresh runtime for each test case.
+///
+/// Closures returning a future implement it, so
+/// `|| async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> }` is a builder.
+#[async_trait]
+pub trait RuntimeBuilder: Send + Sync {
+    /// Builds the runtime for one case.
+    async fn build(&self) -> Arc<dyn Runtime>;
+}
+
+#[async_trait]
+impl<F, Fut> RuntimeBuilder for F
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Arc<dyn Runtime>> + Send,
+{
+    async fn build(&self) -> Arc<dyn Runtime> {
+        self().await
+    }
+}
+
+/// What a case body returns: `Err` says what was expected and what happened.
+type CaseResult = Result<(), String>;
+
+/// A case body: the runtime and the pod the case's containers belong to.
+type CaseFn = fn(Arc<dyn Runtime>, Pod) -> BoxFuture<'static, CaseResult>;
+
+/// One conformance case: a named check of one contract of [`Runtime`].
+#[derive(Clone, Copy)]
+pub struct Case {
+    name: &'static str,
+    checks: &'static str,
+    body: CaseFn,
+}
+
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Case")
+            .field("name", &self.name)
+            .field("checks", &self.checks)
+            .finish()
+    }
+}
+
+impl Case {
+    /// The case's name, such as `lifecycle_exit_success`; it starts with the area
+    /// (`lifecycle_`, `logs_`, `probes_` (stats too), `errors_` (and concurrency)).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The contract the case checks, in one sentence.
+    pub fn checks(&self) -> &'static str {
+        self.checks
+    }
+
+    /// Runs the case against `runtime`, then removes the containers it started.
+    ///
+    /// Returns `Err` with a message that starts with the case's name and says what was
+    /// expected and what happened. A panic inside the case or the runtime, and a case
+    /// that runs longer than [`CASE_TIMEOUT`], are failures too.
+    pub async fn run(&self, runtime: Arc<dyn Runtime>) -> Result<(), String> {
+        let pod = Pod::new(self.name);
+        // Its own task, so a panic becomes a failure of this case instead of aborting
+        // the whole run.
+        let mut task = tokio::spawn((self.body)(runtime.clone(), pod.clone()));
+        let outcome = match tokio::time::timeout(CASE_TIMEOUT, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(match join_error.try_into_panic() {
+                Ok(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+                Err(join_error) => format!("its task failed: {join_error}"),
+            }),
+            Err(_) => {
+                task.abort();
+                Err(format!("did not finish within {CASE_TIMEOUT:?}"))
+            }
+        };
+        // Real runtimes keep processes after their handle is dropped (so an agent can
+        // re-adopt them): clean up, or every case would leak its `sleep 30`s.
+        let cleanup = pod.remove_all(&*runtime).await;
+        outcome
+            .and(cleanup)
+            .map_err(|why| format!("{}: {why}", self.name))
+    }
+}
+
+macro_rules! case {
+    ($module:ident :: $function:ident, $checks:literal) => {
+        Case {
+            name: concat!(stringify!($module), "_", stringify!($function)),
+            checks: $checks,
+            body: |runtime, pod| Box::pin($module::$function(runtime, pod)),
+        }
+    };
+}
+
+/// Every case, in the order [`run_all`] runs them.
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            lifecycle::start_runs,
+            "a started long runner becomes Running with started_at, and its status names its pod, name, image and attempt"
+        ),
+        case!(
+            lifecycle::exit_success,
+            "`true` ends Exited with code 0, reason Completed, no signal, and finished_at"
+        ),
+        case!(
+            lifecycle::exit_failure,
+            "`false` ends Exited with code 1 and reason Error"
+        ),
+        case!(
+            lifecycle::stop_honours_term,
+            "stop ends a container that honours SIGTERM long before the grace period, with exit 143"
+        ),
+        case!(
+            lifecycle::stop_kills_after_grace,
+            "stop kills a container that ignores SIGTERM once the grace period is over: exit 137"
+        ),
+        case!(
+            lifecycle::stop_exited_is_noop,
+            "stopping an exited container succeeds and changes nothing"
+        ),
+        case!(
+            lifecycle::remove_forgets,
+            "remove kills a running container; afterwards every call with its id is NotFound"
+        ),
+        case!(
+            lifecycle::list_shows_every_container,
+            "list shows every container, running or exited, with its pod, name, image and attempt"
+        ),
+        case!(
+            logs::echo_output,
+            "logs return what the container wrote, arguments arriving literally"
+        ),
+        case!(logs::tail, "tail returns only the last lines"),
+        case!(
+            logs::follow_ends_on_exit,
+            "a followed log yields the output and ends once the container exits"
+        ),
+        case!(
+            probes::stats_of_running,
+            "stats of a running container report memory; stats of an exited one are an error"
+        ),
+        case!(
+            probes::exec,
+            "an exec probe of `true` succeeds and of `false` fails"
+        ),
+        case!(
+            probes::tcp,
+            "a TCP probe succeeds on a listening port (by number or name) and fails on a closed one"
+        ),
+        case!(
+            probes::http,
+            "an HTTP probe succeeds on a port that answers 200 and fails on a closed one"
+        ),
+        case!(
+            probes::not_running,
+            "every probe of an exited container fails, without an error"
+        ),
+        case!(
+            errors::image_not_found,
+            "starting an unknown image is ImageNotFound naming the image"
+        ),
+        case!(
+            errors::invalid_config,
+            "starting a container without an image is InvalidConfig"
+        ),
+        case!(
+            errors::unknown_id,
+            "every call with an id the runtime never issued is NotFound"
+        ),
+        case!(
+            errors::many_concurrent_starts,
+            "many concurrent starts all succeed with distinct ids, all run and all are listed"
+        ),
+    ]
+}
+
+/// Runs every case against runtimes from `builder`.
+///
+/// # Panics
+///
+/// After running them all, if any case failed: the message names every failed case and
+/// why.
+pub async fn run_all<B: RuntimeBuilder>(builder: B) {
+    run_selected(builder, |_| true).await;
+}
+
+/// Runs the cases `filter` accepts against runtimes from `builder`; for a runtime that
+/// cannot provide an image a case needs.
+///
+/// # Panics
+///
+/// After running them all, if any case failed (the message names every failed case and
+/// why), or if `filter` accepted no case at all.
+pub async fn run_selected<B: RuntimeBuilder>(builder: B, filter: impl Fn(&Case) -> bool) {
+    let selected: Vec<Case> = cases().into_iter().filter(|case| filter(case)).collect();
+    assert!(
+        !selected.is_empty(),
+        "runtime conformance: the filter selected no case"
+    );
+    let mut failures = Vec::new();
+    for case in &selected {
+        let runtime = builder.build().await;
+        if let Err(why) = case.run(runtime).await {
+            failures.push(why);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "runtime conformance: {} of {} cases failed:\n- {}",
+        failures.len(),
+        selected.len(),
+        failures.join("\n- ")
+    );
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic payload)".to_owned()
+    }
+}
+
+// Helpers shared by the case modules.
+
+/// Fails the case with a formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($message:tt)+) => {
+        if !$cond {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+/// Fails the case unless `got == want`, saying what was expected and what came.
+macro_rules! ensure_eq {
+    ($got:expr, $want:expr, $($message:tt)+) => {
+        match (&$got, &$want) {
+            (got, want) => {
+                if got != want {
+                    return Err(format!(
+                        "{}: expected {:?}, got {:?}",
+                        format_args!($($message)+),
+                        want,
+                        got
+                    ));
+                }
+            }
+        }
+    };
+}
+
+use ensure;
+use ensure_eq;
+
+/// Turns an unexpected runtime error into a failure naming the step.
+trait Step<T> {
+    fn step(self, what: &str) -> Result<T, String>;
+}
+
+impl<T> Step<T> for Result<T, RuntimeError> {
+    fn step(self, what: &str) -> Result<T, String> {
+        self.map_err(|e| format!("{what}: unexpected error {e} ({e:?})"))
+    }
+}
+
+/// The pod a case's containers belong to; its uid is unique to the run.
+#[derive(Clone, Debug)]
+struct Pod {
+    sandbox: PodSandbox,
+}
+
+impl Pod {
+    fn new(case: &str) -> Pod {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Pod {
+            sandbox: PodSandbox {
+                uid: format!("conformance-{}-{n}-{case}", std::process::id()),
+                namespace: "conformance".to_owned(),
+                name: case.replace('_', "-"),
+            },
+        }
+    }
+
+    /// A container of this pod running `image` with `args`.
+    fn config(&self, name: &str, image: &str, args: &[&str]) -> ContainerConfig {
+        self.config_of(Container {
+            name: name.to_owned(),
+            image: image.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            ..Container::default()
+        })
+    }
+
+    fn config_of(&self, container: Container) -> ContainerConfig {
+        ContainerConfig {
+            sandbox: self.sandbox.clone(),
+            container,
+            attempt: 0,
+        }
+    }
+
+    /// Starts a container and returns its id.
+    async fn start(
+        &self,
+        runtime: &dyn Runtime,
+        name: &str,
+        image: &str,
+        args: &[&str],
+    ) -> Result<ContainerId, String> {
+        runtime
+            .start_container(self.config(name, image, args))
+            .await
+            .step(&format!("start {name} ({image} {args:?})"))
+    }
+
+    /// Removes every container of this pod.
+    async fn remove_all(&self, runtime: &dyn Runtime) -> Result<(), String> {
+        let listed = runtime.list_containers().await.step("list for cleanup")?;
+        for status in listed.iter().filter(|s| s.sandbox == self.sandbox) {
+            match runtime.remove_container(&status.id).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(format!("cleanup: remove {}: {e}", status.id)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Polls a container's status until `accept` holds, for at most [`STATE_WAIT`].
+async fn wait_for(
+    runtime: &dyn Runtime,
+    id: &ContainerId,
+    what: &str,
+    accept: impl Fn(&RuntimeContainerStatus) -> bool,
+) -> Result<RuntimeContainerStatus, String> {
+    let deadline = tokio::time::Instant::now() + STATE_WAIT;
+    loop {
+        let status = runtime
+            .container_status(id)
+            .await
+            .step(&format!("status of {id} while waiting until {what}"))?;
+        if accept(&status) {
+            return Ok(status);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{id} did not become {what} within {STATE_WAIT:?}; last state {:?}",
+                status.state
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_running(
+    runtime: &dyn Runtime,
+    id: &ContainerId,
+) -> Result<RuntimeContainerStatus, String> {
+    wait_for(runtime, id, "running", |s| s.state.is_running()).await
+}
+
+async fn wait_exited(
+    runtime: &dyn Runtime,
+    id: &ContainerId,
+) -> Result<RuntimeContainerStatus, String> {
+    wait_for(runtime, id, "exited", |s| s.state.is_exited()).await
+}
+
+/// Reads a log stream to its end (for at most [`STATE_WAIT`]).
+async fn read_logs(
+    runtime: &dyn Runtime,
+    id: &ContainerId,
+    options: LogOptions,
+) -> Result<String, String> {
+    let mut stream = runtime.logs(id, options).await.step("logs")?;
+    let mut out = Vec::new();
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.step("log chunk")?);
+        }
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(STATE_WAIT, read).await {
+        Ok(result) => result?,
+        Err(_) => return Err(format!("the log stream did not end within {STATE_WAIT:?}")),
+    }
+    String::from_utf8(out).map_err(|e| format!("log is not UTF-8: {e}"))
+}
