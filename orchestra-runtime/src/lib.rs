@@ -4,6 +4,7 @@
 //! node agent and the container runtimes.
 
 pub mod controllers;
+pub mod node;
 pub mod reconcile;
 pub mod runtimes;
 pub mod scheduler;

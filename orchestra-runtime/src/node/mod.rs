@@ -1,0 +1,366 @@
+//! The node agent (the kubelet's role): registers its Node, renews its Lease, and runs
+//! the pods bound to it through a [`orchestra_core::Runtime`].
+//!
+//! - `registration.rs`: the Node object and the Lease heartbeat.
+//! - `pod_worker.rs`: one sync of one pod (start, restart with crash-loop backoff,
+//!   probes, graceful termination, status).
+//! - [`status`], [`restart`], [`probes`]: the pure rules behind a sync.
+//! - `relist.rs`: notices container changes in the runtime (the kubelet's PLEG).
+//! - [`metrics`]: a `MetricsSource` for the autoscaler from runtime stats.
+//!
+//! Pods reach the agent through an informer over pods whose `spec.nodeName` is its
+//! node (a field selector, so it never sees other nodes' pods), and a work queue, so a
+//! pod is synced by one worker at a time and syncs after bursts of events coalesce.
+//!
+//! Stopping the agent leaves its containers running, as stopping a kubelet does: a new
+//! agent on the same runtime adopts them (their restart counts included) and cleans
+//! up containers of pods that are gone.
+
+pub mod metrics;
+mod pod_worker;
+pub mod probes;
+mod registration;
+mod relist;
+pub mod restart;
+pub mod status;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestra_core::api::FieldSelector;
+use orchestra_core::kinds::{Pod, Taint};
+use orchestra_core::{Api, ApiError, Client, ListParams, Quantity, ResourceList, Runtime};
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use metrics::RuntimeMetrics;
+pub use restart::CrashLoopBackoff;
+
+use crate::reconcile::{Informer, InformerEvent, ObjectKey, QueueConfig, WorkQueue};
+use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
+
+/// Settings of a [`NodeAgent`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NodeAgentConfig {
+    /// The node's name (a DNS-1123 subdomain).
+    pub node_name: String,
+    /// What the node offers (`cpu`, `memory`, `pods`); allocatable is the same.
+    pub capacity: ResourceList,
+    /// Extra labels for the Node (`kubernetes.io/hostname` is always set).
+    pub labels: BTreeMap<String, String>,
+    /// Taints the Node registers with.
+    pub taints: Vec<Taint>,
+    /// The node's address (`InternalIP`, and each pod's `hostIP`); default `127.0.0.1`.
+    pub address: String,
+    /// The lease duration written to the Lease (default 40 s).
+    pub lease_duration: Duration,
+    /// How often the Lease is renewed (default 10 s).
+    pub lease_renew_interval: Duration,
+    /// How often the runtime is listed for container changes (default 1 s).
+    pub relist_period: Duration,
+    /// Crash-loop backoff (default 10 s doubling to 300 s, reset after 10 min).
+    pub crash_loop: CrashLoopBackoff,
+    /// Pods synced at once (default 16).
+    pub workers: usize,
+}
+
+impl NodeAgentConfig {
+    /// Defaults for a node named `node_name` with 4 cpu, 8 GiB and room for 110 pods.
+    pub fn new(node_name: impl Into<String>) -> NodeAgentConfig {
+        let quantity = |s: &str| s.parse::<Quantity>().expect("a valid literal quantity");
+        NodeAgentConfig {
+            node_name: node_name.into(),
+            capacity: [
+                ("cpu".to_owned(), quantity("4")),
+                ("memory".to_owned(), quantity("8Gi")),
+                ("pods".to_owned(), quantity("110")),
+            ]
+            .into(),
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            address: "127.0.0.1".into(),
+            lease_duration: Duration::from_secs(40),
+            lease_renew_interval: Duration::from_secs(10),
+            relist_period: Duration::from_secs(1),
+            crash_loop: CrashLoopBackoff::default(),
+            workers: 16,
+        }
+    }
+
+    /// Sets one capacity entry (`cpu`, `memory`, `pods`).
+    #[must_use]
+    pub fn capacity(mut self, resource: &str, quantity: Quantity) -> Self {
+        self.capacity.insert(resource.to_owned(), quantity);
+        self
+    }
+
+    /// Adds a label to the Node.
+    #[must_use]
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a taint to the Node.
+    #[must_use]
+    pub fn taint(mut self, taint: Taint) -> Self {
+        self.taints.push(taint);
+        self
+    }
+
+    /// Sets the node's address.
+    #[must_use]
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = address.into();
+        self
+    }
+
+    /// Sets how often the Lease is renewed.
+    #[must_use]
+    pub fn lease_renew_interval(mut self, interval: Duration) -> Self {
+        self.lease_renew_interval = interval;
+        self
+    }
+
+    /// Sets how often the runtime is listed for changes.
+    #[must_use]
+    pub fn relist_period(mut self, period: Duration) -> Self {
+        self.relist_period = period;
+        self
+    }
+
+    /// Sets the crash-loop backoff.
+    #[must_use]
+    pub fn crash_loop(mut self, backoff: CrashLoopBackoff) -> Self {
+        self.crash_loop = backoff;
+        self
+    }
+
+    /// Sets how many pods are synced at once.
+    #[must_use]
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    fn allocatable(&self) -> ResourceList {
+        self.capacity.clone()
+    }
+}
+
+/// What a pod sync needs: shared by the workers and spawned terminations.
+#[derive(Clone)]
+pub(crate) struct AgentContext {
+    pub client: Client,
+    pub runtime: Arc<dyn Runtime>,
+    pub config: Arc<NodeAgentConfig>,
+}
+
+/// A node agent over one runtime.
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use orchestra_core::Client;
+/// use orchestra_runtime::node::{NodeAgent, NodeAgentConfig};
+/// use orchestra_runtime::runtimes::SimRuntime;
+/// use tokio_util::sync::CancellationToken;
+///
+/// # async fn demo(client: Client) -> Result<(), orchestra_core::ApiError> {
+/// let agent = NodeAgent::new(client, Arc::new(SimRuntime::new()), NodeAgentConfig::new("node-1"));
+/// agent.run(CancellationToken::new()).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct NodeAgent {
+    ctx: AgentContext,
+}
+
+impl NodeAgent {
+    /// An agent for the node `config.node_name`, writing through `client`.
+    pub fn new(client: Client, runtime: Arc<dyn Runtime>, config: NodeAgentConfig) -> NodeAgent {
+        NodeAgent {
+            ctx: AgentContext {
+                client,
+                runtime,
+                config: Arc::new(config),
+            },
+        }
+    }
+
+    /// The node's name.
+    pub fn node_name(&self) -> &str {
+        &self.ctx.config.node_name
+    }
+
+    /// The runtime the agent drives.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.ctx.runtime
+    }
+
+    /// Registers the node and runs its pods until `cancel` fires. Fails only if the
+    /// node cannot be registered; everything after that is retried.
+    pub async fn run(&self, cancel: CancellationToken) -> Result<(), ApiError> {
+        let ctx = &self.ctx;
+        registration::register_node(&ctx.client, &ctx.config).await?;
+        let lease = tokio::spawn(registration::renew_lease(
+            ctx.client.clone(),
+            ctx.config.clone(),
+            cancel.child_token(),
+        ));
+
+        let selector = FieldSelector::everything().equals("spec.nodeName", &ctx.config.node_name);
+        let informer = Arc::new(Informer::new(
+            Api::<Pod>::all(ctx.client.clone()),
+            ListParams::default().fields(selector),
+        ));
+        let informer_task = {
+            let (informer, token) = (informer.clone(), cancel.child_token());
+            tokio::spawn(async move { informer.run(token).await })
+        };
+        let pods = informer.cache();
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = pods.wait_until_synced() => {}
+        }
+
+        let queue = Arc::new(WorkQueue::<ObjectKey>::new(
+            QueueConfig::default().name(format!("node-agent/{}", ctx.config.node_name)),
+        ));
+        let records = Arc::new(Mutex::new(HashMap::<ObjectKey, PodRecord>::new()));
+        if !cancel.is_cancelled() {
+            self.adopt_existing(&pods, &records).await;
+        }
+
+        let mut events = informer.subscribe();
+        let feeder = {
+            let queue = queue.clone();
+            async move {
+                while let Some(event) = events.recv().await {
+                    let key = ObjectKey::of(&**event.object());
+                    if let InformerEvent::Updated { old, new } = &event
+                        && old.metadata.resource_version == new.metadata.resource_version
+                    {
+                        continue;
+                    }
+                    queue.add(key);
+                }
+            }
+        };
+        let relist = relist::run(ctx.clone(), queue.clone(), cancel.child_token());
+        let workers = (0..ctx.config.workers).map(|_| {
+            let (ctx, queue, records, pods) =
+                (ctx.clone(), queue.clone(), records.clone(), pods.clone());
+            async move {
+                while let Some(item) = queue.next().await {
+                    let key = item.key().clone();
+                    if let Some(at) = sync(&ctx, &pods, &records, &key).await {
+                        queue.add_after(key, at.saturating_duration_since(Instant::now()));
+                    }
+                }
+            }
+        });
+        let stopper = {
+            let queue = queue.clone();
+            let cancel = cancel.clone();
+            async move {
+                cancel.cancelled().await;
+                queue.shut_down();
+            }
+        };
+        tokio::select! {
+            _ = feeder => {}
+            _ = futures::future::join(futures::future::join_all(workers), stopper) => {}
+        }
+        relist.abort();
+        let _ = informer_task.await;
+        let _ = lease.await;
+        Ok(())
+    }
+
+    /// Adopts what the runtime already runs: containers of pods still bound here are
+    /// taken over (with their restart counts); the others are stopped and removed.
+    async fn adopt_existing(
+        &self,
+        pods: &crate::reconcile::Cache<Pod>,
+        records: &Mutex<HashMap<ObjectKey, PodRecord>>,
+    ) {
+        let existing = match self.ctx.runtime.list_containers().await {
+            Ok(list) => list,
+            Err(error) => {
+                tracing::warn!(%error, "could not list the runtime's containers; adopting none");
+                return;
+            }
+        };
+        let mut by_pod: HashMap<ObjectKey, Vec<_>> = HashMap::new();
+        for status in existing {
+            let key = ObjectKey::namespaced(&status.sandbox.namespace, &status.sandbox.name);
+            by_pod.entry(key).or_default().push(status);
+        }
+        for (key, statuses) in by_pod {
+            let uid = statuses[0].sandbox.uid.clone();
+            match pods
+                .get(&key)
+                .filter(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))
+            {
+                Some(pod) => {
+                    let (record, stale) = PodRecord::adopt(&pod, statuses);
+                    remove_containers(&*self.ctx.runtime, &stale, Duration::ZERO).await;
+                    tracing::info!(pod = %key, "adopted running containers");
+                    records.lock().insert(key, record);
+                }
+                None => {
+                    let ids: Vec<_> = statuses.into_iter().map(|s| s.id).collect();
+                    tracing::info!(pod = %key, containers = ids.len(), "removing containers of a pod that is gone");
+                    remove_containers(&*self.ctx.runtime, &ids, Duration::ZERO).await;
+                }
+            }
+        }
+    }
+}
+
+/// One sync of the pod `key`, with its record taken out of the shared map meanwhile.
+async fn sync(
+    ctx: &AgentContext,
+    pods: &crate::reconcile::Cache<Pod>,
+    records: &Mutex<HashMap<ObjectKey, PodRecord>>,
+    key: &ObjectKey,
+) -> Option<Instant> {
+    let pod = pods.get(key);
+    let mut record = records.lock().remove(key);
+    let known = record.is_some();
+    // A record of an earlier pod of the same name goes first.
+    if let Some(old) = record.take_if(|r| {
+        pod.as_ref()
+            .is_none_or(|p| p.metadata.uid.as_deref() != Some(r.uid()))
+    }) {
+        let grace = pod.as_deref().map_or(Duration::ZERO, grace_period);
+        remove_containers(&*ctx.runtime, &old.container_ids(), grace).await;
+    }
+    let Some(pod) = pod else {
+        // Gone from the store. Its record's containers are removed above; a pod the
+        // agent never knew (found by the relist) is looked up in the runtime.
+        if known {
+            return None;
+        }
+        if let Ok(list) = ctx.runtime.list_containers().await {
+            let ids: Vec<_> = list
+                .into_iter()
+                .filter(|s| {
+                    key.namespace.as_deref() == Some(s.sandbox.namespace.as_str())
+                        && s.sandbox.name == key.name
+                })
+                .map(|s| s.id)
+                .collect();
+            remove_containers(&*ctx.runtime, &ids, Duration::ZERO).await;
+        }
+        return None;
+    };
+    let mut record = record.unwrap_or_else(|| PodRecord::adopt(&pod, Vec::new()).0);
+    let wake = sync_pod(ctx, &pod, &mut record).await;
+    records.lock().insert(key.clone(), record);
+    wake
+}

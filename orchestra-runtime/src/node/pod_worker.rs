@@ -1,0 +1,450 @@
+//! Syncing one pod with the runtime: start its containers, restart them by policy with
+//! crash-loop backoff, run their probes, terminate them gracefully when the pod is
+//! deleted, and report status only when it changed.
+//!
+//! One sync is one pass over one pod, run by the agent's work queue (so a pod is never
+//! synced twice at once); it returns when it wants to run again (a probe or a backoff
+//! due). Everything the agent remembers about a pod between passes is its
+//! [`PodRecord`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestra_core::kinds::{Container, Pod, RestartPolicy};
+use orchestra_core::{
+    Api, ContainerConfig, ContainerId, DeleteParams, PodSandbox, ResourceExt, Runtime,
+    RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
+};
+use tokio::time::Instant;
+
+use super::AgentContext;
+use super::probes::{ProbeKind, ProbeTracker};
+use super::restart::should_restart;
+use super::status::{ContainerReport, Waiting, pod_status};
+
+/// What the agent remembers about one container of a pod.
+#[derive(Debug, Default)]
+pub(crate) struct ContainerRecord {
+    /// The current instance.
+    id: Option<ContainerId>,
+    /// Its last known status.
+    current: Option<RuntimeContainerStatus>,
+    /// The instance before it, once it exited.
+    previous: Option<RuntimeContainerStatus>,
+    restart_count: i32,
+    /// The backoff before the last restart (None: never restarted since a reset).
+    backoff: Option<Duration>,
+    /// Not before this instant may it start again.
+    next_start: Option<Instant>,
+    /// The exited instance whose backoff was already counted.
+    counted_exit: Option<ContainerId>,
+    waiting: Option<Waiting>,
+    startup: Option<ProbeTracker>,
+    liveness: Option<ProbeTracker>,
+    readiness: Option<ProbeTracker>,
+}
+
+/// What the agent remembers about one pod between syncs.
+#[derive(Debug, Default)]
+pub(crate) struct PodRecord {
+    uid: String,
+    containers: HashMap<String, ContainerRecord>,
+    terminating: bool,
+}
+
+impl PodRecord {
+    /// A record for `pod`, adopting what the runtime already runs for it (an agent
+    /// that restarted): the latest instance of each container becomes current, the
+    /// one before it previous; older ones are removed.
+    pub(crate) fn adopt(
+        pod: &Pod,
+        mut existing: Vec<RuntimeContainerStatus>,
+    ) -> (PodRecord, Vec<ContainerId>) {
+        existing.sort_by_key(|s| std::cmp::Reverse(s.attempt));
+        let mut record = PodRecord {
+            uid: pod.uid().to_owned(),
+            ..Default::default()
+        };
+        let mut stale = Vec::new();
+        for status in existing {
+            let Some(spec) = pod.spec.containers.iter().find(|c| c.name == status.name) else {
+                stale.push(status.id);
+                continue;
+            };
+            let c = record.containers.entry(spec.name.clone()).or_default();
+            if c.current.is_none() {
+                c.id = Some(status.id.clone());
+                c.restart_count = i32::try_from(status.attempt).unwrap_or(i32::MAX);
+                if status.state.is_running() {
+                    c.arm_probes(spec, Instant::now());
+                }
+                c.current = Some(status);
+            } else if c.previous.is_none() && status.state.is_exited() {
+                c.previous = Some(status);
+            } else {
+                stale.push(status.id);
+            }
+        }
+        (record, stale)
+    }
+
+    pub(crate) fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// Every container instance the record knows.
+    pub(crate) fn container_ids(&self) -> Vec<ContainerId> {
+        self.containers
+            .values()
+            .flat_map(|c| {
+                c.id.iter()
+                    .cloned()
+                    .chain(c.previous.as_ref().map(|p| p.id.clone()))
+            })
+            .collect()
+    }
+}
+
+impl ContainerRecord {
+    fn arm_probes(&mut self, spec: &Container, started: Instant) {
+        let track = |kind, probe: &Option<Box<orchestra_core::kinds::Probe>>| {
+            probe
+                .as_deref()
+                .and_then(|p| ProbeTracker::new(kind, p, started))
+        };
+        self.startup = track(ProbeKind::Startup, &spec.startup_probe);
+        self.liveness = track(ProbeKind::Liveness, &spec.liveness_probe);
+        self.readiness = track(ProbeKind::Readiness, &spec.readiness_probe);
+    }
+
+    fn started(&self) -> bool {
+        self.is_running() && self.startup.as_ref().is_none_or(ProbeTracker::is_passing)
+    }
+
+    fn is_running(&self) -> bool {
+        self.current.as_ref().is_some_and(|s| s.state.is_running())
+    }
+
+    fn ready(&self) -> bool {
+        self.started() && self.readiness.as_ref().is_none_or(ProbeTracker::is_passing)
+    }
+}
+
+/// The sandbox identity of `pod` in the runtime.
+pub(crate) fn sandbox_of(pod: &Pod) -> PodSandbox {
+    PodSandbox {
+        uid: pod.uid().to_owned(),
+        namespace: pod.namespace().unwrap_or("default").to_owned(),
+        name: pod.name_any().to_owned(),
+    }
+}
+
+/// Stops and removes containers, best effort (the pod is gone or they are stale).
+pub(crate) async fn remove_containers(runtime: &dyn Runtime, ids: &[ContainerId], grace: Duration) {
+    for id in ids {
+        match runtime.stop_container(id, grace).await {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(error) => tracing::warn!(container = %id, %error, "could not stop container"),
+        }
+        match runtime.remove_container(id).await {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(error) => tracing::warn!(container = %id, %error, "could not remove container"),
+        }
+    }
+}
+
+/// The grace period for stopping the containers of `pod`.
+pub(crate) fn grace_period(pod: &Pod) -> Duration {
+    let seconds = pod
+        .metadata
+        .deletion_grace_period_seconds
+        .or(pod.spec.termination_grace_period_seconds)
+        .unwrap_or(orchestra_core::kinds::DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+    Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+}
+
+/// One sync of `pod`: returns when it wants to be synced again, if it does.
+pub(crate) async fn sync_pod(
+    ctx: &AgentContext,
+    pod: &Arc<Pod>,
+    record: &mut PodRecord,
+) -> Option<Instant> {
+    if pod.metadata.is_being_deleted() {
+        if !record.terminating {
+            record.terminating = true;
+            terminate(ctx, pod.clone(), record.container_ids());
+        }
+        return None;
+    }
+    let policy = pod.spec.restart_policy.unwrap_or_default();
+    let mut wake: Option<Instant> = None;
+    let mut soonest = |at: Instant| wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
+    for spec in &pod.spec.containers {
+        let c = record.containers.entry(spec.name.clone()).or_default();
+        if let Some(at) = step_container(ctx, pod, spec, c, policy).await {
+            soonest(at);
+        }
+    }
+    report_status(ctx, pod, record).await;
+    wake
+}
+
+/// Brings one container one step closer to what the spec and policy want.
+async fn step_container(
+    ctx: &AgentContext,
+    pod: &Pod,
+    spec: &Container,
+    c: &mut ContainerRecord,
+    policy: RestartPolicy,
+) -> Option<Instant> {
+    let runtime = &*ctx.runtime;
+    let now = Instant::now();
+    if let Some(id) = &c.id {
+        match runtime.container_status(id).await {
+            Ok(status) => c.current = Some(status),
+            Err(RuntimeError::NotFound(_)) => {
+                // Removed behind our back: start afresh (as a restart).
+                c.previous = c.current.take();
+                c.id = None;
+            }
+            Err(error) => {
+                tracing::warn!(container = %id, %error, "could not read container status");
+                return Some(now + Duration::from_secs(1));
+            }
+        }
+    }
+    match c.current.as_ref().map(|s| s.state.clone()) {
+        // Still starting: the relist notices when it runs.
+        Some(RuntimeContainerState::Created) => None,
+        Some(RuntimeContainerState::Running) => run_probes(ctx, pod, spec, c, now).await,
+        Some(RuntimeContainerState::Exited { exit_code, .. }) => {
+            c.startup = None;
+            c.liveness = None;
+            c.readiness = None;
+            if !should_restart(policy, exit_code) {
+                c.waiting = None;
+                return None;
+            }
+            let id = c.id.clone();
+            if c.counted_exit != id {
+                c.counted_exit = id;
+                let current = c.current.as_ref().expect("matched Some");
+                let ran_for = match (current.started_at, current.finished_at) {
+                    (Some(s), Some(f)) => f.since(s),
+                    _ => Duration::ZERO,
+                };
+                let delay = ctx.config.crash_loop.next_delay(c.backoff, ran_for);
+                c.backoff = Some(delay);
+                c.next_start = Some(now + delay);
+            }
+            let at = c.next_start.unwrap_or(now);
+            if at > now {
+                c.waiting = Some(Waiting {
+                    reason: "CrashLoopBackOff".into(),
+                    message: Some(format!(
+                        "back-off {}s restarting failed container={} pod={}",
+                        c.backoff.unwrap_or_default().as_secs(),
+                        spec.name,
+                        pod.name_any()
+                    )),
+                });
+                return Some(at);
+            }
+            start(ctx, pod, spec, c).await
+        }
+        None => match c.next_start {
+            Some(at) if at > Instant::now() => Some(at),
+            _ => start(ctx, pod, spec, c).await,
+        },
+    }
+}
+
+/// Starts a new instance of the container (a restart when one ran before).
+async fn start(
+    ctx: &AgentContext,
+    pod: &Pod,
+    spec: &Container,
+    c: &mut ContainerRecord,
+) -> Option<Instant> {
+    let restarting = c.current.is_some() || c.previous.is_some();
+    let attempt = if restarting { c.restart_count + 1 } else { 0 };
+    let config = ContainerConfig {
+        sandbox: sandbox_of(pod),
+        container: spec.clone(),
+        attempt: u32::try_from(attempt).unwrap_or(0),
+    };
+    match ctx.runtime.start_container(config).await {
+        Ok(id) => {
+            // Keep one exited instance for `lastState` and logs; remove the one before.
+            if let Some(done) = c.current.take() {
+                if let Some(older) = c.previous.replace(done) {
+                    remove_containers(&*ctx.runtime, &[older.id], Duration::ZERO).await;
+                }
+            }
+            c.restart_count = attempt;
+            c.id = Some(id.clone());
+            c.current = ctx.runtime.container_status(&id).await.ok();
+            c.waiting = None;
+            c.arm_probes(spec, Instant::now());
+            // Still starting: the relist notices when it runs.
+            next_probe(c).filter(|_| c.is_running())
+        }
+        Err(error) => {
+            let reason = match &error {
+                RuntimeError::ImageNotFound { .. } => "ErrImagePull",
+                RuntimeError::InvalidConfig(_) => "CreateContainerConfigError",
+                _ => "CreateContainerError",
+            };
+            tracing::warn!(pod = %pod.object_key(), container = %spec.name, %error, "container start failed");
+            let delay = ctx.config.crash_loop.next_delay(c.backoff, Duration::ZERO);
+            c.backoff = Some(delay);
+            c.next_start = Some(Instant::now() + delay);
+            c.waiting = Some(Waiting {
+                reason: reason.into(),
+                message: Some(error.to_string()),
+            });
+            c.next_start
+        }
+    }
+}
+
+fn next_probe(c: &ContainerRecord) -> Option<Instant> {
+    let startup_pending = c.startup.as_ref().is_some_and(|s| !s.is_passing());
+    let trackers: Vec<&ProbeTracker> = if startup_pending {
+        c.startup.iter().collect()
+    } else {
+        c.liveness.iter().chain(c.readiness.iter()).collect()
+    };
+    trackers.iter().map(|t| t.next_due()).min()
+}
+
+/// Runs the probes that are due; a failed liveness (or startup) probe restarts the
+/// container.
+async fn run_probes(
+    ctx: &AgentContext,
+    pod: &Pod,
+    spec: &Container,
+    c: &mut ContainerRecord,
+    now: Instant,
+) -> Option<Instant> {
+    let id = c.id.clone()?;
+    let startup_pending = c.startup.as_ref().is_some_and(|s| !s.is_passing());
+    let mut kill = None;
+    for tracker in [&mut c.startup, &mut c.liveness, &mut c.readiness]
+        .into_iter()
+        .flatten()
+    {
+        let gated = startup_pending && tracker.kind() != ProbeKind::Startup;
+        if gated || tracker.next_due() > now {
+            continue;
+        }
+        let outcome = ctx
+            .runtime
+            .probe(&id, tracker.handler(), tracker.timeout())
+            .await;
+        let (success, message) = match outcome {
+            Ok(o) if o.is_success() => (true, None),
+            Ok(orchestra_core::ProbeOutcome::Failure(m)) => (false, Some(m)),
+            Ok(_) => (false, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        let changed = tracker.record(success, message, now);
+        let failed_for_good = changed
+            && !tracker.is_passing()
+            && matches!(tracker.kind(), ProbeKind::Liveness | ProbeKind::Startup);
+        if failed_for_good {
+            kill = Some(format!(
+                "{:?} probe failed: {}",
+                tracker.kind(),
+                tracker.last_message().unwrap_or("no detail")
+            ));
+        }
+    }
+    if let Some(why) = kill {
+        tracing::info!(pod = %pod.object_key(), container = %spec.name, %why, "restarting container");
+        if let Err(error) = ctx.runtime.stop_container(&id, grace_period(pod)).await {
+            tracing::warn!(container = %id, %error, "could not stop unhealthy container");
+        }
+        c.current = ctx.runtime.container_status(&id).await.ok();
+        // Sync again at once: the exited container goes through the restart policy.
+        return Some(Instant::now());
+    }
+    next_probe(c)
+}
+
+/// Writes the pod's status if it differs from what the store has.
+async fn report_status(ctx: &AgentContext, pod: &Arc<Pod>, record: &PodRecord) {
+    let reports: Vec<ContainerReport<'_>> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|spec| {
+            let c = record.containers.get(&spec.name);
+            ContainerReport {
+                spec,
+                restart_count: c.map_or(0, |c| c.restart_count),
+                current: c.and_then(|c| c.current.as_ref()),
+                previous: c.and_then(|c| c.previous.as_ref()),
+                waiting: c.and_then(|c| c.waiting.clone()),
+                ready: c.is_some_and(ContainerRecord::ready),
+                started: c.is_some_and(ContainerRecord::started),
+            }
+        })
+        .collect();
+    let pod_ip = reports
+        .iter()
+        .find_map(|r| r.current.and_then(|s| s.ip))
+        .map(|ip| ip.to_string());
+    let status = pod_status(
+        pod,
+        &reports,
+        pod_ip.as_deref(),
+        Some(&ctx.config.address),
+        ctx.client.clock().now(),
+    );
+    if pod.status.as_ref() == Some(&status) {
+        return;
+    }
+    let mut updated = (**pod).clone();
+    updated.status = Some(status);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.namespace().unwrap_or("default"));
+    match pods.update_status(&updated).await {
+        Ok(_) => {}
+        // The cache is behind the store; the newer pod will be synced again.
+        Err(e) if e.is_conflict() || e.is_not_found() => {}
+        Err(error) => {
+            tracing::warn!(pod = %pod.object_key(), %error, "could not report pod status")
+        }
+    }
+}
+
+/// Graceful termination, off the sync path: stop every container with the pod's
+/// grace period, remove them, then remove the pod object (the kubelet's final delete).
+fn terminate(ctx: &AgentContext, pod: Arc<Pod>, ids: Vec<ContainerId>) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let grace = grace_period(&pod);
+        let stops = ids.iter().map(|id| ctx.runtime.stop_container(id, grace));
+        for (id, result) in ids.iter().zip(futures::future::join_all(stops).await) {
+            if let Err(error) = result
+                && !matches!(error, RuntimeError::NotFound(_))
+            {
+                tracing::warn!(container = %id, %error, "could not stop container");
+            }
+        }
+        remove_containers(&*ctx.runtime, &ids, Duration::ZERO).await;
+        let pods: Api<Pod> =
+            Api::namespaced(ctx.client.clone(), pod.namespace().unwrap_or("default"));
+        let params = DeleteParams::default()
+            .grace_period(0)
+            .precondition_uid(pod.uid());
+        match pods.delete(pod.name_any(), &params).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() || e.is_conflict() => {}
+            Err(error) => {
+                tracing::warn!(pod = %pod.object_key(), %error, "could not remove terminated pod")
+            }
+        }
+    });
+}

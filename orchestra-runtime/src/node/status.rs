@@ -1,0 +1,216 @@
+//! The pod status the agent reports, computed from what it knows of the pod's
+//! containers: phase, conditions (`Initialized`, `ContainersReady`, `Ready`; the
+//! scheduler's `PodScheduled` is kept) and one `containerStatus` per container, with
+//! Kubernetes' rules. Pure, so "no write when nothing changed" is just equality.
+
+use orchestra_core::kinds::{
+    ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, Pod, PodPhase, PodStatus, RestartPolicy,
+};
+use orchestra_core::{RuntimeContainerState, RuntimeContainerStatus, Time};
+
+/// Why a container is not running, as `containerStatuses[].state.waiting` says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// `ContainerCreating`, `CrashLoopBackOff`, `ErrImagePull`, `CreateContainerError`.
+    pub reason: String,
+    /// Details, for people.
+    pub message: Option<String>,
+}
+
+/// What the agent knows of one container of the pod.
+#[derive(Clone, Debug)]
+pub struct ContainerReport<'a> {
+    /// The container as the pod spec declares it.
+    pub spec: &'a Container,
+    /// How often the agent restarted it.
+    pub restart_count: i32,
+    /// Its current (latest) instance in the runtime.
+    pub current: Option<&'a RuntimeContainerStatus>,
+    /// The instance before, if it exited.
+    pub previous: Option<&'a RuntimeContainerStatus>,
+    /// Set when it is not running and not finished for good: why.
+    pub waiting: Option<Waiting>,
+    /// Running and passing its readiness probe (or without one).
+    pub ready: bool,
+    /// Running and past its startup probe (or without one).
+    pub started: bool,
+}
+
+/// The status to report for `pod`, given its containers (in spec order).
+pub fn pod_status(
+    pod: &Pod,
+    containers: &[ContainerReport<'_>],
+    pod_ip: Option<&str>,
+    host_ip: Option<&str>,
+    now: Time,
+) -> PodStatus {
+    let mut status = pod.status.clone().unwrap_or_default();
+    let policy = pod.spec.restart_policy.unwrap_or_default();
+    status.phase = Some(phase(policy, containers));
+    let all_ready = !containers.is_empty() && containers.iter().all(|c| c.ready);
+    let not_ready: Vec<&str> = containers
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.spec.name.as_str())
+        .collect();
+    let message = (!not_ready.is_empty())
+        .then(|| format!("containers with unready status: [{}]", not_ready.join(" ")));
+    status.set_condition("Initialized", ConditionStatus::True, None, None, now);
+    for type_ in ["ContainersReady", "Ready"] {
+        status.set_condition(
+            type_,
+            all_ready.into(),
+            (!all_ready).then_some("ContainersNotReady"),
+            message.as_deref(),
+            now,
+        );
+    }
+    status.container_statuses = containers.iter().map(container_status).collect();
+    if pod_ip.is_some() {
+        status.pod_ip = pod_ip.map(str::to_owned);
+    }
+    if host_ip.is_some() {
+        status.host_ip = host_ip.map(str::to_owned);
+    }
+    if status.start_time.is_none() {
+        status.start_time = Some(now);
+    }
+    status
+}
+
+/// Kubernetes' pod phase: Pending while a container has never run; Running while one
+/// runs or will run again; Succeeded when all exited 0 for good; Failed when all
+/// exited for good and one failed.
+fn phase(policy: RestartPolicy, containers: &[ContainerReport<'_>]) -> PodPhase {
+    let (mut waiting, mut running, mut stopped, mut succeeded, mut failed) = (0, 0, 0, 0, 0);
+    for c in containers {
+        let exited = |s: &RuntimeContainerStatus| match &s.state {
+            RuntimeContainerState::Exited { exit_code, .. } => Some(*exit_code),
+            _ => None,
+        };
+        match c.current.map(|s| &s.state) {
+            Some(RuntimeContainerState::Running) => running += 1,
+            Some(RuntimeContainerState::Exited { exit_code, .. }) => {
+                stopped += 1;
+                if *exit_code == 0 {
+                    succeeded += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            // Not running now but ran before: it is restarting, which counts as
+            // stopped (Running phase under Always).
+            _ => match c.previous.and_then(exited) {
+                Some(code) => {
+                    stopped += 1;
+                    if code == 0 {
+                        succeeded += 1;
+                    } else {
+                        failed += 1;
+                    }
+                }
+                None => waiting += 1,
+            },
+        }
+    }
+    if waiting > 0 {
+        PodPhase::Pending
+    } else if running > 0 {
+        PodPhase::Running
+    } else if stopped > 0 && stopped == containers.len() {
+        match policy {
+            RestartPolicy::Always => PodPhase::Running,
+            _ if succeeded == stopped => PodPhase::Succeeded,
+            RestartPolicy::Never => PodPhase::Failed,
+            RestartPolicy::OnFailure if failed > 0 => PodPhase::Running,
+            RestartPolicy::OnFailure => PodPhase::Succeeded,
+        }
+    } else {
+        PodPhase::Pending
+    }
+}
+
+fn terminated(s: &RuntimeContainerStatus) -> Option<ContainerState> {
+    let RuntimeContainerState::Exited {
+        exit_code,
+        signal,
+        reason,
+        message,
+    } = &s.state
+    else {
+        return None;
+    };
+    Some(ContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: *exit_code,
+            signal: *signal,
+            reason: Some(reason.clone()),
+            message: message.clone(),
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+        }),
+        ..Default::default()
+    })
+}
+
+fn container_status(c: &ContainerReport<'_>) -> ContainerStatus {
+    let waiting = |w: &Waiting| ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(w.reason.clone()),
+            message: w.message.clone(),
+        }),
+        ..Default::default()
+    };
+    let (state, last_state) = match (c.current, &c.waiting) {
+        // A waiting reason wins: an exited instance about to restart is reported as
+        // waiting (CrashLoopBackOff) with the exit in lastState.
+        (current, Some(w)) => (
+            Some(waiting(w)),
+            current
+                .and_then(terminated)
+                .or_else(|| c.previous.and_then(terminated)),
+        ),
+        (Some(s), None) => match &s.state {
+            RuntimeContainerState::Running => (
+                Some(ContainerState {
+                    running: Some(ContainerStateRunning {
+                        started_at: s.started_at,
+                    }),
+                    ..Default::default()
+                }),
+                c.previous.and_then(terminated),
+            ),
+            RuntimeContainerState::Exited { .. } => {
+                (terminated(s), c.previous.and_then(terminated))
+            }
+            RuntimeContainerState::Created => (
+                Some(waiting(&Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: None,
+                })),
+                c.previous.and_then(terminated),
+            ),
+        },
+        (None, None) => (
+            Some(waiting(&Waiting {
+                reason: "ContainerCreating".into(),
+                message: None,
+            })),
+            c.previous.and_then(terminated),
+        ),
+    };
+    ContainerStatus {
+        name: c.spec.name.clone(),
+        image: c.spec.image.clone(),
+        container_id: c.current.map(|s| format!("orchestra://{}", s.id)),
+        ready: c.ready,
+        started: Some(c.started),
+        restart_count: c.restart_count,
+        state,
+        last_state,
+    }
+}
+
+#[cfg(test)]
+mod tests;
