@@ -9,6 +9,7 @@
 //! targets are checked by reading these numbers, not by tests.
 
 mod args;
+mod node;
 mod reconcile;
 mod report;
 mod scheduler;
@@ -47,6 +48,8 @@ fn main() {
         "store" => runtime.block_on(store::run(&mut args)),
         "reconcile" => runtime.block_on(reconcile::run(&mut args)),
         "scheduler" => runtime.block_on(scheduler::run(&mut args)),
+        "process" => runtime.block_on(node::run(&mut args, node::Kind::Process)),
+        "sim-node" => runtime.block_on(node::run(&mut args, node::Kind::Sim)),
         other => Err(format!("unknown scenario {other:?}\n{}", usage())),
     };
     let outcome = outcome.and_then(|()| args.finish());
@@ -61,5 +64,7 @@ fn usage() -> &'static str {
      scenarios:\n  \
        store --backend memory|durable|etcd|all    get, guarded writes, 64 writers, list of 10k, writes with 100 watchers, watch p99 (etcd needs --features etcd; all = durable vs etcd)\n  \
        reconcile --objects N     N pods through one controller: reconciles/s, cache bytes per object\n  \
-       scheduler --nodes N --pods M    M pods placed on N nodes by the reference scheduler: pods/s"
+       scheduler --nodes N --pods M    M pods placed on N nodes by the reference scheduler: pods/s\n  \
+       process --pods N          N real processes (sleep) bound to one node agent: time to all Running\n  \
+       sim-node --pods N         N simulated containers bound to one node agent: time to all Running"
 }
