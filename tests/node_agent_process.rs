@@ -20,7 +20,7 @@ fn start_agent(
     client: &Client,
     runtime: Arc<ProcessRuntime>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let config = NodeAgentConfig::new("node-1").relist_period(Duration::from_millis(200));
+    let config = NodeAgentConfig::from_host("node-1").relist_period(Duration::from_millis(200));
     let agent = NodeAgent::new(client.clone(), runtime, config);
     let stop = CancellationToken::new();
     let token = stop.clone();

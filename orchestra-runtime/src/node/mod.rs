@@ -16,6 +16,7 @@
 //! agent on the same runtime adopts them (their restart counts included) and cleans
 //! up containers of pods that are gone.
 
+mod host;
 pub mod metrics;
 mod pod_worker;
 pub mod probes;
@@ -35,6 +36,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use host::host_capacity;
 pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
 
@@ -88,6 +90,14 @@ impl NodeAgentConfig {
             crash_loop: CrashLoopBackoff::default(),
             workers: 16,
         }
+    }
+
+    /// Defaults for a node named `node_name` whose capacity is this machine's (see
+    /// [`host_capacity`]): for an agent running real processes.
+    pub fn from_host(node_name: impl Into<String>) -> NodeAgentConfig {
+        let mut config = NodeAgentConfig::new(node_name);
+        config.capacity.extend(host_capacity());
+        config
     }
 
     /// Sets one capacity entry (`cpu`, `memory`, `pods`).
