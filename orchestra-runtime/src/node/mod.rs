@@ -8,14 +8,18 @@
 //! - `relist.rs`: notices container changes in the runtime (the kubelet's PLEG).
 //! - [`metrics`]: a `MetricsSource` for the autoscaler from runtime stats.
 //!
-//! Pods reach the agent through an informer over pods whose `spec.nodeName` is its
-//! node (a field selector, so it never sees other nodes' pods), and a work queue, so a
-//! pod is synced by one worker at a time and syncs after bursts of events coalesce.
+//! Pods reach the agent through a [`PodFeed`]: on its own machine, an informer over the
+//! pods whose `spec.nodeName` is its node (a field selector, so it never sees other
+//! nodes' pods); many agents in one process share one informer through a
+//! [`PodDispatcher`], which routes each pod event to the one agent it concerns by node
+//! name, so an event costs the same with 5 nodes as with 5,000. Either way a work queue
+//! follows, so a pod is synced by one worker at a time and bursts of events coalesce.
 //!
 //! Stopping the agent leaves its containers running, as stopping a kubelet does: a new
 //! agent on the same runtime adopts them (their restart counts included) and cleans
 //! up containers of pods that are gone.
 
+mod dispatch;
 mod host;
 pub mod metrics;
 mod pod_worker;
@@ -36,6 +40,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use dispatch::{PodDispatcher, PodFeed};
 pub use host::host_capacity;
 pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
@@ -211,9 +216,34 @@ impl NodeAgent {
         &self.ctx.runtime
     }
 
-    /// Registers the node and runs its pods until `cancel` fires. Fails only if the
-    /// node cannot be registered; everything after that is retried.
+    /// Registers the node and runs its pods until `cancel` fires, watching them through
+    /// an informer of its own over the pods whose `spec.nodeName` is this node (an agent
+    /// on its own machine). Fails only if the node cannot be registered; everything
+    /// after that is retried.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), ApiError> {
+        let selector =
+            FieldSelector::everything().equals("spec.nodeName", &self.ctx.config.node_name);
+        let informer = Arc::new(Informer::new(
+            Api::<Pod>::all(self.ctx.client.clone()),
+            ListParams::default().fields(selector),
+        ));
+        let informer_task = {
+            let (informer, token) = (informer.clone(), cancel.child_token());
+            tokio::spawn(async move { informer.run(token).await })
+        };
+        let feed = PodFeed::new(informer.cache(), informer.subscribe());
+        let result = self.run_with_feed(feed, cancel).await;
+        let _ = informer_task.await;
+        result
+    }
+
+    /// Like [`run`](Self::run), with pods from `feed`: for many agents in one process,
+    /// fed by one [`PodDispatcher`] instead of one informer each.
+    pub async fn run_with_feed(
+        &self,
+        feed: PodFeed,
+        cancel: CancellationToken,
+    ) -> Result<(), ApiError> {
         let ctx = &self.ctx;
         registration::register_node(&ctx.client, &ctx.config).await?;
         let lease = tokio::spawn(registration::renew_lease(
@@ -221,17 +251,10 @@ impl NodeAgent {
             ctx.config.clone(),
             cancel.child_token(),
         ));
-
-        let selector = FieldSelector::everything().equals("spec.nodeName", &ctx.config.node_name);
-        let informer = Arc::new(Informer::new(
-            Api::<Pod>::all(ctx.client.clone()),
-            ListParams::default().fields(selector),
-        ));
-        let informer_task = {
-            let (informer, token) = (informer.clone(), cancel.child_token());
-            tokio::spawn(async move { informer.run(token).await })
-        };
-        let pods = informer.cache();
+        let PodFeed {
+            cache: pods,
+            mut events,
+        } = feed;
         tokio::select! {
             _ = cancel.cancelled() => {}
             _ = pods.wait_until_synced() => {}
@@ -245,7 +268,6 @@ impl NodeAgent {
             self.adopt_existing(&pods, &records).await;
         }
 
-        let mut events = informer.subscribe();
         let feeder = {
             let queue = queue.clone();
             async move {
@@ -258,6 +280,9 @@ impl NodeAgent {
                     }
                     queue.add(key);
                 }
+                // The feed ended (its informer stopped): keep serving what is queued
+                // until cancelled.
+                std::future::pending::<()>().await;
             }
         };
         let relist = relist::run(ctx.clone(), queue.clone(), cancel.child_token());
@@ -286,7 +311,6 @@ impl NodeAgent {
             _ = futures::future::join(futures::future::join_all(workers), stopper) => {}
         }
         relist.abort();
-        let _ = informer_task.await;
         let _ = lease.await;
         Ok(())
     }

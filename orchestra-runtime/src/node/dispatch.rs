@@ -1,0 +1,98 @@
+//! Feeding pods to agents: a [`PodFeed`] is what one agent consumes; a
+//! [`PodDispatcher`] serves many in-process agents from one shared pod informer,
+//! routing each event by `spec.nodeName` (as Kubernetes' watch cache does with its
+//! triggers), so the decoded pods are shared and no agent filters other nodes' events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use orchestra_core::kinds::Pod;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::controllers::node_lifecycle::INDEX_NODE_NAME;
+use crate::reconcile::{Cache, Informer, InformerEvent, Subscription};
+
+/// The pods one agent runs: a cache to read them from (it may hold other nodes' pods
+/// too) and the events of its own node's pods.
+pub struct PodFeed {
+    pub(crate) cache: Cache<Pod>,
+    pub(crate) events: Subscription<Pod>,
+}
+
+impl PodFeed {
+    /// A feed from a cache and a stream of the node's pod events. The stream must
+    /// start with every existing pod of the node (as an informer subscription does).
+    pub fn new(cache: Cache<Pod>, events: Subscription<Pod>) -> PodFeed {
+        PodFeed { cache, events }
+    }
+}
+
+type Routes = HashMap<String, mpsc::UnboundedSender<InformerEvent<Pod>>>;
+
+/// Routes one pod informer's events to per-node feeds.
+#[derive(Clone)]
+pub struct PodDispatcher {
+    informer: Arc<Informer<Pod>>,
+    routes: Arc<Mutex<Routes>>,
+}
+
+fn node_index(pod: &Pod) -> Vec<String> {
+    pod.node_name().map(str::to_owned).into_iter().collect()
+}
+
+impl PodDispatcher {
+    /// A dispatcher over `informer` (of all pods). It indexes the informer by node
+    /// name; [`run`](Self::run) must be running for feeds to receive events.
+    pub fn new(informer: Arc<Informer<Pod>>) -> PodDispatcher {
+        informer.add_index(INDEX_NODE_NAME, node_index);
+        PodDispatcher {
+            informer,
+            routes: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The feed of node `node`, replacing an earlier one for the same node: it starts
+    /// with the node's pods already cached, then receives every event of the node's
+    /// pods.
+    pub fn feed(&self, node: &str) -> PodFeed {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cache = self.informer.cache();
+        // Routed first, then replayed: an event in between may arrive twice, which an
+        // agent (it only queues the pod) does not mind; none is lost.
+        self.routes.lock().insert(node.to_owned(), tx.clone());
+        for pod in cache.by_index(INDEX_NODE_NAME, node) {
+            let _ = tx.send(InformerEvent::Added(pod));
+        }
+        PodFeed::new(cache, rx)
+    }
+
+    /// Stops routing to node `node` (its agent is gone).
+    pub fn remove(&self, node: &str) {
+        self.routes.lock().remove(node);
+    }
+
+    /// Routes events until `cancel` fires or the informer stops.
+    pub async fn run(&self, cancel: CancellationToken) {
+        let mut events = self.informer.subscribe();
+        loop {
+            let event = tokio::select! {
+                _ = cancel.cancelled() => return,
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => return,
+                },
+            };
+            let Some(node) = event.object().node_name() else {
+                continue;
+            };
+            let mut routes = self.routes.lock();
+            if let Some(tx) = routes.get(node)
+                && tx.send(event.clone()).is_err()
+            {
+                routes.remove(node);
+            }
+        }
+    }
+}
