@@ -9,6 +9,7 @@
 //! targets are checked by reading these numbers, not by tests.
 
 mod args;
+mod cluster;
 mod node;
 mod reconcile;
 mod report;
@@ -36,7 +37,7 @@ fn main() {
     // there the runtime gets every core: the scheduling loop on one, the informers and
     // bind writes it feeds on the others.
     let workers = match scenario.as_str() {
-        "scheduler" => cores,
+        "scheduler" | "e2e" | "rollout" => cores,
         _ => cores.saturating_sub(1).max(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,6 +49,8 @@ fn main() {
         "store" => runtime.block_on(store::run(&mut args)),
         "reconcile" => runtime.block_on(reconcile::run(&mut args)),
         "scheduler" => runtime.block_on(scheduler::run(&mut args)),
+        "e2e" => runtime.block_on(cluster::e2e(&mut args)),
+        "rollout" => runtime.block_on(cluster::rollout(&mut args)),
         "process" => runtime.block_on(node::run(&mut args, node::Kind::Process)),
         "sim-node" => runtime.block_on(node::run(&mut args, node::Kind::Sim)),
         other => Err(format!("unknown scenario {other:?}\n{}", usage())),
@@ -66,5 +69,7 @@ fn usage() -> &'static str {
        reconcile --objects N     N pods through one controller: reconciles/s, cache bytes per object\n  \
        scheduler --nodes N --pods M    M pods placed on N nodes by the reference scheduler: pods/s\n  \
        process --pods N          N real processes (sleep) bound to one node agent: time to all Running\n  \
-       sim-node --pods N         N simulated containers bound to one node agent: time to all Running"
+       sim-node --pods N         N simulated containers bound to one node agent: time to all Running\n  \
+       e2e --nodes N --replicas R      a Deployment of R replicas on N simulated nodes: pods/s, startup p50/p99, RSS\n  \
+       rollout --replicas R      rolling update of R replicas at 25%/25%: seconds"
 }

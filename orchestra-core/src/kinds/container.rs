@@ -22,16 +22,32 @@ pub struct Container {
     #[serde(default)]
     pub image: String,
     /// Overrides the image's entrypoint.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub command: Vec<String>,
     /// Arguments to the entrypoint.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub args: Vec<String>,
     /// Environment variables.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub env: Vec<EnvVar>,
     /// Ports the container listens on.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub ports: Vec<ContainerPort>,
     /// Resource requests (for scheduling) and limits (for enforcement).
     #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
@@ -150,7 +166,7 @@ pub enum ProbeHandler {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecAction {
     /// The command and its arguments (no shell).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::meta::compact_vec")]
     pub command: Vec<String>,
 }
 

@@ -41,7 +41,7 @@ pub struct Pod {
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     /// The containers, started together.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::meta::compact_vec")]
     pub containers: Vec<Container>,
     /// When to restart exited containers (default `Always`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,7 +56,11 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
     /// Taints the pod tolerates.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub tolerations: Vec<Toleration>,
     /// Seconds the containers get between TERM and KILL (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +75,11 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// How the pod's replicas spread over topology domains (nodes, zones).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
 }
 
@@ -83,7 +91,11 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<PodPhase>,
     /// PodScheduled, Initialized, ContainersReady, Ready.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub conditions: Vec<PodCondition>,
     /// The pod's IP address.
     #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
@@ -101,7 +113,11 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// One per container.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::meta::compact_vec"
+    )]
     pub container_statuses: Vec<ContainerStatus>,
 }
 

@@ -7,7 +7,6 @@
 //! due). Everything the agent remembers about a pod between passes is its
 //! [`PodRecord`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,11 +44,37 @@ pub(crate) struct ContainerRecord {
     readiness: Option<ProbeTracker>,
 }
 
+/// The records of a pod's containers, by name. A pod has a handful of containers, so
+/// a vector beats a hash map here — and keeps an agent with 100,000 pods small.
+#[derive(Debug, Default)]
+struct ContainerRecords(Vec<(String, ContainerRecord)>);
+
+impl ContainerRecords {
+    fn entry(&mut self, name: &str) -> &mut ContainerRecord {
+        let i = match self.0.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.0.push((name.to_owned(), ContainerRecord::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn get(&self, name: &str) -> Option<&ContainerRecord> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &ContainerRecord> {
+        self.0.iter().map(|(_, c)| c)
+    }
+}
+
 /// What the agent remembers about one pod between syncs.
 #[derive(Debug, Default)]
 pub(crate) struct PodRecord {
     uid: String,
-    containers: HashMap<String, ContainerRecord>,
+    containers: ContainerRecords,
     terminating: bool,
 }
 
@@ -72,7 +97,7 @@ impl PodRecord {
                 stale.push(status.id);
                 continue;
             };
-            let c = record.containers.entry(spec.name.clone()).or_default();
+            let c = record.containers.entry(&spec.name);
             if c.current.is_none() {
                 c.id = Some(status.id.clone());
                 c.restart_count = i32::try_from(status.attempt).unwrap_or(i32::MAX);
@@ -181,7 +206,7 @@ pub(crate) async fn sync_pod(
     let mut wake: Option<Instant> = None;
     let mut soonest = |at: Instant| wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
     for spec in &pod.spec.containers {
-        let c = record.containers.entry(spec.name.clone()).or_default();
+        let c = record.containers.entry(&spec.name);
         if let Some(at) = step_container(ctx, pod, spec, c, policy).await {
             soonest(at);
         }

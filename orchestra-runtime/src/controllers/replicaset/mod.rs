@@ -100,19 +100,28 @@ impl ReplicaSetController {
 
     /// The pods that could belong to `rs`: those it owns and those its selector matches.
     fn candidates(&self, rs: &ReplicaSet, namespace: &str) -> Vec<Arc<Pod>> {
-        let mut seen = HashSet::new();
-        let mut pods = Vec::new();
-        let owned = self.pods.owned_by(rs.uid());
+        let owned: Vec<Arc<Pod>> = self
+            .pods
+            .owned_by(rs.uid())
+            .into_iter()
+            .filter(|p| p.namespace() == Some(namespace))
+            .collect();
         let matching = if rs.spec.selector.is_empty() {
             Vec::new()
         } else {
             self.pods.matching(Some(namespace), &rs.spec.selector)
         };
-        for pod in owned.into_iter().chain(matching) {
-            if pod.namespace() == Some(namespace) && seen.insert(pod.name_any().to_owned()) {
-                pods.push(pod);
-            }
-        }
+        // Most pods are in both lists. Names are borrowed, not copied: this runs over
+        // every pod of the ReplicaSet on each sync.
+        let extra: Vec<Arc<Pod>> = {
+            let seen: HashSet<&str> = owned.iter().map(|p| p.name_any()).collect();
+            matching
+                .into_iter()
+                .filter(|p| !seen.contains(p.name_any()))
+                .collect()
+        };
+        let mut pods = owned;
+        pods.extend(extra);
         pods
     }
 }
