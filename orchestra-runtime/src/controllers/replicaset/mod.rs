@@ -111,17 +111,16 @@ impl ReplicaSetController {
         } else {
             self.pods.matching(Some(namespace), &rs.spec.selector)
         };
-        // Most pods are in both lists. Names are borrowed, not copied: this runs over
-        // every pod of the ReplicaSet on each sync.
-        let extra: Vec<Arc<Pod>> = {
-            let seen: HashSet<&str> = owned.iter().map(|p| p.name_any()).collect();
+        // Most pods are in both lists; the matching ones that name this ReplicaSet as
+        // an owner are already in `owned`. (This runs over every pod of the ReplicaSet
+        // on each sync, so no set of names is built.)
+        let uid = rs.uid();
+        let mut pods = owned;
+        pods.extend(
             matching
                 .into_iter()
-                .filter(|p| !seen.contains(p.name_any()))
-                .collect()
-        };
-        let mut pods = owned;
-        pods.extend(extra);
+                .filter(|p| !p.metadata.owner_references.iter().any(|r| r.uid == uid)),
+        );
         pods
     }
 }
