@@ -201,6 +201,7 @@ pub async fn e2e(args: &mut Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut created: HashMap<String, Instant> = HashMap::with_capacity(replicas);
     let mut running: HashSet<String> = HashSet::with_capacity(replicas);
+    let mut deleted = 0usize;
     let mut latencies: Vec<f64> = Vec::with_capacity(replicas);
     let deadline = started + Duration::from_secs(900);
     while latencies.len() < replicas {
@@ -211,7 +212,10 @@ pub async fn e2e(args: &mut Args) -> Result<(), String> {
         let now = Instant::now();
         let pod = match &event {
             InformerEvent::Added(p) | InformerEvent::Updated { new: p, .. } => p,
-            InformerEvent::Deleted(_) => continue,
+            InformerEvent::Deleted(_) => {
+                deleted += 1;
+                continue;
+            }
         };
         let name = pod.metadata.name.clone().unwrap_or_default();
         let first_seen = *created.entry(name.clone()).or_insert(now);
@@ -243,6 +247,7 @@ pub async fn e2e(args: &mut Args) -> Result<(), String> {
         "s",
     );
     table.row("throughput", thousands(pods_per_sec), "pods/s");
+    table.row("pods created / deleted on the way", format!("{} / {deleted}", created.len()), "pods");
     table.row("pod startup latency p50", format!("{p50:.1}"), "ms");
     table.row("pod startup latency p99", format!("{p99:.1}"), "ms");
     table.row(
