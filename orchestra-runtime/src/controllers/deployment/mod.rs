@@ -369,7 +369,32 @@ impl Controller for DeploymentController {
 /// Rolls the Deployment `name` back to the template of `to_revision` (default: the
 /// revision before the current one), as a new revision. Refuses a paused Deployment
 /// and a revision that does not exist.
+///
+/// The controller writes the Deployment's status all through a rollout, so the
+/// guarded write here can lose a race; it then starts over from a fresh read, after
+/// a pause (up to 16 attempts in about 2 s).
 pub async fn rollback(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    to_revision: Option<u64>,
+) -> Result<Deployment, DeploymentError> {
+    const ATTEMPTS: u32 = 16;
+    let mut attempt = 1;
+    loop {
+        match rollback_once(client, namespace, name, to_revision).await {
+            Err(DeploymentError::Api(e)) if e.is_conflict() && attempt < ATTEMPTS => {
+                // A short, growing pause lets a burst of status writes pass.
+                let pause = Duration::from_millis(5 << attempt.min(5));
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn rollback_once(
     client: &Client,
     namespace: &str,
     name: &str,
