@@ -191,6 +191,16 @@ fn counts(rs: &ReplicaSet) -> RsCounts {
     }
 }
 
+/// As [`counts`], but an old ReplicaSet that still has more pods than it asks for
+/// (just scaled down, its surplus not deleted yet) counts its pods: the surge bounds
+/// the pods that exist, and growing the new ReplicaSet into room the old one has not
+/// freed yet would briefly exceed it.
+fn pod_counts(rs: &ReplicaSet) -> RsCounts {
+    let mut c = counts(rs);
+    c.replicas = c.replicas.max(rs.status.as_ref().map_or(0, |s| s.replicas));
+    c
+}
+
 #[async_trait]
 impl Controller for DeploymentController {
     type Object = Deployment;
@@ -282,7 +292,7 @@ impl Controller for DeploymentController {
         } else {
             match (&new, d.strategy_type()) {
                 (None, strategy) => {
-                    let old_counts: Vec<RsCounts> = old.iter().map(|rs| counts(rs)).collect();
+                    let old_counts: Vec<RsCounts> = old.iter().map(|rs| pod_counts(rs)).collect();
                     let initial = match strategy {
                         DeploymentStrategyType::Recreate
                             if old_counts.iter().any(|c| c.replicas > 0) =>
@@ -316,7 +326,8 @@ impl Controller for DeploymentController {
                 }
                 (Some(n), DeploymentStrategyType::RollingUpdate) => {
                     let old_counts: Vec<RsCounts> = old.iter().map(|rs| counts(rs)).collect();
-                    let target = new_rs_target(replicas, surge, &counts(n), &old_counts);
+                    let old_pods: Vec<RsCounts> = old.iter().map(|rs| pod_counts(rs)).collect();
+                    let target = new_rs_target(replicas, surge, &counts(n), &old_pods);
                     if target != n.replicas() {
                         self.scale(&api, n, target, replicas).await?;
                     } else {
