@@ -133,10 +133,21 @@ async fn the_autoscaler_follows_the_simulated_load_out_and_back_in() {
         .await
         .unwrap();
     let d = wait_for_web(&cluster, 3 * MINUTE, |d| d.replicas() > 10).await;
-    assert!(
-        (16..=20).contains(&d.replicas()),
-        "at least ceil(10 x 80 / 50), at most double in one period: {}",
-        d.replicas()
+    assert_eq!(
+        d.replicas(),
+        16,
+        "ceil(10 x 80 / 50), and no more while the new pods start"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        cluster
+            .api::<Deployment>()
+            .get("web")
+            .await
+            .unwrap()
+            .replicas(),
+        16,
+        "starting pods count as idle: no second scale-out for the same load"
     );
     let d = wait_for_web(&cluster, 3 * MINUTE, |d| d.replicas() == 30).await;
     assert!(rolled_out(&d) || d.replicas() == 30);

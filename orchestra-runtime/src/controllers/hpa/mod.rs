@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use orchestra_core::kinds::{
     ConditionStatus, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
     HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus, MetricSourceType,
-    MetricStatus, MetricTargetType, MetricValueStatus, Pod, ReplicaSet,
+    MetricStatus, MetricTargetType, MetricValueStatus, Pod, PodPhase, ReplicaSet,
 };
 use orchestra_core::{Api, ApiError, Client, LabelSelector, Quantity, Resource, ResourceExt, Time};
 use parking_lot::Mutex;
@@ -173,12 +173,16 @@ impl HpaController {
     }
 
     /// The replicas the metrics ask for, with the status of each metric, or why none
-    /// could be measured.
+    /// could be measured. Usage is measured on the `pods` that are ready; when it asks
+    /// for more replicas, the `starting` pods (not ready yet) count as using nothing,
+    /// as in Kubernetes: otherwise every re-evaluation during a scale-out would scale
+    /// again for load the new pods are about to take.
     async fn recommend(
         &self,
         hpa: &HorizontalPodAutoscaler,
         current: i32,
         pods: &[Arc<Pod>],
+        starting: &[Arc<Pod>],
     ) -> Result<(i32, Vec<MetricStatus>), String> {
         let mut best: Option<i32> = None;
         let mut statuses = Vec::new();
@@ -198,6 +202,7 @@ impl HpaController {
                         return Err(format!("no {} usage for any pod", r.name));
                     }
                     let used: i64 = measured.iter().map(|p| usage[p.name_any()]).sum();
+                    let mut counted = measured.len();
                     let (ratio, status) = match r.target.type_ {
                         MetricTargetType::Utilization => {
                             let requested: i64 =
@@ -211,8 +216,17 @@ impl HpaController {
                             let utilization =
                                 (used as f64 * 100.0 / requested as f64).round() as i32;
                             let target = r.target.average_utilization.unwrap_or(80).max(1);
+                            let mut ratio = f64::from(utilization) / f64::from(target);
+                            if ratio > 1.0 && !starting.is_empty() {
+                                let idle: i64 =
+                                    starting.iter().map(|p| request_milli(p, &r.name)).sum();
+                                ratio = used as f64 * 100.0
+                                    / (requested + idle) as f64
+                                    / f64::from(target);
+                                counted += starting.len();
+                            }
                             (
-                                f64::from(utilization) / f64::from(target),
+                                ratio,
                                 MetricValueStatus {
                                     average_utilization: Some(utilization),
                                     average_value: None,
@@ -227,8 +241,14 @@ impl HpaController {
                                 .as_ref()
                                 .map_or(1, Quantity::milli_value)
                                 .max(1);
+                            let mut ratio = average as f64 / target as f64;
+                            if ratio > 1.0 && !starting.is_empty() {
+                                let all = (measured.len() + starting.len()) as f64;
+                                ratio = used as f64 / all / target as f64;
+                                counted += starting.len();
+                            }
                             (
-                                average as f64 / target as f64,
+                                ratio,
                                 MetricValueStatus {
                                     average_utilization: None,
                                     average_value: Some(Quantity::from_milli(average)),
@@ -238,7 +258,7 @@ impl HpaController {
                     };
                     best = Some(
                         best.unwrap_or(i32::MIN)
-                            .max(desired_for_ratio(current, ratio)),
+                            .max(desired_for_pods(current, counted, ratio)),
                     );
                     statuses.push(MetricStatus {
                         type_: m.type_,
@@ -262,9 +282,16 @@ impl HpaController {
                         .as_ref()
                         .map_or(1, Quantity::milli_value)
                         .max(1);
+                    let mut ratio = average as f64 / target as f64;
+                    let mut counted = values.len();
+                    if ratio > 1.0 && !starting.is_empty() {
+                        let all = (values.len() + starting.len()) as f64;
+                        ratio = values.values().sum::<i64>() as f64 / all / target as f64;
+                        counted += starting.len();
+                    }
                     best = Some(
                         best.unwrap_or(i32::MIN)
-                            .max(desired_for_ratio(current, average as f64 / target as f64)),
+                            .max(desired_for_pods(current, counted, ratio)),
                     );
                     statuses.push(MetricStatus {
                         type_: m.type_,
@@ -281,6 +308,16 @@ impl HpaController {
         best.map(|b| (b, statuses))
             .ok_or_else(|| "no metrics".to_owned())
     }
+}
+
+/// Kubernetes' rule: within the tolerance keep `current`; otherwise scale the pods
+/// that were `counted`, not `current` (which may count pods that do not exist yet, and
+/// would compound one load into several scale-outs).
+fn desired_for_pods(current: i32, counted: usize, ratio: f64) -> i32 {
+    if !ratio.is_finite() || (ratio - 1.0).abs() <= decide::TOLERANCE {
+        return current;
+    }
+    desired_for_ratio(i32::try_from(counted).unwrap_or(i32::MAX), ratio)
 }
 
 fn request_milli(pod: &Pod, resource: &str) -> i64 {
@@ -345,12 +382,15 @@ impl Controller for HpaController {
             Err(e) if e.is_not_found() => return Ok(Action::requeue(self.sync_period)),
             Err(e) => return Err(e),
         };
-        let pods: Vec<Arc<Pod>> = self
+        let (pods, starting): (Vec<Arc<Pod>>, Vec<Arc<Pod>>) = self
             .pods
             .matching(Some(&namespace), &selector)
             .into_iter()
-            .filter(|p| p.is_ready())
-            .collect();
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && !matches!(p.phase(), PodPhase::Succeeded | PodPhase::Failed)
+            })
+            .partition(|p| p.is_ready());
         let (min, max) = (hpa.spec.min_replicas.unwrap_or(1), hpa.spec.max_replicas);
         let behavior = hpa.spec.behavior.clone().unwrap_or_default();
         let up = behavior
@@ -361,7 +401,7 @@ impl Controller for HpaController {
             .unwrap_or_else(HPAScalingRules::default_scale_down);
 
         let mut conditions = Vec::new();
-        let (desired, metrics) = match self.recommend(&hpa, current, &pods).await {
+        let (desired, metrics) = match self.recommend(&hpa, current, &pods, &starting).await {
             Ok((recommended, metrics)) => {
                 conditions.push(condition(
                     "ScalingActive",
