@@ -1,7 +1,8 @@
 //! The cluster builder, in paused virtual time: the defaults run a Deployment to Ready
 //! across simulated nodes; a user's Store and a user's Scheduler each replace their
 //! part with nothing else changed; user controllers come back after a control-plane
-//! restart; nodes and control plane stop and start independently.
+//! restart; nodes and control plane stop and start independently; process nodes run
+//! real processes (that one in real time).
 
 mod common;
 
@@ -298,4 +299,56 @@ async fn an_etcd_store_without_the_feature_says_how_to_enable_it() {
         .err()
         .expect("no etcd without the feature");
     assert!(err.to_string().contains("--features etcd"), "{err}");
+}
+
+/// Real processes, so real time (a few seconds at most).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_nodes_run_each_replica_as_a_process_in_a_directory_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::builder()
+        .nodes(NodeSpec::process(2).dir(dir.path()))
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+    let mut sleeper = common::web_deployment(4, "sleep");
+    sleeper.spec.template.spec.containers[0].args = vec!["300".into()];
+    sleeper.spec.template.spec.termination_grace_period_seconds = Some(1);
+    cluster.api::<Deployment>().create(&sleeper).await.unwrap();
+    let pods = wait_all_ready(&cluster, 4).await;
+    let mut processes = 0;
+    for node in ["node-1", "node-2"] {
+        assert!(dir.path().join(node).is_dir(), "{node} keeps its own state");
+        let runtime = cluster.runtime(node).unwrap();
+        processes += runtime.list_containers().await.unwrap().len();
+    }
+    assert_eq!(processes, pods.len());
+
+    // Processes outlive their agents by design: delete the pods before shutting down.
+    cluster
+        .api::<Deployment>()
+        .delete("web", &orchestra::core::DeleteParams::default())
+        .await
+        .unwrap();
+    let pods_api: Api<Pod> = cluster.api();
+    while !pods_api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for node in ["node-1", "node-2"] {
+        let left = cluster
+            .runtime(node)
+            .unwrap()
+            .list_containers()
+            .await
+            .unwrap();
+        assert!(left.iter().all(|c| !c.state.is_running()), "{left:?}");
+    }
+    cluster.shutdown().await;
 }
