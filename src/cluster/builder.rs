@@ -40,6 +40,7 @@ pub struct ClusterBuilder {
     leader_election: Option<LeaderElectionConfig>,
     nodes: Vec<NodeSpec>,
     control_plane: bool,
+    seed: Option<u64>,
 }
 
 impl Default for ClusterBuilder {
@@ -57,6 +58,7 @@ impl Default for ClusterBuilder {
             leader_election: None,
             nodes: Vec::new(),
             control_plane: true,
+            seed: None,
         }
     }
 }
@@ -81,13 +83,11 @@ impl ClusterBuilder {
         self
     }
 
-    /// Seeds generated uids and names and the reference scheduler's tie-breaks, so a
-    /// simulated cluster repeats.
+    /// Seeds generated uids and names and the reference scheduler's tie-breaks (however
+    /// the scheduler was chosen, before or after), so a simulated cluster repeats.
     pub fn seed(mut self, seed: u64) -> Self {
         self.client_config = self.client_config.seed(seed);
-        if let SchedulerChoice::Reference(s) = self.scheduler {
-            self.scheduler = SchedulerChoice::Reference(s.seed(seed));
-        }
+        self.seed = Some(seed);
         self
     }
 
@@ -186,11 +186,15 @@ impl ClusterBuilder {
         let metrics = self
             .metrics
             .unwrap_or_else(|| Arc::new(runtime_metrics.clone()));
+        let scheduler = match (self.scheduler, self.seed) {
+            (SchedulerChoice::Reference(s), Some(seed)) => SchedulerChoice::Reference(s.seed(seed)),
+            (other, _) => other,
+        };
         let plan = ControlPlanePlan {
             store,
             clock,
             client_config: self.client_config,
-            scheduler: self.scheduler,
+            scheduler,
             disabled: self.disabled,
             node_lifecycle: self.node_lifecycle,
             metrics,

@@ -379,4 +379,18 @@ mod tests {
         assert_send_sync::<NodeSpec>();
         assert_send_sync::<ClusterError>();
     }
+
+    /// Compiles only if the cluster's futures can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn cluster_futures_are_send(cluster: &'static Cluster, owned: Cluster) {
+        fn send<T: Send>(_: T) {}
+        send(cluster.wait_ready());
+        send(cluster.stop_node("node-1"));
+        send(cluster.add_node(None));
+        send(cluster.stop_control_plane());
+        send(cluster.kill_control_plane());
+        send(cluster.restart_control_plane());
+        send(owned.shutdown());
+        send(Cluster::builder().build());
+    }
 }

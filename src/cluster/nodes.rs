@@ -82,8 +82,10 @@ impl NodeSpec {
 
     /// `count` nodes whose containers are real processes on this machine
     /// (`ProcessRuntime`). Each node's runtime keeps its state and logs in a directory
-    /// of its own: `{dir}/{node}` with [`dir`](NodeSpec::dir), a new temporary
-    /// directory otherwise.
+    /// of its own: `{dir}/{node}` with [`dir`](NodeSpec::dir), otherwise a new
+    /// temporary directory (which, as ProcessRuntime never deletes its directory, stays
+    /// behind). Processes outlive their agents, as containers outlive a kubelet: delete
+    /// the pods before shutting the cluster down.
     #[cfg(unix)]
     pub fn process(count: usize) -> NodeSpec {
         NodeSpec {
