@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::memory_client;
 use orchestra::core::kinds::{
-    ConditionStatus, Lease, Node, Pod, ReplicaSet, TAINT_NODE_UNREACHABLE,
+    ConditionStatus, Lease, Node, Pod, ReplicaSet, TAINT_NODE_UNREACHABLE, TaintEffect,
 };
 use orchestra::core::{Api, Client, ListParams, ObjectMeta, ResourceExt};
 use orchestra::runtime::controllers::node_lifecycle::NODE_LEASE_NAMESPACE;
@@ -141,6 +141,13 @@ async fn a_silent_node_is_marked_then_emptied_after_grace_and_toleration() {
             .any(|t| t.key == TAINT_NODE_UNREACHABLE),
         "tainted after the grace"
     );
+    assert!(
+        node.spec
+            .taints
+            .iter()
+            .any(|t| t.key == TAINT_NODE_UNREACHABLE && t.effect == TaintEffect::NoSchedule),
+        "and kept free of new pods while its own pods still tolerate it"
+    );
     assert_eq!(
         node.condition("Ready").map(|c| c.status),
         Some(ConditionStatus::Unknown)
@@ -186,6 +193,20 @@ async fn when_most_nodes_vanish_nothing_is_evicted() {
         "a partition must not empty the cluster"
     );
     assert_eq!(active_pods_on(&client, "node-2").await, 2);
+    let node = Api::<Node>::all(client.clone())
+        .get("node-1")
+        .await
+        .unwrap();
+    assert!(
+        !node.spec.taints.is_empty()
+            && node
+                .spec
+                .taints
+                .iter()
+                .all(|t| t.effect == TaintEffect::NoSchedule),
+        "no new pods go there, but nothing is evicted: {:?}",
+        node.spec.taints
+    );
     stop.cancel();
 }
 

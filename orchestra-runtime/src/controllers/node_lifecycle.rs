@@ -4,7 +4,8 @@
 //!
 //! A node whose lease (namespace `kube-node-lease`, named after the node) has not been
 //! renewed for the grace period (default 40 s) gets `Ready=Unknown` and the taint
-//! `node.kubernetes.io/unreachable:NoExecute`. Its pods that do not tolerate the taint
+//! `node.kubernetes.io/unreachable:NoExecute` (and at once, so no new pods land there,
+//! `node.kubernetes.io/unreachable:NoSchedule`). Its pods that do not tolerate the taint
 //! are deleted at once; those that tolerate it for `tolerationSeconds` (300 s by
 //! default, added to every pod) are deleted when that runs out. As in Kubernetes, the
 //! rate limit (0.1 nodes per second) applies to tainting, so evictions start node by
@@ -197,7 +198,12 @@ impl Controller for NodeLifecycleController {
 
         if self.renewed_within_grace(&node, now) {
             self.evicting.lock().0.remove(&name);
-            if tainted.is_some() {
+            if node
+                .spec
+                .taints
+                .iter()
+                .any(|t| t.key == TAINT_NODE_UNREACHABLE)
+            {
                 nodes
                     .update_with(&name, |n| {
                         n.spec.taints.retain(|t| t.key != TAINT_NODE_UNREACHABLE)
@@ -232,6 +238,32 @@ impl Controller for NodeLifecycleController {
                         last_heartbeat_time: None,
                         last_transition_time: Some(now),
                     });
+                })
+                .await?;
+        }
+        // No new pods on it from now on (Kubernetes' TaintNodesByCondition). Pods
+        // tolerate the NoExecute taint below for a while, and the scheduler's taint
+        // filter would let their replacements land right back on the silent node;
+        // this taint is neither rate limited nor held back by a partition, as it
+        // evicts nothing.
+        let keeps_out = |n: &Node| {
+            n.spec
+                .taints
+                .iter()
+                .any(|t| t.key == TAINT_NODE_UNREACHABLE && t.effect == TaintEffect::NoSchedule)
+        };
+        if !keeps_out(&node) {
+            let taint = Taint {
+                key: TAINT_NODE_UNREACHABLE.into(),
+                value: None,
+                effect: TaintEffect::NoSchedule,
+                time_added: Some(now),
+            };
+            nodes
+                .update_with(&name, |n| {
+                    if !keeps_out(n) {
+                        n.spec.taints.push(taint.clone());
+                    }
                 })
                 .await?;
         }

@@ -191,6 +191,16 @@ fn counts(rs: &ReplicaSet) -> RsCounts {
     }
 }
 
+/// As [`counts`], but an old ReplicaSet that still has more pods than it asks for
+/// (just scaled down, its surplus not deleted yet) counts its pods: the surge bounds
+/// the pods that exist, and growing the new ReplicaSet into room the old one has not
+/// freed yet would briefly exceed it.
+fn pod_counts(rs: &ReplicaSet) -> RsCounts {
+    let mut c = counts(rs);
+    c.replicas = c.replicas.max(rs.status.as_ref().map_or(0, |s| s.replicas));
+    c
+}
+
 #[async_trait]
 impl Controller for DeploymentController {
     type Object = Deployment;
@@ -282,7 +292,7 @@ impl Controller for DeploymentController {
         } else {
             match (&new, d.strategy_type()) {
                 (None, strategy) => {
-                    let old_counts: Vec<RsCounts> = old.iter().map(|rs| counts(rs)).collect();
+                    let old_counts: Vec<RsCounts> = old.iter().map(|rs| pod_counts(rs)).collect();
                     let initial = match strategy {
                         DeploymentStrategyType::Recreate
                             if old_counts.iter().any(|c| c.replicas > 0) =>
@@ -316,7 +326,8 @@ impl Controller for DeploymentController {
                 }
                 (Some(n), DeploymentStrategyType::RollingUpdate) => {
                     let old_counts: Vec<RsCounts> = old.iter().map(|rs| counts(rs)).collect();
-                    let target = new_rs_target(replicas, surge, &counts(n), &old_counts);
+                    let old_pods: Vec<RsCounts> = old.iter().map(|rs| pod_counts(rs)).collect();
+                    let target = new_rs_target(replicas, surge, &counts(n), &old_pods);
                     if target != n.replicas() {
                         self.scale(&api, n, target, replicas).await?;
                     } else {
@@ -369,7 +380,32 @@ impl Controller for DeploymentController {
 /// Rolls the Deployment `name` back to the template of `to_revision` (default: the
 /// revision before the current one), as a new revision. Refuses a paused Deployment
 /// and a revision that does not exist.
+///
+/// The controller writes the Deployment's status all through a rollout, so the
+/// guarded write here can lose a race; it then starts over from a fresh read, after
+/// a pause (up to 16 attempts in about 2 s).
 pub async fn rollback(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    to_revision: Option<u64>,
+) -> Result<Deployment, DeploymentError> {
+    const ATTEMPTS: u32 = 16;
+    let mut attempt = 1;
+    loop {
+        match rollback_once(client, namespace, name, to_revision).await {
+            Err(DeploymentError::Api(e)) if e.is_conflict() && attempt < ATTEMPTS => {
+                // A short, growing pause lets a burst of status writes pass.
+                let pause = Duration::from_millis(5 << attempt.min(5));
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn rollback_once(
     client: &Client,
     namespace: &str,
     name: &str,

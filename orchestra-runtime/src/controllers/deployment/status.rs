@@ -109,7 +109,10 @@ pub fn compute(
             REASON_COMPLETE,
             &message,
             now,
-            true,
+            // Not touched again once complete (Kubernetes' SetDeploymentCondition):
+            // a fresh timestamp on every reconcile would make each status write wake
+            // the controller for another one, forever, in real time.
+            false,
         );
     } else {
         let progressed = status.updated_replicas > previous.updated_replicas
@@ -190,5 +193,48 @@ fn set_condition(
             last_update_time: Some(now),
             last_transition_time: Some(now),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestra_core::ObjectMeta;
+    use orchestra_core::kinds::{DeploymentSpec, ReplicaSetSpec, ReplicaSetStatus};
+
+    use super::*;
+
+    #[test]
+    fn a_complete_rollout_reports_the_same_status_later() {
+        let mut d = Deployment {
+            metadata: ObjectMeta {
+                generation: Some(1),
+                ..ObjectMeta::named("web")
+            },
+            spec: DeploymentSpec {
+                replicas: Some(3),
+                ..Default::default()
+            },
+            status: None,
+        };
+        let rs = ReplicaSet {
+            metadata: ObjectMeta::named("web-1"),
+            spec: ReplicaSetSpec {
+                replicas: Some(3),
+                ..Default::default()
+            },
+            status: Some(ReplicaSetStatus {
+                replicas: 3,
+                ready_replicas: Some(3),
+                available_replicas: Some(3),
+                ..Default::default()
+            }),
+        };
+        let rss = vec![Arc::new(rs.clone())];
+        let t0: Time = "2026-01-01T00:00:00Z".parse().unwrap();
+        let first = compute(&d, Some(&rs), &rss, 0, t0).status;
+        assert!(is_complete(&d, &first));
+        d.status = Some(first.clone());
+        let later = compute(&d, Some(&rs), &rss, 0, t0.plus(Duration::from_secs(5))).status;
+        assert_eq!(later, first, "nothing changed, so nothing to write");
     }
 }

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use orchestra_core::kinds::{
     ConditionStatus, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
     HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus, MetricSourceType,
-    MetricStatus, MetricTargetType, MetricValueStatus, Pod, ReplicaSet,
+    MetricStatus, MetricTargetType, MetricValueStatus, Pod, PodPhase, ReplicaSet,
 };
 use orchestra_core::{Api, ApiError, Client, LabelSelector, Quantity, Resource, ResourceExt, Time};
 use parking_lot::Mutex;
@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey};
 use decide::{Stamped, apply_policies, desired_for_ratio, stabilize};
 
-/// How often each autoscaler is re-evaluated (Kubernetes' sync period).
+/// How often each autoscaler is re-evaluated by default (Kubernetes' sync period).
 pub const SYNC_PERIOD: Duration = Duration::from_secs(15);
 
 /// Errors reading metrics.
@@ -134,6 +134,7 @@ pub struct HpaController {
     metrics: Arc<dyn MetricsSource>,
     targets: Vec<Arc<dyn ScaleTarget>>,
     history: Mutex<HashMap<ObjectKey, History>>,
+    sync_period: Duration,
 }
 
 impl HpaController {
@@ -146,9 +147,19 @@ impl HpaController {
             metrics,
             targets: Vec::new(),
             history: Mutex::new(HashMap::new()),
+            sync_period: SYNC_PERIOD,
         }
         .scale_target::<Deployment>()
         .scale_target::<ReplicaSet>()
+    }
+
+    /// Sets how often each autoscaler is re-evaluated (default [`SYNC_PERIOD`], as
+    /// Kubernetes' `--horizontal-pod-autoscaler-sync-period`). A demo or a test in real
+    /// time wants seconds, not 15 of them, between measurements.
+    #[must_use]
+    pub fn sync_period(mut self, period: Duration) -> Self {
+        self.sync_period = period.max(Duration::from_millis(1));
+        self
     }
 
     /// Lets autoscalers target kind `K`.
@@ -162,12 +173,16 @@ impl HpaController {
     }
 
     /// The replicas the metrics ask for, with the status of each metric, or why none
-    /// could be measured.
+    /// could be measured. Usage is measured on the `pods` that are ready; when it asks
+    /// for more replicas, the `starting` pods (not ready yet) count as using nothing,
+    /// as in Kubernetes: otherwise every re-evaluation during a scale-out would scale
+    /// again for load the new pods are about to take.
     async fn recommend(
         &self,
         hpa: &HorizontalPodAutoscaler,
         current: i32,
         pods: &[Arc<Pod>],
+        starting: &[Arc<Pod>],
     ) -> Result<(i32, Vec<MetricStatus>), String> {
         let mut best: Option<i32> = None;
         let mut statuses = Vec::new();
@@ -187,6 +202,7 @@ impl HpaController {
                         return Err(format!("no {} usage for any pod", r.name));
                     }
                     let used: i64 = measured.iter().map(|p| usage[p.name_any()]).sum();
+                    let mut counted = measured.len();
                     let (ratio, status) = match r.target.type_ {
                         MetricTargetType::Utilization => {
                             let requested: i64 =
@@ -200,8 +216,17 @@ impl HpaController {
                             let utilization =
                                 (used as f64 * 100.0 / requested as f64).round() as i32;
                             let target = r.target.average_utilization.unwrap_or(80).max(1);
+                            let mut ratio = f64::from(utilization) / f64::from(target);
+                            if ratio > 1.0 && !starting.is_empty() {
+                                let idle: i64 =
+                                    starting.iter().map(|p| request_milli(p, &r.name)).sum();
+                                ratio = used as f64 * 100.0
+                                    / (requested + idle) as f64
+                                    / f64::from(target);
+                                counted += starting.len();
+                            }
                             (
-                                f64::from(utilization) / f64::from(target),
+                                ratio,
                                 MetricValueStatus {
                                     average_utilization: Some(utilization),
                                     average_value: None,
@@ -216,8 +241,14 @@ impl HpaController {
                                 .as_ref()
                                 .map_or(1, Quantity::milli_value)
                                 .max(1);
+                            let mut ratio = average as f64 / target as f64;
+                            if ratio > 1.0 && !starting.is_empty() {
+                                let all = (measured.len() + starting.len()) as f64;
+                                ratio = used as f64 / all / target as f64;
+                                counted += starting.len();
+                            }
                             (
-                                average as f64 / target as f64,
+                                ratio,
                                 MetricValueStatus {
                                     average_utilization: None,
                                     average_value: Some(Quantity::from_milli(average)),
@@ -227,7 +258,7 @@ impl HpaController {
                     };
                     best = Some(
                         best.unwrap_or(i32::MIN)
-                            .max(desired_for_ratio(current, ratio)),
+                            .max(desired_for_pods(current, counted, ratio)),
                     );
                     statuses.push(MetricStatus {
                         type_: m.type_,
@@ -251,9 +282,16 @@ impl HpaController {
                         .as_ref()
                         .map_or(1, Quantity::milli_value)
                         .max(1);
+                    let mut ratio = average as f64 / target as f64;
+                    let mut counted = values.len();
+                    if ratio > 1.0 && !starting.is_empty() {
+                        let all = (values.len() + starting.len()) as f64;
+                        ratio = values.values().sum::<i64>() as f64 / all / target as f64;
+                        counted += starting.len();
+                    }
                     best = Some(
                         best.unwrap_or(i32::MIN)
-                            .max(desired_for_ratio(current, average as f64 / target as f64)),
+                            .max(desired_for_pods(current, counted, ratio)),
                     );
                     statuses.push(MetricStatus {
                         type_: m.type_,
@@ -270,6 +308,16 @@ impl HpaController {
         best.map(|b| (b, statuses))
             .ok_or_else(|| "no metrics".to_owned())
     }
+}
+
+/// Kubernetes' rule: within the tolerance keep `current`; otherwise scale the pods
+/// that were `counted`, not `current` (which may count pods that do not exist yet, and
+/// would compound one load into several scale-outs).
+fn desired_for_pods(current: i32, counted: usize, ratio: f64) -> i32 {
+    if !ratio.is_finite() || (ratio - 1.0).abs() <= decide::TOLERANCE {
+        return current;
+    }
+    desired_for_ratio(i32::try_from(counted).unwrap_or(i32::MAX), ratio)
 }
 
 fn request_milli(pod: &Pod, resource: &str) -> i64 {
@@ -327,19 +375,22 @@ impl Controller for HpaController {
         let target_ref = &hpa.spec.scale_target_ref;
         let Some(target) = self.targets.iter().find(|t| t.matches(&target_ref.kind)) else {
             tracing::warn!(hpa = %hpa.object_key(), kind = %target_ref.kind, "cannot scale this kind");
-            return Ok(Action::requeue(SYNC_PERIOD));
+            return Ok(Action::requeue(self.sync_period));
         };
         let (current, selector) = match target.read(&namespace, &target_ref.name).await {
             Ok(found) => found,
-            Err(e) if e.is_not_found() => return Ok(Action::requeue(SYNC_PERIOD)),
+            Err(e) if e.is_not_found() => return Ok(Action::requeue(self.sync_period)),
             Err(e) => return Err(e),
         };
-        let pods: Vec<Arc<Pod>> = self
+        let (pods, starting): (Vec<Arc<Pod>>, Vec<Arc<Pod>>) = self
             .pods
             .matching(Some(&namespace), &selector)
             .into_iter()
-            .filter(|p| p.is_ready())
-            .collect();
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && !matches!(p.phase(), PodPhase::Succeeded | PodPhase::Failed)
+            })
+            .partition(|p| p.is_ready());
         let (min, max) = (hpa.spec.min_replicas.unwrap_or(1), hpa.spec.max_replicas);
         let behavior = hpa.spec.behavior.clone().unwrap_or_default();
         let up = behavior
@@ -350,7 +401,7 @@ impl Controller for HpaController {
             .unwrap_or_else(HPAScalingRules::default_scale_down);
 
         let mut conditions = Vec::new();
-        let (desired, metrics) = match self.recommend(&hpa, current, &pods).await {
+        let (desired, metrics) = match self.recommend(&hpa, current, &pods, &starting).await {
             Ok((recommended, metrics)) => {
                 conditions.push(condition(
                     "ScalingActive",
@@ -454,7 +505,7 @@ impl Controller for HpaController {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Action::requeue(SYNC_PERIOD))
+        Ok(Action::requeue(self.sync_period))
     }
 
     async fn deleted(

@@ -1,0 +1,230 @@
+//! [`ClusterBuilder`]: choose the store, the scheduler, the controllers and the nodes;
+//! every choice has a default, and replacing one touches nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestra_core::{Client, ClientConfig, Clock, Scheduler, Store};
+use orchestra_runtime::controllers::{MetricsSource, NodeLifecycleConfig};
+use orchestra_runtime::node::RuntimeMetrics;
+use orchestra_runtime::reconcile::{LeaderElectionConfig, Manager};
+use orchestra_runtime::scheduler::DefaultScheduler;
+use orchestra_store::MemoryStore;
+
+use super::control_plane::{BuiltinController, ControlPlanePlan, ManagerHook, SchedulerChoice};
+use super::nodes::{NodeSlot, NodeSpec, next_names};
+use super::{Cluster, ClusterError};
+
+/// The namespace of the control plane's leader lease.
+pub const CONTROL_PLANE_LEASE_NAMESPACE: &str = "kube-system";
+/// The name of the control plane's leader lease: replicas of one cluster share it.
+pub const CONTROL_PLANE_LEASE_NAME: &str = "orchestra-control-plane";
+
+/// Composes a [`Cluster`]; start from [`Cluster::builder`].
+///
+/// Defaults: a fresh [`MemoryStore`], the reference [`DefaultScheduler`], every
+/// built-in controller (the autoscaler reading the cluster's own [`RuntimeMetrics`]),
+/// no leader election, no nodes.
+#[must_use]
+pub struct ClusterBuilder {
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Clock>,
+    client_config: ClientConfig,
+    scheduler: SchedulerChoice,
+    disabled: BTreeSet<BuiltinController>,
+    node_lifecycle: NodeLifecycleConfig,
+    metrics: Option<Arc<dyn MetricsSource>>,
+    hpa_sync_period: Option<Duration>,
+    hooks: Vec<ManagerHook>,
+    leader_election: Option<LeaderElectionConfig>,
+    nodes: Vec<NodeSpec>,
+    control_plane: bool,
+    seed: Option<u64>,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            store: None,
+            clock: None,
+            client_config: ClientConfig::default(),
+            scheduler: SchedulerChoice::Reference(DefaultScheduler::new()),
+            disabled: BTreeSet::new(),
+            node_lifecycle: NodeLifecycleConfig::default(),
+            metrics: None,
+            hpa_sync_period: None,
+            hooks: Vec::new(),
+            leader_election: None,
+            nodes: Vec::new(),
+            control_plane: true,
+            seed: None,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// Keeps the cluster's state in `store` (any backend, or the user's own).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The clock every component stamps time with (default: one following tokio time,
+    /// so a cluster in paused time runs on virtual time).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The clients' settings (object size limit, key prefix, seed).
+    pub fn client_config(mut self, config: ClientConfig) -> Self {
+        self.client_config = config;
+        self
+    }
+
+    /// Seeds generated uids and names and the reference scheduler's tie-breaks (however
+    /// the scheduler was chosen, before or after), so a simulated cluster repeats.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.client_config = self.client_config.seed(seed);
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Places pods with `scheduler`. The reference [`DefaultScheduler`] (however
+    /// configured) runs inside the control plane's manager, sharing its informers;
+    /// any other scheduler runs through [`Scheduler::run`] as one of the manager's
+    /// tasks. Either way it runs only while the control plane leads.
+    pub fn scheduler<S: Scheduler>(mut self, scheduler: S) -> Self {
+        let any: &dyn std::any::Any = &scheduler;
+        self.scheduler = match any.downcast_ref::<DefaultScheduler>() {
+            Some(reference) => SchedulerChoice::Reference(reference.clone()),
+            None => SchedulerChoice::Custom(Arc::new(scheduler)),
+        };
+        self
+    }
+
+    /// Runs no scheduler: pods are bound by a scheduler running elsewhere.
+    pub fn without_scheduler(mut self) -> Self {
+        self.scheduler = SchedulerChoice::Off;
+        self
+    }
+
+    /// Leaves out one built-in controller.
+    pub fn without(mut self, controller: BuiltinController) -> Self {
+        self.disabled.insert(controller);
+        self
+    }
+
+    /// The node lifecycle controller's settings (grace period, eviction rate).
+    pub fn node_lifecycle(mut self, config: NodeLifecycleConfig) -> Self {
+        self.node_lifecycle = config;
+        self
+    }
+
+    /// Where the autoscaler reads pod usage (default: the cluster's [`RuntimeMetrics`]
+    /// over its own nodes' runtimes).
+    pub fn autoscaler_metrics(mut self, metrics: Arc<dyn MetricsSource>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// How often each autoscaler is re-evaluated (default 15 s).
+    pub fn autoscaler_sync_period(mut self, period: Duration) -> Self {
+        self.hpa_sync_period = Some(period);
+        self
+    }
+
+    /// Adds the user's controllers: `hook` gets the control plane's manager (its
+    /// client and shared informers included) each time one is built, so the
+    /// controllers come back after [`Cluster::restart_control_plane`].
+    pub fn controllers(mut self, hook: impl Fn(&mut Manager) + Send + Sync + 'static) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Runs the controllers and the scheduler only while this replica, named
+    /// `identity`, holds the control plane's lease ([`CONTROL_PLANE_LEASE_NAME`]), so
+    /// several clusters on one store act as replicas of one control plane.
+    pub fn leader_election(self, identity: impl Into<String>) -> Self {
+        self.leader_election_config(LeaderElectionConfig::new(
+            CONTROL_PLANE_LEASE_NAMESPACE,
+            CONTROL_PLANE_LEASE_NAME,
+            identity,
+        ))
+    }
+
+    /// Leader election with explicit settings (lease name, durations).
+    pub fn leader_election_config(mut self, config: LeaderElectionConfig) -> Self {
+        self.leader_election = Some(config);
+        self
+    }
+
+    /// Adds a group of in-process nodes (call again for more groups).
+    pub fn nodes(mut self, nodes: NodeSpec) -> Self {
+        self.nodes.push(nodes);
+        self
+    }
+
+    /// Starts no control plane: the cluster is only nodes (and a client) on a store
+    /// whose control plane runs elsewhere. [`Cluster::start_control_plane`] can still
+    /// start one later.
+    pub fn without_control_plane(mut self) -> Self {
+        self.control_plane = false;
+        self
+    }
+
+    /// Opens the node runtimes and starts the control plane and the node agents. Must
+    /// be called inside a tokio runtime. Returns at once; see [`Cluster::wait_ready`].
+    pub async fn build(self) -> Result<Cluster, ClusterError> {
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::new()) as Arc<dyn Store>);
+        let clock = self.clock.unwrap_or_default();
+        let client = Client::with_config(store.clone(), clock.clone(), self.client_config.clone());
+        let runtime_metrics = RuntimeMetrics::new();
+        let metrics = self
+            .metrics
+            .unwrap_or_else(|| Arc::new(runtime_metrics.clone()));
+        let scheduler = match (self.scheduler, self.seed) {
+            (SchedulerChoice::Reference(s), Some(seed)) => SchedulerChoice::Reference(s.seed(seed)),
+            (other, _) => other,
+        };
+        let plan = ControlPlanePlan {
+            store,
+            clock,
+            client_config: self.client_config,
+            scheduler,
+            disabled: self.disabled,
+            node_lifecycle: self.node_lifecycle,
+            metrics,
+            hpa_sync_period: self.hpa_sync_period,
+            hooks: self.hooks,
+            leader_election: self.leader_election,
+        };
+
+        let mut slots = BTreeMap::new();
+        for spec in &self.nodes {
+            for name in next_names(&slots, &spec.prefix, spec.count) {
+                let agent = spec.agent(&client, &name).await?;
+                slots.insert(name, NodeSlot::new(agent));
+            }
+        }
+        let sim_profile = self.nodes.iter().find_map(|s| s.sim_profile().cloned());
+        let cluster = Cluster::assemble(
+            client,
+            plan,
+            runtime_metrics,
+            slots,
+            self.nodes.first().cloned(),
+            sim_profile,
+        );
+        if self.control_plane {
+            cluster.start_control_plane()?;
+        }
+        for name in cluster.node_names() {
+            cluster.start_node(&name)?;
+        }
+        Ok(cluster)
+    }
+}

@@ -1,0 +1,187 @@
+//! The control plane of a [`Cluster`](super::Cluster): one controller manager holding
+//! the built-in controllers the builder left on, the scheduler, and the user's
+//! controllers, over a store link of its own (see `link.rs`).
+//!
+//! The plan is kept, not the manager: restarting the control plane builds a new
+//! manager from the same plan, with cold caches, as a restarted process would.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestra_core::{Client, ClientConfig, Clock, Scheduler, Store};
+use orchestra_runtime::controllers::{
+    DeploymentController, GarbageCollector, HpaController, MetricsSource, NodeLifecycleConfig,
+    NodeLifecycleController, ReplicaSetController,
+};
+use orchestra_runtime::reconcile::{Health, LeaderElectionConfig, Manager};
+use orchestra_runtime::scheduler::DefaultScheduler;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::link::StoreLink;
+
+/// A built-in controller a cluster runs unless told not to
+/// ([`ClusterBuilder::without`](super::ClusterBuilder::without)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum BuiltinController {
+    /// Keeps each ReplicaSet's pod count.
+    ReplicaSet,
+    /// Rolls Deployments out through ReplicaSets.
+    Deployment,
+    /// Resizes autoscaled workloads from the cluster's metrics.
+    Autoscaler,
+    /// Marks silent nodes unreachable and evicts their pods.
+    NodeLifecycle,
+    /// Deletes objects whose owners are gone.
+    GarbageCollector,
+}
+
+/// Lets a user add controllers (or runnables) to each manager the cluster builds.
+pub(super) type ManagerHook = Arc<dyn Fn(&mut Manager) + Send + Sync>;
+
+/// Which scheduler the control plane runs.
+#[derive(Clone)]
+pub(super) enum SchedulerChoice {
+    /// The reference scheduler, inside the manager (shared informers, leader election).
+    Reference(DefaultScheduler),
+    /// The user's, through [`Scheduler::run`], as one of the manager's runnables.
+    Custom(Arc<dyn Scheduler>),
+    /// None: pods are bound by someone else.
+    Off,
+}
+
+/// Everything needed to build the control plane's manager, again and again.
+#[derive(Clone)]
+pub(super) struct ControlPlanePlan {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub client_config: ClientConfig,
+    pub scheduler: SchedulerChoice,
+    pub disabled: BTreeSet<BuiltinController>,
+    pub node_lifecycle: NodeLifecycleConfig,
+    pub metrics: Arc<dyn MetricsSource>,
+    pub hpa_sync_period: Option<Duration>,
+    pub hooks: Vec<ManagerHook>,
+    pub leader_election: Option<LeaderElectionConfig>,
+}
+
+/// A control plane that runs now.
+pub(super) struct RunningControlPlane {
+    stop: CancellationToken,
+    cut: CancellationToken,
+    task: JoinHandle<()>,
+    health: watch::Receiver<Health>,
+}
+
+impl ControlPlanePlan {
+    /// Builds a manager for incarnation `incarnation` and starts it.
+    pub(super) fn start(&self, incarnation: u64) -> RunningControlPlane {
+        let cut = CancellationToken::new();
+        let link: Arc<dyn Store> = Arc::new(StoreLink::new(self.store.clone(), cut.clone()));
+        let mut config = self.client_config.clone();
+        // A restarted control plane must not draw the same generated names as the one
+        // before it (they would collide with the pods it created), yet stay seeded.
+        if let Some(seed) = config.seed {
+            config = config.seed(seed ^ incarnation.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+        let client = Client::with_config(link, self.clock.clone(), config);
+        let manager = self.manager(client);
+        let health = manager.watch_health();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move { manager.run(token).await });
+        RunningControlPlane {
+            stop,
+            cut,
+            task,
+            health,
+        }
+    }
+
+    fn manager(&self, client: Client) -> Manager {
+        let mut manager = Manager::new(client.clone());
+        if let Some(config) = &self.leader_election {
+            manager = manager.leader_election(config.clone());
+        }
+        let on = |c| !self.disabled.contains(&c);
+        if on(BuiltinController::ReplicaSet) {
+            let c = ReplicaSetController::new(client.clone(), manager.informers());
+            manager.add(c);
+        }
+        if on(BuiltinController::Deployment) {
+            let c = DeploymentController::new(client.clone(), manager.informers());
+            manager.add(c);
+        }
+        if on(BuiltinController::Autoscaler) {
+            let mut c =
+                HpaController::new(client.clone(), manager.informers(), self.metrics.clone());
+            if let Some(period) = self.hpa_sync_period {
+                c = c.sync_period(period);
+            }
+            manager.add(c);
+        }
+        if on(BuiltinController::NodeLifecycle) {
+            let c = NodeLifecycleController::new(
+                client.clone(),
+                manager.informers(),
+                self.node_lifecycle.clone(),
+            );
+            manager.add(c);
+        }
+        if on(BuiltinController::GarbageCollector) {
+            GarbageCollector::with_builtin_kinds(client.clone(), manager.informers())
+                .add_to(&mut manager);
+        }
+        match &self.scheduler {
+            SchedulerChoice::Reference(scheduler) => scheduler.clone().add_to(&mut manager),
+            SchedulerChoice::Custom(scheduler) => {
+                let scheduler = scheduler.clone();
+                manager.add_runnable("scheduler", move |cancel| {
+                    let (scheduler, client) = (scheduler.clone(), client.clone());
+                    Box::pin(async move { scheduler.run(client, cancel).await })
+                });
+            }
+            SchedulerChoice::Off => {}
+        }
+        for hook in &self.hooks {
+            hook(&mut manager);
+        }
+        manager
+    }
+}
+
+impl RunningControlPlane {
+    pub(super) fn health(&self) -> Health {
+        self.health.borrow().clone()
+    }
+
+    pub(super) fn watch_health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
+    }
+
+    pub(super) fn has_exited(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops gracefully: controllers finish what they are doing, the lease is released.
+    pub(super) async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Stops as a crash would: the store link is cut first, so nothing more is written
+    /// (the leader lease is left to expire).
+    pub(super) async fn kill(self) {
+        self.cut.cancel();
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Signals a stop without waiting (for `Drop`).
+    pub(super) fn cancel(&self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,354 @@
+//! The cluster builder, in paused virtual time: the defaults run a Deployment to Ready
+//! across simulated nodes; a user's Store and a user's Scheduler each replace their
+//! part with nothing else changed; user controllers come back after a control-plane
+//! restart; nodes and control plane stop and start independently; process nodes run
+//! real processes (that one in real time).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use orchestra::cluster::{BuiltinController, Cluster, ClusterError, NodeSpec};
+use orchestra::core::kinds::{Deployment, Node, Pod};
+use orchestra::core::{
+    Api, Client, Clock, KeyValue, ListOptions, ListParams, ListResult, Revision, Scheduler, Store,
+    StoreError, WatchStream,
+};
+use orchestra::store::MemoryStore;
+use tokio_util::sync::CancellationToken;
+
+/// A user's store: a MemoryStore that counts the writes it is asked for.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    writes: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &[u8], options: ListOptions) -> Result<ListResult, StoreError> {
+        self.inner.list(prefix, options).await
+    }
+    async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
+        let kv = self.inner.create(key, value).await?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(kv)
+    }
+    async fn update(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        expected: Revision,
+    ) -> Result<KeyValue, StoreError> {
+        let kv = self.inner.update(key, value, expected).await?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(kv)
+    }
+    async fn delete(&self, key: &[u8], expected: Option<Revision>) -> Result<KeyValue, StoreError> {
+        let kv = self.inner.delete(key, expected).await?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(kv)
+    }
+    async fn watch(&self, prefix: &[u8], after: Revision) -> Result<WatchStream, StoreError> {
+        self.inner.watch(prefix, after).await
+    }
+    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+        self.inner.compact(revision).await
+    }
+    async fn current_revision(&self) -> Result<Revision, StoreError> {
+        self.inner.current_revision().await
+    }
+    async fn compact_revision(&self) -> Result<Revision, StoreError> {
+        self.inner.compact_revision().await
+    }
+}
+
+/// A user's scheduler: binds every pending pod to the alphabetically first Ready node.
+struct FirstReadyNode;
+
+#[async_trait]
+impl Scheduler for FirstReadyNode {
+    fn name(&self) -> &str {
+        "default-scheduler"
+    }
+
+    async fn run(&self, client: Client, shutdown: CancellationToken) {
+        let pods: Api<Pod> = Api::all(client.clone());
+        let nodes: Api<Node> = Api::all(client.clone());
+        while !shutdown.is_cancelled() {
+            let ready = nodes.list(&ListParams::default()).await.map(|l| {
+                let mut names: Vec<String> = l
+                    .items
+                    .iter()
+                    .filter(|n| n.is_ready() && n.spec.taints.is_empty())
+                    .filter_map(|n| n.metadata.name.clone())
+                    .collect();
+                names.sort();
+                names
+            });
+            if let (Ok(ready), Ok(pending)) = (ready, pods.list(&ListParams::default()).await)
+                && let Some(first) = ready.first()
+            {
+                for pod in pending.items.iter().filter(|p| {
+                    p.spec.node_name.is_none() && p.metadata.deletion_timestamp.is_none()
+                }) {
+                    let ns: Api<Pod> =
+                        Api::namespaced(client.clone(), pod.metadata.namespace.as_deref().unwrap());
+                    let _ = ns.bind(pod, first).await;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+}
+
+fn clock() -> Clock {
+    Clock::starting_at(common::epoch())
+}
+
+/// Waits (virtual time) until the `web` Deployment's pods are all Ready, or panics.
+async fn wait_all_ready(cluster: &Cluster, replicas: usize) -> Vec<Pod> {
+    let pods: Api<Pod> = cluster.api();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let live: Vec<Pod> = pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        if live.len() == replicas && live.iter().all(Pod::is_ready) {
+            return live;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all {replicas} pods Ready: {} live, {} ready",
+            live.len(),
+            live.iter().filter(|p| p.is_ready()).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn pods_per_node(pods: &[Pod]) -> BTreeMap<String, usize> {
+    let mut per = BTreeMap::new();
+    for p in pods {
+        *per.entry(p.spec.node_name.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    per
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_defaults_run_a_deployment_to_ready_across_the_nodes() {
+    let cluster = Cluster::builder()
+        .clock(clock())
+        .seed(1)
+        .nodes(NodeSpec::sim(3))
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+    assert_eq!(cluster.node_names(), ["node-1", "node-2", "node-3"]);
+    assert!(cluster.is_leader());
+
+    cluster
+        .api::<Deployment>()
+        .create(&common::web_deployment(9, "web-server:1"))
+        .await
+        .unwrap();
+    let pods = wait_all_ready(&cluster, 9).await;
+    let per = pods_per_node(&pods);
+    assert_eq!(per.len(), 3, "the reference scheduler spreads: {per:?}");
+    assert!(per.values().all(|&n| n == 3), "{per:?}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_store_and_a_user_scheduler_replace_their_parts_and_nothing_else() {
+    let store = Arc::new(CountingStore::default());
+    let cluster = Cluster::builder()
+        .clock(clock())
+        .seed(2)
+        .store(store.clone())
+        .scheduler(FirstReadyNode)
+        .nodes(NodeSpec::sim(3))
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+    cluster
+        .api::<Deployment>()
+        .create(&common::web_deployment(6, "web-server:1"))
+        .await
+        .unwrap();
+    let pods = wait_all_ready(&cluster, 6).await;
+
+    let per = pods_per_node(&pods);
+    assert_eq!(
+        per,
+        BTreeMap::from([("node-1".to_owned(), 6)]),
+        "the user's scheduler placed every pod"
+    );
+    let writes = store.writes.load(Ordering::SeqCst) as u64;
+    assert!(writes > 6 * 3, "nodes, pods, status updates: {writes}");
+    assert_eq!(
+        writes,
+        store.current_revision().await.unwrap(),
+        "every write of every component went through the user's store"
+    );
+    let d = cluster.api::<Deployment>().get("web").await.unwrap();
+    assert_eq!(d.status.unwrap().available_replicas, 6);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn user_controllers_come_back_after_a_control_plane_restart() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let counted = starts.clone();
+    let cluster = Cluster::builder()
+        .clock(clock())
+        .without(BuiltinController::Autoscaler)
+        .controllers(move |manager| {
+            let counted = counted.clone();
+            manager.add_runnable("counter", move |cancel| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move { cancel.cancelled().await })
+            });
+        })
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+
+    cluster.restart_control_plane().await.unwrap();
+    cluster.wait_ready().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 2);
+    assert!(matches!(
+        cluster.start_control_plane(),
+        Err(ClusterError::ControlPlaneRunning)
+    ));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn nodes_and_control_plane_stop_and_start_independently() {
+    let cluster = Cluster::builder()
+        .clock(clock())
+        .nodes(NodeSpec::sim(2))
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+
+    cluster.stop_node("node-2").await.unwrap();
+    assert!(!cluster.is_node_running("node-2"));
+    assert!(cluster.is_leader(), "the control plane runs on");
+    assert!(matches!(
+        cluster.stop_node("node-9").await,
+        Err(ClusterError::NoSuchNode(_))
+    ));
+
+    assert!(cluster.stop_control_plane().await);
+    assert!(cluster.is_node_running("node-1"), "node-1 runs on");
+    cluster.start_node("node-2").unwrap();
+    assert!(matches!(
+        cluster.start_node("node-2"),
+        Err(ClusterError::NodeRunning(_))
+    ));
+    let added = cluster.add_node(None).await.unwrap();
+    assert_eq!(added, "node-3");
+    cluster.start_control_plane().unwrap();
+    cluster.wait_ready().await.unwrap();
+    let nodes: Api<Node> = cluster.api();
+    assert_eq!(
+        nodes
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    cluster.shutdown().await;
+}
+
+#[cfg(not(feature = "etcd"))]
+#[tokio::test]
+async fn an_etcd_store_without_the_feature_says_how_to_enable_it() {
+    let spec: orchestra::cluster::StoreSpec = "etcd:http://127.0.0.1:2379".parse().unwrap();
+    let err = spec
+        .open()
+        .await
+        .err()
+        .expect("no etcd without the feature");
+    assert!(err.to_string().contains("--features etcd"), "{err}");
+}
+
+/// Real processes, so real time (a few seconds at most).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_nodes_run_each_replica_as_a_process_in_a_directory_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::builder()
+        .nodes(NodeSpec::process(2).dir(dir.path()))
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+    let mut sleeper = common::web_deployment(4, "sleep");
+    sleeper.spec.template.spec.containers[0].args = vec!["300".into()];
+    sleeper.spec.template.spec.termination_grace_period_seconds = Some(1);
+    cluster.api::<Deployment>().create(&sleeper).await.unwrap();
+    let pods = wait_all_ready(&cluster, 4).await;
+    let mut processes = 0;
+    for node in ["node-1", "node-2"] {
+        assert!(dir.path().join(node).is_dir(), "{node} keeps its own state");
+        let runtime = cluster.runtime(node).unwrap();
+        processes += runtime.list_containers().await.unwrap().len();
+    }
+    assert_eq!(processes, pods.len());
+
+    // Processes outlive their agents by design: delete the pods before shutting down.
+    cluster
+        .api::<Deployment>()
+        .delete("web", &orchestra::core::DeleteParams::default())
+        .await
+        .unwrap();
+    let pods_api: Api<Pod> = cluster.api();
+    while !pods_api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for node in ["node-1", "node-2"] {
+        let left = cluster
+            .runtime(node)
+            .unwrap()
+            .list_containers()
+            .await
+            .unwrap();
+        assert!(left.iter().all(|c| !c.state.is_running()), "{left:?}");
+    }
+    cluster.shutdown().await;
+}
