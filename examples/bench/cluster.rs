@@ -247,7 +247,11 @@ pub async fn e2e(args: &mut Args) -> Result<(), String> {
         "s",
     );
     table.row("throughput", thousands(pods_per_sec), "pods/s");
-    table.row("pods created / deleted on the way", format!("{} / {deleted}", created.len()), "pods");
+    table.row(
+        "pods created / deleted on the way",
+        format!("{} / {deleted}", created.len()),
+        "pods",
+    );
     table.row("pod startup latency p50", format!("{p50:.1}"), "ms");
     table.row("pod startup latency p99", format!("{p99:.1}"), "ms");
     table.row(

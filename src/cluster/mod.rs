@@ -68,7 +68,7 @@ pub use nodes::NodeSpec;
 pub use store_spec::StoreSpec;
 
 use control_plane::{ControlPlanePlan, RunningControlPlane};
-use nodes::{NodeSlot, next_names};
+use nodes::{NodePods, NodeSlot, next_names};
 
 /// How often [`Cluster::wait_ready`] looks again.
 const READY_POLL: Duration = Duration::from_millis(10);
@@ -83,6 +83,7 @@ pub struct Cluster {
     control_plane: Mutex<Option<RunningControlPlane>>,
     incarnations: AtomicU64,
     nodes: Mutex<BTreeMap<String, NodeSlot>>,
+    node_pods: NodePods,
     node_template: Option<NodeSpec>,
     sim_profile: Option<SimProfile>,
 }
@@ -111,6 +112,7 @@ impl Cluster {
         sim_profile: Option<SimProfile>,
     ) -> Cluster {
         Cluster {
+            node_pods: NodePods::start(&client),
             client,
             plan,
             metrics,
@@ -310,7 +312,7 @@ impl Cluster {
         if slot.is_running() {
             return Err(ClusterError::NodeRunning(name.to_owned()));
         }
-        slot.start(&self.metrics);
+        slot.start(&self.metrics, &self.node_pods.dispatcher);
         Ok(())
     }
 
@@ -335,7 +337,7 @@ impl Cluster {
             return Err(ClusterError::NodeExists(name));
         }
         let mut slot = NodeSlot::new(agent);
-        slot.start(&self.metrics);
+        slot.start(&self.metrics, &self.node_pods.dispatcher);
         nodes.insert(name.clone(), slot);
         Ok(name)
     }
@@ -353,6 +355,7 @@ impl Cluster {
         for task in tasks {
             let _ = task.await;
         }
+        self.node_pods.stop.cancel();
     }
 }
 
@@ -364,6 +367,7 @@ impl Drop for Cluster {
         for slot in self.nodes.get_mut().values() {
             slot.cancel();
         }
+        self.node_pods.stop.cancel();
     }
 }
 

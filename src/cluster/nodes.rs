@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestra_core::{ApiError, Client, Runtime};
-use orchestra_runtime::node::{NodeAgent, NodeAgentConfig, RuntimeMetrics};
+use orchestra_core::kinds::Pod;
+use orchestra_core::{Api, ApiError, Client, ListParams, Runtime};
+use orchestra_runtime::node::{NodeAgent, NodeAgentConfig, PodDispatcher, RuntimeMetrics};
+use orchestra_runtime::reconcile::Informer;
 use orchestra_runtime::runtimes::{SimProfile, SimRuntime};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -192,6 +194,32 @@ impl NodeSpec {
     }
 }
 
+/// The pods of every in-process node, from one informer shared by all their agents and
+/// routed to each by node name: an agent does not decode or filter other nodes' pod
+/// events, so a cluster of thousands of nodes costs one decode per event. It runs for
+/// the cluster's whole life, independent of the control plane (which has informers of
+/// its own and may be restarted).
+pub(super) struct NodePods {
+    pub(super) dispatcher: PodDispatcher,
+    pub(super) stop: CancellationToken,
+}
+
+impl NodePods {
+    pub(super) fn start(client: &Client) -> NodePods {
+        let informer = Arc::new(Informer::new(
+            Api::<Pod>::all(client.clone()),
+            ListParams::default(),
+        ));
+        let dispatcher = PodDispatcher::new(informer.clone());
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move { informer.run(token).await });
+        let (routes, token) = (dispatcher.clone(), stop.clone());
+        tokio::spawn(async move { routes.run(token).await });
+        NodePods { dispatcher, stop }
+    }
+}
+
 /// An agent that runs now.
 struct RunningAgent {
     stop: CancellationToken,
@@ -220,12 +248,14 @@ impl NodeSlot {
         self.running.is_some()
     }
 
-    /// Starts the agent, and reads the node's usage for the autoscaler meanwhile.
-    pub(super) fn start(&mut self, metrics: &RuntimeMetrics) {
+    /// Starts the agent on its node's pod feed, and reads the node's usage for the
+    /// autoscaler meanwhile.
+    pub(super) fn start(&mut self, metrics: &RuntimeMetrics, pods: &PodDispatcher) {
         let stop = CancellationToken::new();
         let agent = self.agent.clone();
         let token = stop.clone();
-        let task = tokio::spawn(async move { agent.run(token).await });
+        let feed = pods.feed(agent.node_name());
+        let task = tokio::spawn(async move { agent.run_with_feed(feed, token).await });
         metrics.add_node(self.agent.node_name(), self.agent.runtime().clone());
         self.running = Some(RunningAgent { stop, task });
     }
