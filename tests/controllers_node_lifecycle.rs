@@ -59,7 +59,11 @@ fn fake_agents(client: Client, nodes: Vec<String>, alive: Arc<Mutex<BTreeSet<Str
                         .await;
                 }
             }
-            common::mark_pods_ready(&client).await;
+            // Only live agents report their pods ready.
+            common::mark_pods_ready_except(&client, |p| {
+                p.node_name().is_some_and(|n| !live.iter().any(|l| l == n))
+            })
+            .await;
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
@@ -121,11 +125,23 @@ async fn active_pods_on(client: &Client, node: &str) -> usize {
         .count()
 }
 
+async fn ready_pods_on(client: &Client, node: &str) -> usize {
+    let pods: Api<Pod> = Api::all(client.clone());
+    pods.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.node_name() == Some(node) && p.is_ready())
+        .count()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_silent_node_is_marked_then_emptied_after_grace_and_toleration() {
     let (client, alive, stop) = setup(3, 6).await;
     let nodes: Api<Node> = Api::all(client.clone());
     assert_eq!(active_pods_on(&client, "node-1").await, 2);
+    assert_eq!(ready_pods_on(&client, "node-1").await, 2);
 
     alive.lock().remove("node-1");
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -151,6 +167,11 @@ async fn a_silent_node_is_marked_then_emptied_after_grace_and_toleration() {
     assert_eq!(
         node.condition("Ready").map(|c| c.status),
         Some(ConditionStatus::Unknown)
+    );
+    assert_eq!(
+        ready_pods_on(&client, "node-1").await,
+        0,
+        "its pods are no longer counted as ready, long before their eviction"
     );
 
     // The taint came 40 s after the last renewal, so 10 s ago at most.

@@ -176,6 +176,40 @@ impl NodeLifecycleController {
     }
 }
 
+impl NodeLifecycleController {
+    /// Kubernetes' MarkPodsNotReady: the pods of an unreachable node cannot be known to
+    /// serve, so their `Ready` condition turns `False` at once — availability counts
+    /// (rollouts, the autoscaler, load balancers) stop relying on them long before the
+    /// eviction.
+    async fn mark_pods_not_ready(&self, node: &str, now: Time) -> Result<(), ApiError> {
+        for pod in self.pods.by_index(INDEX_NODE_NAME, node) {
+            if !pod.is_ready() || pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let pods: Api<Pod> =
+                Api::namespaced(self.client.clone(), pod.namespace().unwrap_or("default"));
+            let marked = pods
+                .update_status_with(pod.name_any(), |p| {
+                    let status = p.status.get_or_insert_with(Default::default);
+                    status.set_condition(
+                        "Ready",
+                        ConditionStatus::False,
+                        Some("NodeNotReady"),
+                        Some("the node's agent stopped posting status"),
+                        now,
+                    );
+                })
+                .await;
+            match marked {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Controller for NodeLifecycleController {
     type Object = Node;
@@ -241,6 +275,7 @@ impl Controller for NodeLifecycleController {
                 })
                 .await?;
         }
+        self.mark_pods_not_ready(&name, now).await?;
         // No new pods on it from now on (Kubernetes' TaintNodesByCondition). Pods
         // tolerate the NoExecute taint below for a while, and the scheduler's taint
         // filter would let their replacements land right back on the silent node;
