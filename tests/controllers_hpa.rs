@@ -221,3 +221,73 @@ async fn a_custom_per_pod_metric_drives_scaling_too() {
     assert_eq!(replicas, 6);
     stop.cancel();
 }
+
+/// Reports cpu only for the first `reporting` pods (by name), the same figure for each.
+struct Gappy {
+    usage: i64,
+    reporting: usize,
+}
+
+#[async_trait]
+impl MetricsSource for Gappy {
+    async fn pod_resource_usage(
+        &self,
+        pods: &[Arc<Pod>],
+        _resource: &str,
+    ) -> Result<HashMap<String, i64>, MetricsError> {
+        let mut names: Vec<&str> = pods.iter().map(|p| p.name_any()).collect();
+        names.sort_unstable();
+        Ok(names
+            .into_iter()
+            .take(self.reporting)
+            .map(|n| (n.to_owned(), self.usage))
+            .collect())
+    }
+
+    async fn pod_metric(
+        &self,
+        _pods: &[Arc<Pod>],
+        metric: &str,
+    ) -> Result<HashMap<String, i64>, MetricsError> {
+        Err(MetricsError::Unavailable(metric.into()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_without_metrics_count_as_busy_when_scaling_in() {
+    let (client, _) = memory_client();
+    // 10 pods; 5 report 20% of their 100m request (target 50%), 5 report nothing.
+    let source = Arc::new(Gappy {
+        usage: 20,
+        reporting: 5,
+    });
+    let mut manager = Manager::new(client.clone());
+    let rs = ReplicaSetController::new(client.clone(), manager.informers());
+    let d = DeploymentController::new(client.clone(), manager.informers());
+    let hpa = HpaController::new(client.clone(), manager.informers(), source);
+    manager.add(rs);
+    manager.add(d);
+    manager.add(hpa);
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut ten = web();
+    ten.spec.replicas = Some(10);
+    deployments.create(&ten).await.unwrap();
+    run_for(&client, 20).await;
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "default");
+    autoscalers.create(&autoscaler()).await.unwrap();
+    run_for(&client, 280).await;
+    assert_eq!(
+        deployments.get("web").await.unwrap().replicas(),
+        10,
+        "a new autoscaler waits a whole scale-down window before scaling in"
+    );
+    run_for(&client, 40).await;
+    // Measured pods alone say 40% of target: ceil(5 × 0.4) = 2. Counting the silent
+    // five at the target: (5 × 20 + 5 × 50) / (10 × 50) = 0.7, so ceil(10 × 0.7) = 7.
+    assert_eq!(deployments.get("web").await.unwrap().replicas(), 7);
+    stop.cancel();
+}

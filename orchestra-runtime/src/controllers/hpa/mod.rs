@@ -217,13 +217,39 @@ impl HpaController {
                                 (used as f64 * 100.0 / requested as f64).round() as i32;
                             let target = r.target.average_utilization.unwrap_or(80).max(1);
                             let mut ratio = f64::from(utilization) / f64::from(target);
-                            if ratio > 1.0 && !starting.is_empty() {
-                                let idle: i64 =
-                                    starting.iter().map(|p| request_milli(p, &r.name)).sum();
+                            let missing: Vec<&Arc<Pod>> = pods
+                                .iter()
+                                .filter(|p| !usage.contains_key(p.name_any()))
+                                .collect();
+                            let request_of = |ps: &mut dyn Iterator<Item = &Arc<Pod>>| -> i64 {
+                                ps.map(|p| request_milli(p, &r.name)).sum()
+                            };
+                            if ratio > 1.0 && (!starting.is_empty() || !missing.is_empty()) {
+                                // Scaling out: pods starting or without a figure count
+                                // as using nothing.
+                                let idle = request_of(&mut starting.iter())
+                                    + request_of(&mut missing.iter().copied());
                                 ratio = used as f64 * 100.0
                                     / (requested + idle) as f64
                                     / f64::from(target);
-                                counted += starting.len();
+                                counted += starting.len() + missing.len();
+                            } else if ratio < 1.0 && !missing.is_empty() {
+                                // Scaling in: pods without a figure count as using
+                                // exactly the target, so a gap in the metrics never
+                                // removes pods that may be busy (as Kubernetes does).
+                                let missing_request = request_of(&mut missing.iter().copied());
+                                let assumed = missing_request * i64::from(target) / 100;
+                                ratio = (used + assumed) as f64 * 100.0
+                                    / (requested + missing_request) as f64
+                                    / f64::from(target);
+                                counted += missing.len();
+                            }
+                            // Counting the others must not turn a scale-in into a
+                            // scale-out or back: then nothing changes.
+                            if (f64::from(utilization) / f64::from(target) - 1.0).signum()
+                                != (ratio - 1.0).signum()
+                            {
+                                ratio = 1.0;
                             }
                             (
                                 ratio,
@@ -412,7 +438,16 @@ impl Controller for HpaController {
                     &old_conditions,
                 ));
                 let mut all = self.history.lock();
-                let history = all.entry(ctx.key.clone()).or_default();
+                // An autoscaler seen for the first time (new, or this controller just
+                // started) remembers the current replicas as a recommendation, as
+                // Kubernetes does: it may not scale in before a whole window passed.
+                let history = all.entry(ctx.key.clone()).or_insert_with(|| History {
+                    recommendations: vec![Stamped {
+                        at: now,
+                        value: current,
+                    }],
+                    ..Default::default()
+                });
                 let window = Duration::from_secs(3600);
                 history.recommendations.retain(|r| now.since(r.at) < window);
                 history.changes.retain(|r| now.since(r.at) < window);
