@@ -102,6 +102,21 @@ fn autoscaler() -> HorizontalPodAutoscaler {
     }
 }
 
+/// Runs the ReplicaSet, Deployment and autoscaler controllers over `metrics`.
+fn start_controllers(client: &Client, metrics: Arc<dyn MetricsSource>) -> CancellationToken {
+    let mut manager = Manager::new(client.clone());
+    let rs = ReplicaSetController::new(client.clone(), manager.informers());
+    let d = DeploymentController::new(client.clone(), manager.informers());
+    let hpa = HpaController::new(client.clone(), manager.informers(), metrics);
+    manager.add(rs);
+    manager.add(d);
+    manager.add(hpa);
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { manager.run(token).await });
+    stop
+}
+
 async fn run_for(client: &Client, secs: u64) {
     for _ in 0..secs {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -113,16 +128,7 @@ async fn run_for(client: &Client, secs: u64) {
 async fn scales_out_under_load_and_back_in_after_the_window() {
     let (client, _) = memory_client();
     let load = Arc::new(Load(AtomicI64::new(40)));
-    let mut manager = Manager::new(client.clone());
-    let rs = ReplicaSetController::new(client.clone(), manager.informers());
-    let d = DeploymentController::new(client.clone(), manager.informers());
-    let hpa = HpaController::new(client.clone(), manager.informers(), load.clone());
-    manager.add(rs);
-    manager.add(d);
-    manager.add(hpa);
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    tokio::spawn(async move { manager.run(token).await });
+    let stop = start_controllers(&client, load.clone());
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "default");
@@ -176,16 +182,7 @@ async fn a_custom_per_pod_metric_drives_scaling_too() {
     use orchestra::core::kinds::{MetricIdentifier, PodsMetricSource};
     let (client, _) = memory_client();
     let load = Arc::new(Load(AtomicI64::new(30)));
-    let mut manager = Manager::new(client.clone());
-    let rs = ReplicaSetController::new(client.clone(), manager.informers());
-    let d = DeploymentController::new(client.clone(), manager.informers());
-    let hpa = HpaController::new(client.clone(), manager.informers(), load.clone());
-    manager.add(rs);
-    manager.add(d);
-    manager.add(hpa);
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    tokio::spawn(async move { manager.run(token).await });
+    let stop = start_controllers(&client, load.clone());
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     deployments.create(&web()).await.unwrap();
@@ -261,16 +258,7 @@ async fn pods_without_metrics_count_as_busy_when_scaling_in() {
         usage: 20,
         reporting: 5,
     });
-    let mut manager = Manager::new(client.clone());
-    let rs = ReplicaSetController::new(client.clone(), manager.informers());
-    let d = DeploymentController::new(client.clone(), manager.informers());
-    let hpa = HpaController::new(client.clone(), manager.informers(), source);
-    manager.add(rs);
-    manager.add(d);
-    manager.add(hpa);
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    tokio::spawn(async move { manager.run(token).await });
+    let stop = start_controllers(&client, source.clone());
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let mut ten = web();
