@@ -253,10 +253,13 @@ impl<K: Resource> Cache<K> {
                 None => self.list(),
             },
         };
+        // A selector of one label is answered by the index alone.
+        let by_index_alone =
+            selector.match_labels.len() == 1 && selector.match_expressions.is_empty();
         candidates
             .into_iter()
             .filter(|o| namespace.is_none_or(|ns| o.meta().namespace.as_deref() == Some(ns)))
-            .filter(|o| selector.matches(&o.meta().labels))
+            .filter(|o| by_index_alone || selector.matches(&o.meta().labels))
             .collect()
     }
 
