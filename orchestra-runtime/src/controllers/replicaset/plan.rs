@@ -73,22 +73,29 @@ pub fn plan(rs: &ReplicaSet, candidates: &[Arc<Pod>], now: Time) -> Plan {
     plan
 }
 
-/// The status of `rs` with `active` pods.
+/// The status of `rs` with `active` pods. One pass over the pods: a ReplicaSet may have
+/// a hundred thousand, and each visit is a cache miss.
 fn status(rs: &ReplicaSet, active: &[Arc<Pod>], now: Time) -> ReplicaSetStatus {
     let template_labels = rs.spec.template.metadata.as_ref().map(|m| &m.labels);
     let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
-    let count = |f: &dyn Fn(&Pod) -> bool| active.iter().filter(|p| f(p)).count() as i32;
+    let (mut fully_labeled, mut ready, mut available) = (0, 0, 0);
+    for p in active {
+        let labeled = template_labels.is_none_or(|labels| {
+            labels
+                .iter()
+                .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
+        });
+        fully_labeled += i32::from(labeled);
+        if p.is_ready() {
+            ready += 1;
+            available += i32::from(is_available(p, min_ready, now));
+        }
+    }
     ReplicaSetStatus {
         replicas: active.len() as i32,
-        fully_labeled_replicas: Some(count(&|p| {
-            template_labels.is_none_or(|labels| {
-                labels
-                    .iter()
-                    .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-            })
-        })),
-        ready_replicas: Some(count(&|p| p.is_ready())),
-        available_replicas: Some(count(&|p| is_available(p, min_ready, now))),
+        fully_labeled_replicas: Some(fully_labeled),
+        ready_replicas: Some(ready),
+        available_replicas: Some(available),
         observed_generation: rs.metadata.generation,
         conditions: rs
             .status
