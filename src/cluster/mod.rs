@@ -83,7 +83,8 @@ pub struct Cluster {
     control_plane: Mutex<Option<RunningControlPlane>>,
     incarnations: AtomicU64,
     nodes: Mutex<BTreeMap<String, NodeSlot>>,
-    node_pods: NodePods,
+    /// `None` once shut down.
+    node_pods: Option<NodePods>,
     node_template: Option<NodeSpec>,
     sim_profile: Option<SimProfile>,
 }
@@ -112,7 +113,7 @@ impl Cluster {
         sim_profile: Option<SimProfile>,
     ) -> Cluster {
         Cluster {
-            node_pods: NodePods::start(&client),
+            node_pods: Some(NodePods::start(&client)),
             client,
             plan,
             metrics,
@@ -122,6 +123,16 @@ impl Cluster {
             node_template,
             sim_profile,
         }
+    }
+
+    /// Routes pod events to the in-process node agents (present until shutdown, which
+    /// consumes the cluster).
+    fn pod_dispatcher(&self) -> &orchestra_runtime::node::PodDispatcher {
+        &self
+            .node_pods
+            .as_ref()
+            .expect("the pod feed lives until shutdown")
+            .dispatcher
     }
 
     /// A client over the cluster's store (with the cluster's clock and settings).
@@ -312,7 +323,7 @@ impl Cluster {
         if slot.is_running() {
             return Err(ClusterError::NodeRunning(name.to_owned()));
         }
-        slot.start(&self.metrics, &self.node_pods.dispatcher);
+        slot.start(&self.metrics, self.pod_dispatcher());
         Ok(())
     }
 
@@ -337,14 +348,14 @@ impl Cluster {
             return Err(ClusterError::NodeExists(name));
         }
         let mut slot = NodeSlot::new(agent);
-        slot.start(&self.metrics, &self.node_pods.dispatcher);
+        slot.start(&self.metrics, self.pod_dispatcher());
         nodes.insert(name.clone(), slot);
         Ok(name)
     }
 
     /// Stops everything gracefully: the control plane first (so it does not react to
     /// nodes going away), then every node agent.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop_control_plane().await;
         let tasks: Vec<_> = self
             .nodes
@@ -355,7 +366,9 @@ impl Cluster {
         for task in tasks {
             let _ = task.await;
         }
-        self.node_pods.stop.cancel();
+        if let Some(node_pods) = self.node_pods.take() {
+            node_pods.stop().await;
+        }
     }
 }
 
@@ -367,7 +380,9 @@ impl Drop for Cluster {
         for slot in self.nodes.get_mut().values() {
             slot.cancel();
         }
-        self.node_pods.stop.cancel();
+        if let Some(node_pods) = &self.node_pods {
+            node_pods.cancel();
+        }
     }
 }
 

@@ -201,7 +201,8 @@ impl NodeSpec {
 /// its own and may be restarted).
 pub(super) struct NodePods {
     pub(super) dispatcher: PodDispatcher,
-    pub(super) stop: CancellationToken,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl NodePods {
@@ -213,10 +214,28 @@ impl NodePods {
         let dispatcher = PodDispatcher::new(informer.clone());
         let stop = CancellationToken::new();
         let token = stop.clone();
-        tokio::spawn(async move { informer.run(token).await });
+        let watching = tokio::spawn(async move { informer.run(token).await });
         let (routes, token) = (dispatcher.clone(), stop.clone());
-        tokio::spawn(async move { routes.run(token).await });
-        NodePods { dispatcher, stop }
+        let routing = tokio::spawn(async move { routes.run(token).await });
+        NodePods {
+            dispatcher,
+            stop,
+            tasks: vec![watching, routing],
+        }
+    }
+
+    /// Signals the informer and the routing to stop.
+    pub(super) fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops them and waits until they have let go of the store (a durable store can
+    /// then be reopened at once).
+    pub(super) async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
