@@ -9,6 +9,9 @@
 //!
 //! `probe.rs` holds the TCP and HTTP probes every networked runtime shares.
 //!
+//! DESIGN.md also names a `DockerRuntime` (Docker Engine API); it is not built yet. It
+//! would implement the same trait, reuse `probe.rs`, and run the same conformance kit.
+//!
 //! Every runtime here passes the conformance kit in `orchestra_runtime::testing`
 //! (feature `testing`).
 

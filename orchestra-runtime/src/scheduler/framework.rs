@@ -15,7 +15,7 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -194,7 +194,7 @@ pub trait PostFilterPlugin: Plugin {
         state: &CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        unfit: &HashMap<String, Unfit>,
+        unfit: &BTreeMap<String, Unfit>,
     ) -> PostFilterResult;
 }
 

@@ -2,7 +2,6 @@
 //! request, and how many pods of each owner it runs (for spreading).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{AddAssign, SubAssign};
 use std::sync::Arc;
 
@@ -140,33 +139,11 @@ pub struct NodeInfo {
     allocatable: Resources,
     requested: Resources,
     non_zero_requested: Resources,
-    owners: HashMap<Arc<str>, u32, BuildHasherDefault<FastHasher>>,
+    /// Hashed with foldhash, as the reconcile cache's keys: the spreading score looks
+    /// one owner up per node per cycle.
+    owners: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
     unschedulable: bool,
     tainted: bool,
-}
-
-/// A small, fast, non-cryptographic hasher (Fx-style multiply-rotate) for owner uids:
-/// the spreading score looks one up per node per cycle, and the keys come from the
-/// store, not from an attacker who could aim collisions at the scheduler's own table.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 impl NodeInfo {

@@ -324,11 +324,10 @@ impl SchedulingLoop {
         now: Instant,
     ) {
         let profile = self.settings.profiles[profile_index].clone();
-        let unfit: HashMap<String, _> = fit.unfit_nodes.clone().into_iter().collect();
         let state = CycleState::new();
         for plugin in &profile.post_filter {
             if let PostFilterResult::Nominated(node) =
-                plugin.post_filter(&state, info, &self.snapshot, &unfit)
+                plugin.post_filter(&state, info, &self.snapshot, &fit.unfit_nodes)
             {
                 tracing::info!(pod = %key, %node, plugin = plugin.name(), "room made by post-filter");
                 self.queue.requeue_backoff(key, now);

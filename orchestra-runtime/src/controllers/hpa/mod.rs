@@ -216,19 +216,20 @@ impl HpaController {
                             let utilization =
                                 (used as f64 * 100.0 / requested as f64).round() as i32;
                             let target = r.target.average_utilization.unwrap_or(80).max(1);
-                            let mut ratio = f64::from(utilization) / f64::from(target);
+                            let measured_ratio = f64::from(utilization) / f64::from(target);
+                            let mut ratio = measured_ratio;
                             let missing: Vec<&Arc<Pod>> = pods
                                 .iter()
                                 .filter(|p| !usage.contains_key(p.name_any()))
                                 .collect();
-                            let request_of = |ps: &mut dyn Iterator<Item = &Arc<Pod>>| -> i64 {
-                                ps.map(|p| request_milli(p, &r.name)).sum()
+                            let request_of = |ps: &[&Arc<Pod>]| -> i64 {
+                                ps.iter().map(|p| request_milli(p, &r.name)).sum()
                             };
                             if ratio > 1.0 && (!starting.is_empty() || !missing.is_empty()) {
                                 // Scaling out: pods starting or without a figure count
                                 // as using nothing.
-                                let idle = request_of(&mut starting.iter())
-                                    + request_of(&mut missing.iter().copied());
+                                let starting: Vec<&Arc<Pod>> = starting.iter().collect();
+                                let idle = request_of(&starting) + request_of(&missing);
                                 ratio = used as f64 * 100.0
                                     / (requested + idle) as f64
                                     / f64::from(target);
@@ -237,7 +238,7 @@ impl HpaController {
                                 // Scaling in: pods without a figure count as using
                                 // exactly the target, so a gap in the metrics never
                                 // removes pods that may be busy (as Kubernetes does).
-                                let missing_request = request_of(&mut missing.iter().copied());
+                                let missing_request = request_of(&missing);
                                 let assumed = missing_request * i64::from(target) / 100;
                                 ratio = (used + assumed) as f64 * 100.0
                                     / (requested + missing_request) as f64
@@ -246,9 +247,7 @@ impl HpaController {
                             }
                             // Counting the others must not turn a scale-in into a
                             // scale-out or back: then nothing changes.
-                            if (f64::from(utilization) / f64::from(target) - 1.0).signum()
-                                != (ratio - 1.0).signum()
-                            {
+                            if (measured_ratio - 1.0).signum() != (ratio - 1.0).signum() {
                                 ratio = 1.0;
                             }
                             (
