@@ -149,13 +149,20 @@ fn is_transient(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         etcd_client::Error::GRpcStatus(status) => {
-            matches!(
-                status.code(),
-                tonic::Code::Unavailable
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::Unknown
-                    | tonic::Code::Aborted
-            ) && !status.message().contains("revision")
+            // `Cancelled` with a transport error underneath is the connection to a
+            // member that went away (seen when the leader is killed mid-request), not
+            // a cancel of ours: another member answers the retry.
+            let connection_lost = status.code() == tonic::Code::Cancelled
+                && std::error::Error::source(status).is_some();
+            (connection_lost
+                || matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Unknown
+                        | tonic::Code::Aborted
+                ))
+                && !status.message().contains("revision")
         }
         _ => false,
     }
