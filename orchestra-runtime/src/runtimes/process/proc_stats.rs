@@ -72,11 +72,35 @@ pub(super) fn group_usage(pgrp: i32) -> (u64, u64) {
         if let Some(stat) = read_stat(pid) {
             if stat.pgrp == pgrp && !stat.is_zombie() {
                 ticks += stat.cpu_ticks;
-                pages += stat.rss_pages;
+                pages += match stat.rss_pages {
+                    0 => walked_rss_pages(pid).unwrap_or(0),
+                    counted => counted,
+                };
             }
         }
     }
     (ticks, pages)
+}
+
+/// Resident pages of `pid` counted by walking its page tables (`smaps_rollup`).
+///
+/// The resident count in `stat` comes from per-CPU counters that Linux folds in
+/// batches, so a small process that has just started can read as 0 pages there; the
+/// walk is exact but costs more, so it is only asked when the cheap count says 0.
+fn walked_rss_pages(pid: u32) -> Option<u64> {
+    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let kib = rss_kib(&rollup)?;
+    let (_, page_size) = tick_and_page();
+    Some((kib * 1024).div_ceil(page_size))
+}
+
+/// The `Rss:` line of an `smaps_rollup` file, in KiB.
+fn rss_kib(rollup: &str) -> Option<u64> {
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Rss:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
 }
 
 /// Clock ticks per second and the page size, from `sysconf` (with Linux's usual
@@ -110,6 +134,18 @@ mod tests {
         assert_eq!(stat.cpu_ticks, 10);
         assert_eq!(stat.start_time, 123456);
         assert_eq!(stat.rss_pages, 250);
+    }
+
+    #[test]
+    fn reads_the_resident_size_of_an_smaps_rollup() {
+        let rollup = "55fbfb03b000-7ffe3ad2c000 ---p 00000000 00:00 0  [rollup]\nRss:                1764 kB\nPss:                 550 kB\n";
+        assert_eq!(rss_kib(rollup), Some(1764));
+        assert_eq!(rss_kib("Pss: 5 kB\n"), None);
+    }
+
+    #[test]
+    fn walks_the_page_tables_of_this_process() {
+        assert!(walked_rss_pages(std::process::id()).unwrap() > 0);
     }
 
     #[test]
