@@ -566,3 +566,63 @@ async fn rollback_starts_over_when_another_writer_gets_in_between() {
     );
     stop.cancel();
 }
+
+/// A sync whose cache has not shown the ReplicaSet an earlier sync created meets
+/// AlreadyExists: that is its own ReplicaSet, not a hash collision — no second
+/// ReplicaSet, no collision count (at 100,000 pods under load, a bumped count once
+/// made the Deployment roll all its pods over to a twin ReplicaSet). A different
+/// template under the same name still counts as a collision.
+#[tokio::test]
+async fn a_lagging_cache_is_no_hash_collision() {
+    use orchestra::core::ResourceExt;
+    use orchestra::runtime::reconcile::{Context, Controller, ObjectKey};
+
+    let (client, _) = memory_client();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let d = Arc::new(deployments.create(&deployment(3, "web:1")).await.unwrap());
+    // The informers never run: the controller's cache stays empty, as far behind
+    // its own writes as a cache can be.
+    let manager = Manager::new(client.clone());
+    let controller = DeploymentController::new(client.clone(), manager.informers());
+    let ctx = Context {
+        key: ObjectKey::namespaced("default", "web"),
+        client: client.clone(),
+        cache: manager.informers().cache::<Deployment>(),
+        retries: 0,
+    };
+    for _ in 0..2 {
+        controller.reconcile(d.clone(), &ctx).await.unwrap();
+    }
+    let rss = replicasets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(rss.len(), 1, "one ReplicaSet");
+    let collisions = |d: &Deployment| d.status.as_ref().and_then(|s| s.collision_count);
+    assert_eq!(collisions(&deployments.get("web").await.unwrap()), None);
+
+    // Someone else's ReplicaSet under the name the template hashes to.
+    let name = rss[0].name_any().to_owned();
+    replicasets
+        .delete(&name, &Default::default())
+        .await
+        .unwrap();
+    let mut squatter = rss[0].clone();
+    squatter.metadata = orchestra::core::ObjectMeta::namespaced("default", &name);
+    squatter.spec.template.spec.containers[0].image = "other:1".into();
+    replicasets.create(&squatter).await.unwrap();
+    controller.reconcile(d.clone(), &ctx).await.unwrap();
+    let counted = Arc::new(deployments.get("web").await.unwrap());
+    assert_eq!(collisions(&counted), Some(1));
+    // The next sync hashes with the count: a ReplicaSet under another name.
+    controller.reconcile(counted, &ctx).await.unwrap();
+    let rss = replicasets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(rss.len(), 2, "the squatter and the Deployment's own");
+    assert!(rss.iter().any(|rs| rs.name_any() != name));
+}

@@ -112,14 +112,16 @@ impl DeploymentController {
         .map(|_| ())
     }
 
-    /// Creates the ReplicaSet for the Deployment's current template.
+    /// Creates the ReplicaSet for the Deployment's current template. Returns whether
+    /// its name was taken by another template (a hash collision, now counted in the
+    /// Deployment's status, so the next sync hashes differently).
     async fn create_new(
         &self,
         d: &Deployment,
         api: &Api<ReplicaSet>,
         replicas: i32,
         revision: u64,
-    ) -> Result<(), DeploymentError> {
+    ) -> Result<bool, DeploymentError> {
         let collisions = d
             .status
             .as_ref()
@@ -161,8 +163,19 @@ impl DeploymentController {
             status: None,
         };
         match api.create(&rs).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(false),
             Err(e) if e.is_already_exists() => {
+                // Our own ReplicaSet, created by an earlier sync the cache has not shown
+                // yet, is no collision (as Kubernetes checks, by owner and template).
+                let existing = api.get(rs.name_any()).await?;
+                let ours = existing
+                    .metadata
+                    .controller_ref()
+                    .is_some_and(|r| r.uid == d.uid());
+                if ours && without_hash(&existing.spec.template) == without_hash(&rs.spec.template)
+                {
+                    return Ok(false);
+                }
                 // Another template hashed to the same name: count the collision so the
                 // next attempt hashes differently.
                 let deployments: Api<Deployment> =
@@ -173,7 +186,7 @@ impl DeploymentController {
                         status.collision_count = Some(collisions + 1);
                     })
                     .await?;
-                Ok(())
+                Ok(true)
             }
             Err(e) => Err(e.into()),
         }
@@ -310,7 +323,11 @@ impl Controller for DeploymentController {
                             &old_counts,
                         ),
                     };
-                    self.create_new(&d, &api, initial, max_revision + 1).await?;
+                    if self.create_new(&d, &api, initial, max_revision + 1).await? {
+                        // The status below, computed from `d`, would undo the count;
+                        // the count's own write wakes this Deployment again.
+                        return Ok(Action::await_change());
+                    }
                 }
                 (Some(n), DeploymentStrategyType::Recreate) => {
                     let old_running = old.iter().any(|rs| {
