@@ -4,8 +4,10 @@
 //! Controllers read only from here (never from the store) so a reconcile costs no I/O
 //! until it writes. Three indexes are always kept — by namespace, by owner uid and by
 //! label pair — and users add their own (pods by `spec.nodeName`, say) with an index
-//! function before the informer starts.
+//! function before the informer starts, and [`Tally`] summaries of groups of objects
+//! (a ReplicaSet's ready pods) that the cache keeps current as objects change.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use std::sync::Arc;
 use orchestra_core::{LabelSelector, Resource, ResourceExt};
 use parking_lot::RwLock;
 use tokio::sync::watch;
+
+use super::tally::{Groups, Tallies, Tally};
 
 /// Index of objects by `metadata.namespace` (cluster-scoped objects: `""`).
 pub const INDEX_NAMESPACE: &str = "namespace";
@@ -113,6 +117,8 @@ impl<K> Index<K> {
 struct Inner<K> {
     objects: KeyMap<Arc<K>>,
     indexes: HashMap<String, Index<K>>,
+    /// By the `Tally` type they hold.
+    tallies: HashMap<TypeId, Box<dyn Tallies<K>>>,
 }
 
 /// A shared, indexed, read-mostly view of every object of kind `K` an informer saw.
@@ -181,6 +187,7 @@ impl<K: Resource> Cache<K> {
         let inner = Arc::new(RwLock::new(Inner {
             objects: HashMap::default(),
             indexes,
+            tallies: HashMap::new(),
         }));
         CacheWriter {
             cache: Cache {
@@ -263,6 +270,18 @@ impl<K: Resource> Cache<K> {
             .collect()
     }
 
+    /// Reads the tally of type `T` for `group` (`None` when nothing counts in that
+    /// group, or no such tally was added to the informer), under the cache's read lock:
+    /// it agrees with what [`Cache::get`] would return at the same moment.
+    pub fn tally<T: Tally<K>, R>(&self, group: &str, read: impl FnOnce(Option<&T>) -> R) -> R {
+        let inner = self.inner.read();
+        let groups = inner
+            .tallies
+            .get(&TypeId::of::<T>())
+            .and_then(|t| t.as_any().downcast_ref::<Groups<T>>());
+        read(groups.and_then(|g| g.get(group)))
+    }
+
     /// Whether the informer has completed its first list.
     pub fn is_synced(&self) -> bool {
         *self.synced.borrow()
@@ -287,7 +306,11 @@ impl<K: Resource> CacheWriter<K> {
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
         let key = ObjectKey::of(obj.as_ref());
         let mut inner = self.cache.inner.write();
-        let Inner { objects, indexes } = &mut *inner;
+        let Inner {
+            objects,
+            indexes,
+            tallies,
+        } = &mut *inner;
         let old = objects.insert(key.clone(), obj.clone());
         for index in indexes.values_mut() {
             if let Some(old) = &old {
@@ -295,16 +318,29 @@ impl<K: Resource> CacheWriter<K> {
             }
             index.insert(&obj, &key);
         }
+        for tally in tallies.values_mut() {
+            if let Some(old) = &old {
+                tally.remove(old);
+            }
+            tally.add(&obj);
+        }
         old
     }
 
     /// Removes the object with `key`, returning it.
     pub(crate) fn remove(&self, key: &ObjectKey) -> Option<Arc<K>> {
         let mut inner = self.cache.inner.write();
-        let Inner { objects, indexes } = &mut *inner;
+        let Inner {
+            objects,
+            indexes,
+            tallies,
+        } = &mut *inner;
         let old = objects.remove(key)?;
         for index in indexes.values_mut() {
             index.remove(&old, key);
+        }
+        for tally in tallies.values_mut() {
+            tally.remove(&old);
         }
         Some(old)
     }
@@ -312,7 +348,9 @@ impl<K: Resource> CacheWriter<K> {
     /// Adds (or replaces) index `name`, computed over the objects already cached.
     pub(crate) fn add_index(&self, name: &str, func: IndexFn<K>) {
         let mut inner = self.cache.inner.write();
-        let Inner { objects, indexes } = &mut *inner;
+        let Inner {
+            objects, indexes, ..
+        } = &mut *inner;
         let mut index = Index {
             func,
             entries: HashMap::default(),
@@ -321,6 +359,17 @@ impl<K: Resource> CacheWriter<K> {
             index.insert(obj, key);
         }
         indexes.insert(name.to_owned(), index);
+    }
+
+    /// Adds (or replaces) the tally of type `T`, computed over the objects already
+    /// cached.
+    pub(crate) fn add_tally<T: Tally<K>>(&self) {
+        let mut inner = self.cache.inner.write();
+        let mut groups = Groups::<T>::default();
+        for obj in inner.objects.values() {
+            Tallies::<K>::add(&mut groups, obj);
+        }
+        inner.tallies.insert(TypeId::of::<T>(), Box::new(groups));
     }
 
     /// Every cached key.

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, CacheWriter, ObjectKey};
+use super::tally::Tally;
 
 /// A change an informer observed.
 #[derive(Debug)]
@@ -119,6 +120,12 @@ impl<K: Resource> Informer<K> {
     /// are indexed at once.
     pub fn add_index(&self, name: &str, func: impl Fn(&K) -> Vec<String> + Send + Sync + 'static) {
         self.writer.add_index(name, Arc::new(func));
+    }
+
+    /// Adds (or replaces) the tally of type `T`, at any time: existing objects are
+    /// counted at once, and [`Cache::tally`] reads it.
+    pub fn add_tally<T: Tally<K>>(&self) {
+        self.writer.add_tally::<T>();
     }
 
     /// The cache this informer fills.

@@ -14,6 +14,8 @@
 //!   concurrency, panic isolation and graceful shutdown; the [`Manager`] runs many
 //!   controllers over shared informers, after their caches sync and, with
 //!   [`LeaderElector`], only on the replica holding the lease.
+//! - A [`Tally`] keeps a summary of a group of cached objects current as they change,
+//!   for numbers a controller needs on every sync without visiting every object.
 //! - [`finalizer`] runs cleanup before an object goes.
 
 mod cache;
@@ -26,6 +28,7 @@ mod manager;
 pub mod queue;
 mod rate_limit;
 mod runner;
+mod tally;
 
 pub use cache::{Cache, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn, ObjectKey};
 pub use controller::{Action, Context, Controller, Watches};
@@ -37,3 +40,4 @@ pub use manager::{Health, Informers, Manager};
 pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};
 pub use rate_limit::RateLimit;
 pub use runner::{DEFAULT_CONCURRENCY, RunnerConfig};
+pub use tally::Tally;

@@ -7,7 +7,10 @@
 //! shows the ones it deleted, a ReplicaSet is not planned again, so a cache that lags
 //! its own writes never makes it create or delete twice.
 
+mod owned;
 pub mod plan;
+
+pub use owned::{ControlledPods, LabelGroup};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +25,9 @@ use tokio::time::Instant;
 
 use crate::controllers::pod_helpers::pod_from_template;
 use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey, Watches};
+
+/// Index of pods without a controller (ReplicaSets may adopt them), by namespace.
+pub const INDEX_ORPHANS: &str = "orphans";
 
 /// How long writes may stay unobserved before the controller stops waiting for them
 /// and plans afresh (Kubernetes' expectations timeout).
@@ -45,8 +51,17 @@ pub struct ReplicaSetController {
 }
 
 impl ReplicaSetController {
-    /// A controller reading the pod and ReplicaSet caches of `informers`.
+    /// A controller reading the pod and ReplicaSet caches of `informers`; it adds the
+    /// [`INDEX_ORPHANS`] index and the [`ControlledPods`] tally to the pod informer.
     pub fn new(client: Client, informers: &Informers) -> Self {
+        let pods = informers.get::<Pod>();
+        pods.add_index(INDEX_ORPHANS, |pod: &Pod| {
+            match pod.metadata.controller_ref() {
+                Some(_) => Vec::new(),
+                None => vec![pod.namespace().unwrap_or_default().to_owned()],
+            }
+        });
+        pods.add_tally::<ControlledPods>();
         ReplicaSetController {
             client,
             pods: informers.cache::<Pod>(),
@@ -144,8 +159,20 @@ impl Controller for ReplicaSetController {
             // The pod events for our own writes will wake this ReplicaSet again.
             return Ok(Action::requeue(Duration::from_secs(5)));
         }
-        let now = self.client.clock().now();
-        let decision = plan::plan(&rs, &self.candidates(&rs, &namespace), now);
+        // Most syncs only need counts the pod cache keeps; the pods themselves are
+        // visited when some must be chosen (to delete, adopt or release).
+        let orphans = self.pods.by_index(INDEX_ORPHANS, &namespace);
+        let quick = self.pods.tally::<ControlledPods, _>(rs.uid(), |owned| {
+            plan::plan_from_counts(&rs, owned, &orphans)
+        });
+        let decision = match quick {
+            Some(decision) => decision,
+            None => plan::plan(
+                &rs,
+                &self.candidates(&rs, &namespace),
+                self.client.clock().now(),
+            ),
+        };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
 
         for pod in &decision.adopt {

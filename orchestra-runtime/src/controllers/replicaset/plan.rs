@@ -8,6 +8,7 @@ use std::sync::Arc;
 use orchestra_core::kinds::{Pod, PodPhase, ReplicaSet, ReplicaSetStatus};
 use orchestra_core::{ResourceExt, Time};
 
+use super::owned::{ControlledPods, LabelGroup};
 use crate::controllers::pod_helpers::{is_active, is_available};
 
 /// The most pods created (or deleted) by one reconcile, as Kubernetes' `burstReplicas`.
@@ -73,6 +74,59 @@ pub fn plan(rs: &ReplicaSet, candidates: &[Arc<Pod>], now: Time) -> Plan {
     plan
 }
 
+/// The plan [`plan`] would make, worked out from the counts the pod cache keeps of the
+/// ReplicaSet's own pods (`owned`, its [`ControlledPods`]) and from the orphan pods of
+/// its namespace (those without a controller) — without visiting its pods. `None` when
+/// the plan depends on individual pods: some to delete (their order does), to adopt or
+/// to release; a ReplicaSet being deleted; or `minReadySeconds` (availability then
+/// depends on each pod's ready time). The controller then calls [`plan`].
+pub fn plan_from_counts(
+    rs: &ReplicaSet,
+    owned: Option<&ControlledPods>,
+    orphans: &[Arc<Pod>],
+) -> Option<Plan> {
+    let selector = &rs.spec.selector;
+    let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
+    if rs.metadata.deletion_timestamp.is_some() || min_ready > 0 || selector.is_empty() {
+        return None;
+    }
+    let adoptable = |p: &&Arc<Pod>| is_active(p) && selector.matches(&p.metadata.labels);
+    if orphans.iter().any(|p| adoptable(&p)) {
+        return None;
+    }
+    let groups = owned.map_or(&[][..], |o| o.groups.as_slice());
+    if groups.iter().any(|g| !selector.matches(&g.labels)) {
+        return None;
+    }
+    let active: u32 = groups.iter().map(|g| g.active).sum();
+    let active = active as usize;
+    let want = rs.replicas().max(0) as usize;
+    if active > want {
+        return None;
+    }
+    let template_labels = rs.spec.template.metadata.as_ref().map(|m| &m.labels);
+    let fully_labeled: u32 = groups
+        .iter()
+        .filter(|g| {
+            template_labels
+                .is_none_or(|labels| labels.iter().all(|(k, v)| g.labels.get(k) == Some(v)))
+        })
+        .map(|g| g.active)
+        .sum();
+    let sum = |count: fn(&LabelGroup) -> u32| groups.iter().map(count).sum::<u32>() as i32;
+    Some(Plan {
+        create: (want - active).min(BURST_REPLICAS),
+        status: status_with(
+            rs,
+            active as i32,
+            fully_labeled as i32,
+            sum(|g| g.ready),
+            sum(|g| g.ready_since_known),
+        ),
+        ..Plan::default()
+    })
+}
+
 /// The status of `rs` with `active` pods. One pass over the pods: a ReplicaSet may have
 /// a hundred thousand, and each visit is a cache miss.
 fn status(rs: &ReplicaSet, active: &[Arc<Pod>], now: Time) -> ReplicaSetStatus {
@@ -91,8 +145,19 @@ fn status(rs: &ReplicaSet, active: &[Arc<Pod>], now: Time) -> ReplicaSetStatus {
             available += i32::from(is_available(p, min_ready, now));
         }
     }
+    status_with(rs, active.len() as i32, fully_labeled, ready, available)
+}
+
+/// The status of `rs` with these counts; its conditions are kept.
+fn status_with(
+    rs: &ReplicaSet,
+    replicas: i32,
+    fully_labeled: i32,
+    ready: i32,
+    available: i32,
+) -> ReplicaSetStatus {
     ReplicaSetStatus {
-        replicas: active.len() as i32,
+        replicas,
         fully_labeled_replicas: Some(fully_labeled),
         ready_replicas: Some(ready),
         available_replicas: Some(available),

@@ -326,3 +326,161 @@ fn slow_start_doubles_batches() {
     assert_eq!(slow_start_batches(10), [1, 2, 4, 3]);
     assert_eq!(slow_start_batches(500).iter().sum::<usize>(), 500);
 }
+
+mod from_counts {
+    use proptest::prelude::*;
+
+    use super::super::super::owned::ControlledPods;
+    use super::*;
+    use crate::reconcile::Tally;
+
+    /// One pod of a random shape: whose it is, its labels, phase, readiness and
+    /// whether it is being deleted.
+    #[derive(Clone, Debug)]
+    struct Shape {
+        owner: u8,
+        labels: u8,
+        phase: u8,
+        ready: u8,
+        deleting: bool,
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        // Orphans and mismatched labels are rare, so most cases are the common one.
+        let owner = prop_oneof![8 => Just(0u8), 1 => Just(1), 2 => Just(2)];
+        let labels = prop_oneof![8 => Just(0u8), 2 => Just(1), 1 => Just(2)];
+        (owner, labels, 0..4u8, 0..3u8, proptest::bool::weighted(0.1)).prop_map(
+            |(owner, labels, phase, ready, deleting)| Shape {
+                owner,
+                labels,
+                phase,
+                ready,
+                deleting,
+            },
+        )
+    }
+
+    fn build(i: usize, s: &Shape) -> Arc<Pod> {
+        let mut pod = Pod {
+            metadata: ObjectMeta::namespaced("default", format!("p{i}")),
+            ..Default::default()
+        };
+        // 0: the ReplicaSet's own, 1: an orphan, 2: another controller's.
+        if s.owner != 1 {
+            pod.metadata.owner_references.push(OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "ReplicaSet".into(),
+                name: "web".into(),
+                uid: if s.owner == 0 { "rs-uid" } else { "other" }.into(),
+                controller: Some(true),
+                block_owner_deletion: None,
+            });
+        }
+        // 0: exactly the template's labels, 1: one more, 2: not matching.
+        let app = if s.labels == 2 { "db" } else { "web" };
+        pod.metadata.labels.insert("app".into(), app.into());
+        if s.labels == 1 {
+            pod.metadata.labels.insert("extra".into(), "x".into());
+        }
+        if s.deleting {
+            pod.metadata.deletion_timestamp = Some(now());
+        }
+        let phase = [
+            PodPhase::Pending,
+            PodPhase::Running,
+            PodPhase::Running,
+            PodPhase::Failed,
+        ][usize::from(s.phase)];
+        let mut status = PodStatus {
+            phase: Some(phase),
+            ..Default::default()
+        };
+        // 0: not ready, 1: ready since a known time, 2: ready, time unknown.
+        if s.ready > 0 {
+            status.conditions.push(PodCondition {
+                type_: "Ready".into(),
+                status: ConditionStatus::True,
+                last_transition_time: (s.ready == 1).then(|| now().minus(Duration::from_secs(30))),
+                ..Default::default()
+            });
+        }
+        pod.status = Some(status);
+        Arc::new(pod)
+    }
+
+    proptest! {
+        /// Whenever the counts suffice, they give exactly the plan the pods give; and
+        /// they suffice in the common case (nothing to delete, adopt or release).
+        #[test]
+        fn the_counts_agree_with_the_pods(
+            shapes in proptest::collection::vec(shape(), 0..12),
+            gone in proptest::collection::vec(any::<bool>(), 40),
+            replicas in 0..14i32,
+            min_ready in prop_oneof![Just(0), Just(10)],
+        ) {
+            let mut rs = rs(replicas);
+            rs.spec.min_ready_seconds = Some(min_ready);
+            let pods: Vec<Arc<Pod>> = shapes.iter().enumerate().map(|(i, s)| build(i, s)).collect();
+            // The tally sees every pod come, and some go again, as the cache would.
+            let mut owned = ControlledPods::default();
+            for pod in pods.iter().filter(|p| ControlledPods::group(p) == Some("rs-uid")) {
+                owned.add(pod);
+            }
+            let mut present = Vec::new();
+            for (pod, gone) in pods.iter().zip(&gone) {
+                if *gone && ControlledPods::group(pod) == Some("rs-uid") {
+                    owned.remove(pod);
+                } else if !*gone {
+                    present.push(pod.clone());
+                }
+            }
+            let owned_present = present.iter().any(|p| ControlledPods::group(p) == Some("rs-uid"));
+            let owned = owned_present.then_some(&owned);
+            let orphans: Vec<Arc<Pod>> = present
+                .iter()
+                .filter(|p| p.metadata.controller_ref().is_none())
+                .cloned()
+                .collect();
+            let candidates: Vec<Arc<Pod>> = present
+                .iter()
+                .filter(|p| p.metadata.controller_ref().is_none_or(|r| r.uid == "rs-uid") || rs.spec.selector.matches(&p.metadata.labels))
+                .cloned()
+                .collect();
+            let full = plan(&rs, &candidates, now());
+            match plan_from_counts(&rs, owned, &orphans) {
+                Some(quick) => prop_assert_eq!(quick, full),
+                None => prop_assert!(
+                    min_ready > 0 || !full.delete.is_empty() || !full.adopt.is_empty() || !full.release.is_empty()
+                        || present.iter().any(|p| p.metadata.controller_ref().is_some_and(|r| r.uid == "rs-uid") && !rs.spec.selector.matches(&p.metadata.labels)),
+                    "the counts should have sufficed: {full:?}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn counts_alone_plan_the_common_sync() {
+    use super::super::owned::ControlledPods;
+    use crate::reconcile::Tally;
+    let pods: Vec<Arc<Pod>> = (0..5)
+        .map(|i| {
+            pod(P {
+                name: ["a", "b", "c", "d", "e"][i],
+                ready_for: (i < 3).then_some(60),
+                ..Default::default()
+            })
+        })
+        .collect();
+    let mut owned = ControlledPods::default();
+    pods.iter().for_each(|p| owned.add(p));
+    let quick = plan_from_counts(&rs(8), Some(&owned), &[]).expect("counts suffice");
+    assert_eq!(quick, plan(&rs(8), &pods, now()));
+    assert_eq!(quick.create, 3);
+    assert_eq!(quick.status.ready_replicas, Some(3));
+    assert_eq!(
+        plan_from_counts(&rs(4), Some(&owned), &[]),
+        None,
+        "which pod to delete depends on the pods"
+    );
+}
