@@ -23,6 +23,10 @@ use super::restart::should_restart;
 use super::status::{ContainerReport, Waiting, pod_status};
 
 /// What the agent remembers about one container of a pod.
+///
+/// An agent keeps one per container of every pod it runs, so what most containers
+/// never have (a previous instance, a waiting reason, probes) is boxed: a running
+/// container without probes costs its current status and little more.
 #[derive(Debug, Default)]
 pub(crate) struct ContainerRecord {
     /// The current instance.
@@ -30,7 +34,7 @@ pub(crate) struct ContainerRecord {
     /// Its last known status.
     current: Option<RuntimeContainerStatus>,
     /// The instance before it, once it exited.
-    previous: Option<RuntimeContainerStatus>,
+    previous: Option<Box<RuntimeContainerStatus>>,
     restart_count: i32,
     /// The backoff before the last restart (None: never restarted since a reset).
     backoff: Option<Duration>,
@@ -38,18 +42,37 @@ pub(crate) struct ContainerRecord {
     next_start: Option<Instant>,
     /// The exited instance whose backoff was already counted.
     counted_exit: Option<ContainerId>,
-    waiting: Option<Waiting>,
+    waiting: Option<Box<Waiting>>,
+    /// The probes of the current instance while it runs; `None` when it has none.
+    probes: Option<Box<Probes>>,
+}
+
+/// The probe trackers of one running container (at least one is set).
+#[derive(Debug)]
+struct Probes {
     startup: Option<ProbeTracker>,
     liveness: Option<ProbeTracker>,
     readiness: Option<ProbeTracker>,
 }
 
+impl Probes {
+    fn startup_pending(&self) -> bool {
+        self.startup.as_ref().is_some_and(|s| !s.is_passing())
+    }
+}
+
 /// The records of a pod's containers, by name. A pod has a handful of containers, so
-/// a vector beats a hash map here — and keeps an agent with 100,000 pods small.
+/// a vector beats a hash map here — and keeps an agent with 100,000 pods small. It is
+/// sized for the pod's containers up front (see [`PodRecord::adopt`]): growing from
+/// empty would reserve room for four.
 #[derive(Debug, Default)]
 struct ContainerRecords(Vec<(String, ContainerRecord)>);
 
 impl ContainerRecords {
+    fn with_capacity(containers: usize) -> ContainerRecords {
+        ContainerRecords(Vec::with_capacity(containers))
+    }
+
     fn entry(&mut self, name: &str) -> &mut ContainerRecord {
         let i = match self.0.iter().position(|(n, _)| n == name) {
             Some(i) => i,
@@ -89,7 +112,8 @@ impl PodRecord {
         existing.sort_by_key(|s| std::cmp::Reverse(s.attempt));
         let mut record = PodRecord {
             uid: pod.uid().to_owned(),
-            ..Default::default()
+            containers: ContainerRecords::with_capacity(pod.spec.containers.len()),
+            terminating: false,
         };
         let mut stale = Vec::new();
         for status in existing {
@@ -106,7 +130,7 @@ impl PodRecord {
                 }
                 c.current = Some(status);
             } else if c.previous.is_none() && status.state.is_exited() {
-                c.previous = Some(status);
+                c.previous = Some(Box::new(status));
             } else {
                 stale.push(status.id);
             }
@@ -138,13 +162,18 @@ impl ContainerRecord {
                 .as_deref()
                 .and_then(|p| ProbeTracker::new(kind, p, started))
         };
-        self.startup = track(ProbeKind::Startup, &spec.startup_probe);
-        self.liveness = track(ProbeKind::Liveness, &spec.liveness_probe);
-        self.readiness = track(ProbeKind::Readiness, &spec.readiness_probe);
+        let probes = Probes {
+            startup: track(ProbeKind::Startup, &spec.startup_probe),
+            liveness: track(ProbeKind::Liveness, &spec.liveness_probe),
+            readiness: track(ProbeKind::Readiness, &spec.readiness_probe),
+        };
+        let any =
+            probes.startup.is_some() || probes.liveness.is_some() || probes.readiness.is_some();
+        self.probes = any.then(|| Box::new(probes));
     }
 
     fn started(&self) -> bool {
-        self.is_running() && self.startup.as_ref().is_none_or(ProbeTracker::is_passing)
+        self.is_running() && self.probe_passing(|p| p.startup.as_ref())
     }
 
     fn is_running(&self) -> bool {
@@ -152,7 +181,15 @@ impl ContainerRecord {
     }
 
     fn ready(&self) -> bool {
-        self.started() && self.readiness.as_ref().is_none_or(ProbeTracker::is_passing)
+        self.started() && self.probe_passing(|p| p.readiness.as_ref())
+    }
+
+    /// Whether the probe `pick` chooses passes, or the container does not have it.
+    fn probe_passing(&self, pick: impl FnOnce(&Probes) -> Option<&ProbeTracker>) -> bool {
+        self.probes
+            .as_deref()
+            .and_then(pick)
+            .is_none_or(ProbeTracker::is_passing)
     }
 }
 
@@ -230,7 +267,7 @@ async fn step_container(
             Ok(status) => c.current = Some(status),
             Err(RuntimeError::NotFound(_)) => {
                 // Removed behind our back: start afresh (as a restart).
-                c.previous = c.current.take();
+                c.previous = c.current.take().map(Box::new);
                 c.id = None;
             }
             Err(error) => {
@@ -244,9 +281,7 @@ async fn step_container(
         Some(RuntimeContainerState::Created) => None,
         Some(RuntimeContainerState::Running) => run_probes(ctx, pod, spec, c, now).await,
         Some(RuntimeContainerState::Exited { exit_code, .. }) => {
-            c.startup = None;
-            c.liveness = None;
-            c.readiness = None;
+            c.probes = None;
             if !should_restart(policy, exit_code) {
                 c.waiting = None;
                 return None;
@@ -265,7 +300,7 @@ async fn step_container(
             }
             let at = c.next_start.unwrap_or(now);
             if at > now {
-                c.waiting = Some(Waiting {
+                c.waiting = Some(Box::new(Waiting {
                     reason: "CrashLoopBackOff".into(),
                     message: Some(format!(
                         "back-off {}s restarting failed container={} pod={}",
@@ -273,7 +308,7 @@ async fn step_container(
                         spec.name,
                         pod.name_any()
                     )),
-                });
+                }));
                 return Some(at);
             }
             start(ctx, pod, spec, c).await
@@ -303,7 +338,7 @@ async fn start(
         Ok(id) => {
             // Keep one exited instance for `lastState` and logs; remove the one before.
             if let Some(done) = c.current.take() {
-                if let Some(older) = c.previous.replace(done) {
+                if let Some(older) = c.previous.replace(Box::new(done)) {
                     remove_containers(&*ctx.runtime, &[older.id], Duration::ZERO).await;
                 }
             }
@@ -325,23 +360,25 @@ async fn start(
             let delay = ctx.config.crash_loop.next_delay(c.backoff, Duration::ZERO);
             c.backoff = Some(delay);
             c.next_start = Some(Instant::now() + delay);
-            c.waiting = Some(Waiting {
+            c.waiting = Some(Box::new(Waiting {
                 reason: reason.into(),
                 message: Some(error.to_string()),
-            });
+            }));
             c.next_start
         }
     }
 }
 
 fn next_probe(c: &ContainerRecord) -> Option<Instant> {
-    let startup_pending = c.startup.as_ref().is_some_and(|s| !s.is_passing());
-    let trackers: Vec<&ProbeTracker> = if startup_pending {
-        c.startup.iter().collect()
-    } else {
-        c.liveness.iter().chain(c.readiness.iter()).collect()
-    };
-    trackers.iter().map(|t| t.next_due()).min()
+    let p = c.probes.as_deref()?;
+    if p.startup_pending() {
+        return p.startup.as_ref().map(ProbeTracker::next_due);
+    }
+    p.liveness
+        .iter()
+        .chain(&p.readiness)
+        .map(ProbeTracker::next_due)
+        .min()
 }
 
 /// Runs the probes that are due; a failed liveness (or startup) probe restarts the
@@ -354,11 +391,16 @@ async fn run_probes(
     now: Instant,
 ) -> Option<Instant> {
     let id = c.id.clone()?;
-    let startup_pending = c.startup.as_ref().is_some_and(|s| !s.is_passing());
+    let probes = c.probes.as_deref_mut()?;
+    let startup_pending = probes.startup_pending();
     let mut kill = None;
-    for tracker in [&mut c.startup, &mut c.liveness, &mut c.readiness]
-        .into_iter()
-        .flatten()
+    for tracker in [
+        &mut probes.startup,
+        &mut probes.liveness,
+        &mut probes.readiness,
+    ]
+    .into_iter()
+    .flatten()
     {
         let gated = startup_pending && tracker.kind() != ProbeKind::Startup;
         if gated || tracker.next_due() > now {
@@ -410,8 +452,8 @@ async fn report_status(ctx: &AgentContext, pod: &Arc<Pod>, record: &PodRecord) {
                 spec,
                 restart_count: c.map_or(0, |c| c.restart_count),
                 current: c.and_then(|c| c.current.as_ref()),
-                previous: c.and_then(|c| c.previous.as_ref()),
-                waiting: c.and_then(|c| c.waiting.clone()),
+                previous: c.and_then(|c| c.previous.as_deref()),
+                waiting: c.and_then(|c| c.waiting.as_deref().cloned()),
                 ready: c.is_some_and(ContainerRecord::ready),
                 started: c.is_some_and(ContainerRecord::started),
             }

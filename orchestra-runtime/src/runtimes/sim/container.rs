@@ -3,7 +3,7 @@
 //!
 //! A record knows when it was created, when it starts running (creation plus the start
 //! latency), when it would exit on its own (from its behaviour), and, once something
-//! ended it early (stop, kill), how and when. `state_at(now)` turns that into
+//! ended it early (stop, kill), how and when. `state_given(exit_at(now), now)` turns that into
 //! `Created`, `Running` or `Exited`; nothing has to happen at the moment a container
 //! "exits" for the exit to be seen.
 
@@ -156,8 +156,9 @@ impl SimContainer {
         first.filter(|e| e.at <= now)
     }
 
-    pub fn state_at(&self, now: Instant) -> RuntimeContainerState {
-        match self.exit_at(now) {
+    /// The state at `now`, given `exit`, what [`exit_at`](Self::exit_at) says for `now`.
+    pub fn state_given(&self, exit: Option<Exit>, now: Instant) -> RuntimeContainerState {
+        match exit {
             Some(exit) => exit.state(),
             None if now < self.starts => RuntimeContainerState::Created,
             None => RuntimeContainerState::Running,
@@ -165,9 +166,9 @@ impl SimContainer {
     }
 
     /// When it started running, if it has by `now` (a container killed before its
-    /// start never started).
-    pub fn started_at(&self, now: Instant) -> Option<Instant> {
-        let ended_before_start = self.exit_at(now).is_some_and(|e| e.at < self.starts);
+    /// start never started), given `exit`, what [`exit_at`](Self::exit_at) says for `now`.
+    pub fn started_given(&self, exit: Option<Exit>, now: Instant) -> Option<Instant> {
+        let ended_before_start = exit.is_some_and(|e| e.at < self.starts);
         (self.starts <= now && !ended_before_start).then_some(self.starts)
     }
 

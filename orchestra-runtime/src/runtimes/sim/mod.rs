@@ -245,7 +245,14 @@ impl SimRuntime {
     }
 
     fn id(&self, key: u64) -> ContainerId {
-        ContainerId(format!("sim-{}-{key}", self.inner.node))
+        use std::fmt::Write;
+        // Sized exactly: `format!` would start small and grow, and ids are made for
+        // every container on every relist and kept in the agent's records.
+        let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let node = u64::from(self.inner.node);
+        let mut id = String::with_capacity("sim--".len() + digits(node) + digits(key));
+        let _ = write!(id, "sim-{node}-{key}");
+        ContainerId(id)
     }
 
     /// The map key of an id this runtime issued; anything else is `NotFound`.
@@ -266,21 +273,25 @@ impl SimRuntime {
         ))
     }
 
+    /// The status of container `key` at `now`. Called for every container on every
+    /// relist, so it reads the exit once and copies each shared string straight into
+    /// its `String` (no formatting machinery).
     fn status_of(&self, key: u64, c: &SimContainer, now: Instant) -> RuntimeContainerStatus {
+        let exit = c.exit_at(now);
         RuntimeContainerStatus {
             id: self.id(key),
             sandbox: PodSandbox {
-                uid: c.pod.uid.to_string(),
-                namespace: c.pod.namespace.to_string(),
-                name: c.pod.name.to_string(),
+                uid: String::from(&*c.pod.uid),
+                namespace: String::from(&*c.pod.namespace),
+                name: String::from(&*c.pod.name),
             },
-            name: c.name.to_string(),
-            image: c.image.to_string(),
+            name: String::from(&*c.name),
+            image: String::from(&*c.image),
             attempt: c.attempt,
-            state: c.state_at(now),
+            state: c.state_given(exit, now),
             created_at: self.time_of(c.created),
-            started_at: c.started_at(now).map(|t| self.time_of(t)),
-            finished_at: c.exit_at(now).map(|e| self.time_of(e.at)),
+            started_at: c.started_given(exit, now).map(|t| self.time_of(t)),
+            finished_at: exit.map(|e| self.time_of(e.at)),
             ip: Some(IpAddr::V4(c.pod.ip)),
         }
     }
