@@ -1,7 +1,6 @@
 //! What the scheduler knows of one node: the node object, the resources its pods
 //! request, and how many pods of each owner it runs (for spreading).
 
-use std::collections::HashMap;
 use std::ops::{AddAssign, SubAssign};
 use std::sync::Arc;
 
@@ -139,9 +138,10 @@ pub struct NodeInfo {
     allocatable: Resources,
     requested: Resources,
     non_zero_requested: Resources,
-    /// Hashed with foldhash, as the reconcile cache's keys: the spreading score looks
-    /// one owner up per node per cycle.
-    owners: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    /// Pods per owner. A node runs pods of a few owners, and the snapshot gives every
+    /// owner uid one shared copy, so the spreading score — one look-up per node per
+    /// cycle — compares pointers in a short vector instead of hashing strings.
+    owners: Vec<(Arc<str>, u32)>,
     unschedulable: bool,
     tainted: bool,
 }
@@ -158,7 +158,7 @@ impl NodeInfo {
             allocatable,
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
-            owners: HashMap::default(),
+            owners: Vec::new(),
             unschedulable,
             tainted,
         }
@@ -209,7 +209,20 @@ impl NodeInfo {
 
     /// How many pods controlled by the owner with this uid are placed on the node.
     pub fn pods_of_owner(&self, owner_uid: &str) -> u32 {
-        self.owners.get(owner_uid).copied().unwrap_or(0)
+        self.owners
+            .iter()
+            .find(|(o, _)| &**o == owner_uid)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// As [`NodeInfo::pods_of_owner`], for the snapshot's shared copy of the uid
+    /// ([`Snapshot::owner`](super::Snapshot::owner)): pointers compared, no string
+    /// read.
+    pub fn pods_of_shared_owner(&self, owner: &Arc<str>) -> u32 {
+        self.owners
+            .iter()
+            .find(|(o, _)| Arc::ptr_eq(o, owner))
+            .map_or(0, |(_, n)| *n)
     }
 
     /// Replaces the node object, keeping the pods placed on it.
@@ -224,7 +237,10 @@ impl NodeInfo {
         self.requested += requests.actual;
         self.non_zero_requested += requests.non_zero;
         if let Some(owner) = owner {
-            *self.owners.entry(owner.clone()).or_default() += 1;
+            match self.owners.iter_mut().find(|(o, _)| Arc::ptr_eq(o, owner)) {
+                Some((_, n)) => *n += 1,
+                None => self.owners.push((owner.clone(), 1)),
+            }
         }
     }
 
@@ -232,11 +248,11 @@ impl NodeInfo {
         self.requested -= requests.actual;
         self.non_zero_requested -= requests.non_zero;
         if let Some(owner) = owner
-            && let Some(count) = self.owners.get_mut(owner)
+            && let Some(i) = self.owners.iter().position(|(o, _)| Arc::ptr_eq(o, owner))
         {
-            *count -= 1;
-            if *count == 0 {
-                self.owners.remove(owner);
+            self.owners[i].1 -= 1;
+            if self.owners[i].1 == 0 {
+                self.owners.swap_remove(i);
             }
         }
     }

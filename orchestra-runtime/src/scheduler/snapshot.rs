@@ -9,6 +9,7 @@
 //! loop owns the snapshot and applies events to it between scheduling cycles.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use orchestra_core::kinds::{Node, Pod};
@@ -45,6 +46,9 @@ pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     by_name: HashMap<Arc<str>, usize>,
     pods: HashMap<ObjectKey, Placement>,
+    /// One shared copy of each owner uid that placed pods name, with how many do:
+    /// nodes count owners by these copies (see [`NodeInfo::pods_of_shared_owner`]).
+    owners: HashMap<Arc<str>, usize>,
 }
 
 impl Snapshot {
@@ -86,6 +90,11 @@ impl Snapshot {
     /// Every placed pod (bound or assumed) with the name of its node.
     pub fn placed_pods(&self) -> impl Iterator<Item = (&Arc<Pod>, &str)> {
         self.pods.values().map(|p| (&p.pod, &*p.node))
+    }
+
+    /// The shared copy of owner uid `uid`, if any placed pod has that owner.
+    pub fn owner(&self, uid: &str) -> Option<&Arc<str>> {
+        self.owners.get_key_value(uid).map(|(shared, _)| shared)
     }
 
     /// The node a pod is placed on, if it is.
@@ -187,6 +196,7 @@ impl Snapshot {
             return;
         }
         self.unplace(&key);
+        let owner = owner.map(|uid| self.share_owner(uid));
         if let Some(&i) = self.by_name.get(&node) {
             self.nodes[i].add_pod(requests, owner.as_ref());
         }
@@ -203,10 +213,39 @@ impl Snapshot {
     }
 
     fn unplace(&mut self, key: &ObjectKey) {
-        if let Some(old) = self.pods.remove(key)
-            && let Some(&i) = self.by_name.get(&old.node)
-        {
+        let Some(old) = self.pods.remove(key) else {
+            return;
+        };
+        if let Some(&i) = self.by_name.get(&old.node) {
             self.nodes[i].remove_pod(old.requests, old.owner.as_ref());
+        }
+        if let Some(owner) = &old.owner {
+            self.release_owner(owner);
+        }
+    }
+
+    /// The shared copy of `uid`, counted once more.
+    fn share_owner(&mut self, uid: Arc<str>) -> Arc<str> {
+        match self.owners.entry(uid) {
+            Entry::Occupied(mut known) => {
+                *known.get_mut() += 1;
+                known.key().clone()
+            }
+            Entry::Vacant(new) => {
+                let shared = new.key().clone();
+                new.insert(1);
+                shared
+            }
+        }
+    }
+
+    /// Counts a use of the shared `owner` less, forgetting it after its last.
+    fn release_owner(&mut self, owner: &Arc<str>) {
+        if let Some(uses) = self.owners.get_mut(owner) {
+            *uses -= 1;
+            if *uses == 0 {
+                self.owners.remove(owner);
+            }
         }
     }
 }
@@ -297,6 +336,46 @@ mod tests {
             1000,
             "a confirmed placement is not forgotten"
         );
+    }
+
+    #[test]
+    fn owners_are_shared_counted_per_node_and_forgotten_with_their_last_pod() {
+        let owned = |name: &str, node: &str| {
+            let mut p = (*pod(name, "1", Some(node))).clone();
+            p.metadata
+                .owner_references
+                .push(orchestra_core::OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "ReplicaSet".into(),
+                    name: "rs".into(),
+                    uid: "rs-uid".into(),
+                    controller: Some(true),
+                    block_owner_deletion: None,
+                });
+            Arc::new(p)
+        };
+        let mut snap = Snapshot::new();
+        snap.upsert_node(node("n1", "4"));
+        snap.upsert_node(node("n2", "4"));
+        snap.observe_pod(key("a"), &owned("a", "n1"));
+        snap.observe_pod(key("b"), &owned("b", "n1"));
+        // Assumed from a PodInfo of its own: still the one shared copy.
+        snap.assume(key("c"), &PodInfo::new(owned("c", "n2")), 1);
+        let shared = snap.owner("rs-uid").expect("placed pods have it").clone();
+        assert_eq!(snap.node(0).pods_of_shared_owner(&shared), 2);
+        assert_eq!(snap.node(1).pods_of_shared_owner(&shared), 1);
+        let elsewhere: Arc<str> = "rs-uid".into();
+        assert_eq!(
+            snap.node(0).pods_of_shared_owner(&elsewhere),
+            0,
+            "only the shared copy is recognised by pointer"
+        );
+        assert_eq!(snap.node(0).pods_of_owner("rs-uid"), 2, "by value");
+        for name in ["a", "b", "c"] {
+            snap.remove_pod(&key(name));
+        }
+        assert_eq!(snap.owner("rs-uid"), None);
+        assert_eq!(snap.node(0).pods_of_owner("rs-uid"), 0);
     }
 
     #[test]

@@ -165,6 +165,8 @@ impl PreScorePlugin for PodTopologySpread {
         _: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> PreScoreResult {
+        // An owner no placed pod has scores 0 everywhere: it ranks nothing, so it is
+        // skipped like no basis at all.
         let soft: Vec<DomainCounts> =
             constraints(pod, UnsatisfiableConstraintAction::ScheduleAnyway)
                 .map(|c| DomainCounts::compute(c, pod, snapshot))
@@ -172,7 +174,7 @@ impl PreScorePlugin for PodTopologySpread {
         let basis = if !soft.is_empty() {
             ScoreBasis::Soft(soft)
         } else if pod.pod.spec.topology_spread_constraints.is_empty()
-            && let Some(owner) = &pod.owner_uid
+            && let Some(owner) = pod.owner_uid.as_deref().and_then(|uid| snapshot.owner(uid))
         {
             ScoreBasis::Owner(owner.clone())
         } else {
@@ -190,7 +192,7 @@ impl ScorePlugin for PodTopologySpread {
     fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
         match state.get::<ScoreBasis>() {
             Some(ScoreBasis::Soft(soft)) => soft.iter().filter_map(|c| c.count_for(node)).sum(),
-            Some(ScoreBasis::Owner(owner)) => i64::from(node.pods_of_owner(owner)),
+            Some(ScoreBasis::Owner(owner)) => i64::from(node.pods_of_shared_owner(owner)),
             Some(ScoreBasis::Nothing) | None => 0,
         }
     }
