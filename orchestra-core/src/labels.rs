@@ -2,12 +2,12 @@
 //! string form (`app=web,tier!=db,env in (a,b),gpu,!spot`), with Kubernetes' matching
 //! rules.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::string_map::StringMap;
 use crate::validation::{FieldErrors, validate_label_value, validate_qualified_name};
 
 /// Selects objects by their labels. An empty selector selects everything.
@@ -15,8 +15,8 @@ use crate::validation::{FieldErrors, validate_label_value, validate_qualified_na
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Each key must have exactly this value.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub match_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "StringMap::is_empty")]
+    pub match_labels: StringMap,
     /// Each expression must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
@@ -50,7 +50,7 @@ pub enum SelectorOperator {
 
 impl LabelSelectorRequirement {
     /// Whether `labels` satisfy this requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &StringMap) -> bool {
         let value = labels.get(&self.key);
         match self.operator {
             SelectorOperator::In => value.is_some_and(|v| self.values.contains(v)),
@@ -101,7 +101,7 @@ impl LabelSelector {
     }
 
     /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &StringMap) -> bool {
         self.match_labels
             .iter()
             .all(|(k, v)| labels.get(k) == Some(v))
@@ -176,11 +176,10 @@ pub struct SelectorParseError {
 /// with [`validate_qualified_name`] and [`validate_label_value`].
 ///
 /// ```
-/// use std::collections::BTreeMap;
-/// use orchestra_core::LabelSelector;
+/// use orchestra_core::{LabelSelector, StringMap};
 ///
 /// let selector: LabelSelector = "app=web, tier!=db, !spot".parse().unwrap();
-/// let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+/// let labels = StringMap::from([("app", "web")]);
 /// assert!(selector.matches(&labels));
 /// assert_eq!(selector.to_string(), "app=web,tier notin (db),!spot");
 ///

@@ -16,6 +16,7 @@ pub mod resource;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod string_map;
 pub mod time;
 pub mod validation;
 
@@ -34,4 +35,5 @@ pub use scheduler::{DEFAULT_SCHEDULER_NAME, Scheduler};
 pub use store::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
 };
+pub use string_map::StringMap;
 pub use time::{Clock, Time};

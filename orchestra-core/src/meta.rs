@@ -1,10 +1,9 @@
 //! Object metadata shared by every kind: `metadata`, `apiVersion`/`kind`, owner
 //! references. The JSON shapes are Kubernetes' (camelCase, empty fields omitted).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use crate::string_map::StringMap;
 use crate::time::Time;
 
 /// `apiVersion` and `kind`: which schema an object follows.
@@ -57,11 +56,11 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
     /// Identifying key/value pairs, matched by label selectors.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "StringMap::is_empty")]
+    pub labels: StringMap,
     /// Non-identifying key/value pairs for tools and controllers.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "StringMap::is_empty")]
+    pub annotations: StringMap,
     /// Objects this one depends on; the garbage collector deletes it when they are gone.
     #[serde(
         default,

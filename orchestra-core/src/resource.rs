@@ -181,7 +181,7 @@ pub trait ResourceExt: Resource {
     }
 
     /// The object's labels.
-    fn labels(&self) -> &std::collections::BTreeMap<String, String> {
+    fn labels(&self) -> &crate::StringMap {
         &self.meta().labels
     }
 

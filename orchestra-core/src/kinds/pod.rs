@@ -1,7 +1,5 @@
 //! `Pod` (core/v1): one or more containers scheduled together on one node.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::container::{Container, ContainerStatus, RestartPolicy};
@@ -9,6 +7,7 @@ use super::node::TaintEffect;
 use super::scheduling::{Affinity, Toleration, TolerationOperator, TopologySpreadConstraint};
 use super::{ConditionStatus, spec_status_resource};
 use crate::meta::ObjectMeta;
+use crate::string_map::StringMap;
 use crate::time::Time;
 use crate::validation::{FieldErrors, validate_dns1123_label, validate_qualified_name};
 
@@ -50,8 +49,8 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// Node labels the pod requires.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "StringMap::is_empty")]
+    pub node_selector: StringMap,
     /// Scheduling constraints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,

@@ -1,14 +1,9 @@
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 
 use super::*;
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn labels(pairs: &[(&str, &str)]) -> StringMap {
+    pairs.iter().copied().collect()
 }
 
 #[test]
@@ -224,7 +219,7 @@ proptest! {
         ),
     ) {
         let parsed: LabelSelector = sel.to_string().parse().unwrap();
-        let set: BTreeMap<String, String> = set.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let set: StringMap = set.into_iter().collect();
         prop_assert_eq!(parsed.matches(&set), sel.matches(&set), "{} vs {}", sel, parsed);
     }
 }

@@ -29,13 +29,15 @@ mod relist;
 pub mod restart;
 pub mod status;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orchestra_core::api::FieldSelector;
 use orchestra_core::kinds::{Pod, Taint};
-use orchestra_core::{Api, ApiError, Client, ListParams, Quantity, ResourceList, Runtime};
+use orchestra_core::{
+    Api, ApiError, Client, ListParams, Quantity, ResourceList, Runtime, StringMap,
+};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +59,7 @@ pub struct NodeAgentConfig {
     /// What the node offers (`cpu`, `memory`, `pods`); allocatable is the same.
     pub capacity: ResourceList,
     /// Extra labels for the Node (`kubernetes.io/hostname` is always set).
-    pub labels: BTreeMap<String, String>,
+    pub labels: StringMap,
     /// Taints the Node registers with.
     pub taints: Vec<Taint>,
     /// The node's address (`InternalIP`, and each pod's `hostIP`); default `127.0.0.1`.
@@ -86,7 +88,7 @@ impl NodeAgentConfig {
                 ("pods".to_owned(), quantity("110")),
             ]
             .into(),
-            labels: BTreeMap::new(),
+            labels: StringMap::new(),
             taints: Vec::new(),
             address: "127.0.0.1".into(),
             lease_duration: Duration::from_secs(40),

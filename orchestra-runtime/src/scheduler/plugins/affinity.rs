@@ -1,8 +1,7 @@
 //! `NodeAffinity`: `spec.nodeSelector` and required node affinity as a filter,
 //! preferred node affinity as a score.
 
-use std::collections::BTreeMap;
-
+use orchestra_core::StringMap;
 use orchestra_core::kinds::{NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm};
 
 use crate::scheduler::framework::{
@@ -117,11 +116,7 @@ impl ScorePlugin for NodeAffinity {
 
 /// Whether every requirement of `term` holds for the node. An empty term matches no
 /// node, as in Kubernetes.
-pub fn term_matches(
-    term: &NodeSelectorTerm,
-    node_name: &str,
-    labels: &BTreeMap<String, String>,
-) -> bool {
+pub fn term_matches(term: &NodeSelectorTerm, node_name: &str, labels: &StringMap) -> bool {
     if term.match_expressions.is_empty() && term.match_fields.is_empty() {
         return false;
     }
