@@ -2,8 +2,7 @@
 //! how many of them are active, ready and available — so a ReplicaSet of 100,000 pods
 //! learns where it stands without visiting them.
 
-use std::collections::BTreeMap;
-
+use orchestra_core::StringMap;
 use orchestra_core::kinds::Pod;
 
 use crate::controllers::pod_helpers::is_active;
@@ -13,7 +12,7 @@ use crate::reconcile::Tally;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelGroup {
     /// The labels these pods carry.
-    pub labels: BTreeMap<String, String>,
+    pub labels: StringMap,
     /// Every pod with these labels, finished or not.
     pub pods: u32,
     /// Pods neither finished nor being deleted.
@@ -34,7 +33,7 @@ pub struct ControlledPods {
 }
 
 impl ControlledPods {
-    fn group_mut(&mut self, labels: &BTreeMap<String, String>) -> Option<&mut LabelGroup> {
+    fn group_mut(&mut self, labels: &StringMap) -> Option<&mut LabelGroup> {
         self.groups.iter_mut().find(|g| &g.labels == labels)
     }
 
