@@ -102,6 +102,23 @@ impl<K> Index<K> {
         }
     }
 
+    /// Moves `key` from `old`'s index values to `new`'s. Most updates (a status
+    /// change) keep every value: then only the shared object is swapped in place, with
+    /// no key copied or entry moved.
+    fn replace(&mut self, old: &K, new: &Arc<K>, key: &ObjectKey) {
+        let (before, after) = ((self.func)(old), (self.func)(new));
+        if before != after {
+            self.remove(old, key);
+            self.insert(new, key);
+            return;
+        }
+        for value in &before {
+            if let Some(slot) = self.entries.get_mut(value).and_then(|set| set.get_mut(key)) {
+                *slot = new.clone();
+            }
+        }
+    }
+
     fn remove(&mut self, obj: &K, key: &ObjectKey) {
         for value in (self.func)(obj) {
             if let Some(set) = self.entries.get_mut(&value) {
@@ -313,10 +330,10 @@ impl<K: Resource> CacheWriter<K> {
         } = &mut *inner;
         let old = objects.insert(key.clone(), obj.clone());
         for index in indexes.values_mut() {
-            if let Some(old) = &old {
-                index.remove(old, &key);
+            match &old {
+                Some(old) => index.replace(old, &obj, &key),
+                None => index.insert(&obj, &key),
             }
-            index.insert(&obj, &key);
         }
         for tally in tallies.values_mut() {
             if let Some(old) = &old {
@@ -380,5 +397,41 @@ impl<K: Resource> CacheWriter<K> {
     /// Marks the cache as holding a complete list.
     pub(crate) fn mark_synced(&self) {
         self.synced.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestra_core::ObjectMeta;
+    use orchestra_core::kinds::Pod;
+
+    use super::*;
+
+    fn pod(app: &str, node: &str) -> Arc<Pod> {
+        let mut pod = Pod {
+            metadata: ObjectMeta::namespaced("default", "a"),
+            ..Default::default()
+        };
+        pod.metadata.labels.insert("app".into(), app.into());
+        pod.spec.node_name = Some(node.into());
+        Arc::new(pod)
+    }
+
+    #[test]
+    fn an_update_keeping_its_index_values_serves_the_new_object_from_the_index() {
+        let writer = Cache::<Pod>::new_with_writer();
+        writer.apply(pod("web", "n1"));
+        let moved = pod("web", "n2");
+        writer.apply(moved.clone());
+        let found = writer.cache().by_index(INDEX_LABEL, "app=web");
+        assert_eq!(found.len(), 1);
+        assert!(
+            Arc::ptr_eq(&found[0], &moved),
+            "the index holds the new object"
+        );
+
+        writer.apply(pod("db", "n2"));
+        assert!(writer.cache().by_index(INDEX_LABEL, "app=web").is_empty());
+        assert_eq!(writer.cache().by_index(INDEX_LABEL, "app=db").len(), 1);
     }
 }
