@@ -598,3 +598,38 @@ async fn an_all_namespaces_api_writes_each_object_in_its_own_namespace() {
     let err = default.update(&stored).await.unwrap_err();
     assert!(matches!(err, ApiError::BadRequest(_)), "{err}");
 }
+
+#[tokio::test]
+async fn replace_status_writes_over_the_callers_copy_without_reading() {
+    let (client, _) = memory_client();
+    let widgets: Api<Widget> = Api::namespaced(client, "default");
+    let cached = widgets.create(&Widget::new("a", 1)).await.unwrap();
+    let mut reported = cached.clone();
+    reported.spec.size = 100;
+    reported.status = Some(WidgetStatus { seen: 9 });
+    let written = widgets.replace_status(&cached, &reported).await.unwrap();
+    assert_eq!(
+        written.spec.size, 1,
+        "only the status is taken from the new copy"
+    );
+    assert_eq!(written.status, Some(WidgetStatus { seen: 9 }));
+    assert_eq!(widgets.get("a").await.unwrap(), written);
+
+    // The cached copy is now stale: the write is refused, nothing is lost.
+    let err = widgets
+        .replace_status(&cached, &reported)
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "stale copy: {err}");
+    let mut unversioned = cached.clone();
+    unversioned.metadata.resource_version = None;
+    let err = widgets
+        .replace_status(&unversioned, &reported)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("resourceVersion"), "{err}");
+    let mut gone = Widget::new("gone", 1);
+    gone.metadata.resource_version = written.metadata.resource_version.clone();
+    let err = widgets.replace_status(&gone, &reported).await.unwrap_err();
+    assert!(err.is_not_found(), "a missing object: {err}");
+}

@@ -1,12 +1,9 @@
 //! Binding a pod to a node: the one write a scheduler makes, as Kubernetes' `binding`
 //! subresource does it.
 
-use bytes::Bytes;
-
 use super::{Api, ApiError};
 use crate::kinds::{ConditionStatus, POD_SCHEDULED, Pod, PodStatus};
 use crate::resource::Resource;
-use crate::store::{KeyValue, Revision};
 
 impl Api<Pod> {
     /// Binds `pod` to the node `node_name`: sets `spec.nodeName` and the
@@ -53,19 +50,8 @@ impl Api<Pod> {
             Ok(bound)
         };
 
-        let cached_revision = pod
-            .meta()
-            .resource_version
-            .as_deref()
-            .and_then(|rv| rv.parse::<Revision>().ok());
-        if let Some(revision) = cached_revision {
-            let kv = KeyValue {
-                key: Bytes::from(self.key_for(namespace, name)?),
-                value: Bytes::new(),
-                create_revision: 0,
-                mod_revision: revision,
-                version: 0,
-            };
+        if let Some(revision) = super::cached_revision(pod) {
+            let kv = self.stored_at(namespace, name, revision)?;
             match self.write_raw(&kv, bound_copy(pod)?).await {
                 Err(e) if e.is_conflict() => {}
                 other => return other,

@@ -302,6 +302,31 @@ impl<K: Resource> Api<K> {
         self.write(&kv, new).await
     }
 
+    /// Writes `new`'s status onto `current` — the caller's copy of the stored object,
+    /// from an informer cache say — without reading the store first: one write,
+    /// guarded by `current`'s resourceVersion. Everything but the status is written as
+    /// `current` has it, which the guard makes exactly the stored state; if the object
+    /// changed since, the write fails with [`ApiError::Conflict`] (read it again, or use
+    /// [`Api::update_status`], which reads first). For writers that report many
+    /// objects' status from a cache, as the node agent does for its pods.
+    pub async fn replace_status(&self, current: &K, new: &K) -> Result<K, ApiError> {
+        let revision = cached_revision(current).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "replace_status needs the resourceVersion of the {} {:?} it writes over",
+                K::KIND,
+                current.meta().name.as_deref().unwrap_or_default()
+            ))
+        })?;
+        let mut settled = prepare::prepare_status_update(current, new);
+        self.settle_namespace(&mut settled)?;
+        let kv = self.stored_at(
+            settled.meta().namespace.as_deref(),
+            self.name_of(&settled)?,
+            revision,
+        )?;
+        self.write(&kv, settled).await
+    }
+
     /// Applies a JSON merge patch (RFC 7386) to the object named `name`.
     ///
     /// The patch is applied to the latest stored state and retried if another writer
@@ -546,6 +571,24 @@ impl<K: Resource> Api<K> {
 
     /// Writes `new` over the stored `kv` after the update rules ran: deletes the object
     /// if it was being deleted and has nothing left to wait for.
+    /// The stored entry of `name` as a caller's copy at `revision` says it is, for a
+    /// write guarded by that revision without reading the store (its value is unknown,
+    /// so it is left empty).
+    fn stored_at(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        revision: Revision,
+    ) -> Result<KeyValue, ApiError> {
+        Ok(KeyValue {
+            key: Bytes::from(self.key_for(namespace, name)?),
+            value: Bytes::new(),
+            create_revision: 0,
+            mod_revision: revision,
+            version: 0,
+        })
+    }
+
     async fn write(&self, kv: &KeyValue, new: K) -> Result<K, ApiError> {
         let meta = new.meta();
         let done_deleting = meta.is_being_deleted()
@@ -769,3 +812,11 @@ fn parse_continue(token: &str) -> Result<(Revision, &str), ApiError> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// The revision an object's copy was read at, if it carries a valid one.
+fn cached_revision<K: Resource>(obj: &K) -> Option<Revision> {
+    obj.meta()
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse::<Revision>().ok())
+}

@@ -473,10 +473,14 @@ async fn report_status(ctx: &AgentContext, pod: &Arc<Pod>, record: &PodRecord) {
     if pod.status.as_ref() == Some(&status) {
         return;
     }
-    let mut updated = (**pod).clone();
-    updated.status = Some(status);
+    // Only the status of the pod passed as the new one is read.
+    let reported = Pod {
+        status: Some(status),
+        ..Pod::default()
+    };
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.namespace().unwrap_or("default"));
-    match pods.update_status(&updated).await {
+    // One guarded write over the cached pod, no read: a stale cache is a Conflict.
+    match pods.replace_status(pod, &reported).await {
         Ok(_) => {}
         // The cache is behind the store; the newer pod will be synced again.
         Err(e) if e.is_conflict() || e.is_not_found() => {}
