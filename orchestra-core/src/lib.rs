@@ -28,8 +28,8 @@ pub use meta::{ObjectMeta, OwnerReference, TypeMeta};
 pub use quantity::{Quantity, QuantityError, ResourceList};
 pub use resource::{Resource, ResourceExt, Scope};
 pub use runtime::{
-    ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox, ProbeOutcome,
-    Runtime, RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
+    ChangeMarker, ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox,
+    ProbeOutcome, Runtime, RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
 };
 pub use scheduler::{DEFAULT_SCHEDULER_NAME, Scheduler};
 pub use store::{

@@ -226,6 +226,23 @@ pub enum RuntimeError {
     Other(String),
 }
 
+/// Where a runtime's containers stand, so an agent can skip a relist that would find
+/// nothing new: the agent lists every container every second (Kubernetes' PLEG), and a
+/// runtime that knows when its containers can next change spares it the listing.
+///
+/// Two markers with the same `generation`, the earlier one's `next_change` not yet
+/// reached, promise that a listing now would show every container in the state the
+/// listing after the earlier marker showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeMarker {
+    /// Changes whenever a container is created, stopped, killed or removed, or changes
+    /// state in any way other than by time passing.
+    pub generation: u64,
+    /// The earliest moment a container may change state by time alone (a start that
+    /// takes a while, an exit planned for later), if any.
+    pub next_change: Option<tokio::time::Instant>,
+}
+
 /// A container runtime: what a node agent drives to run the containers of its pods.
 ///
 /// Contracts (the conformance kit in `orchestra_runtime::testing` checks each):
@@ -281,6 +298,12 @@ pub trait Runtime: Send + Sync + 'static {
         handler: &ProbeHandler,
         timeout: Duration,
     ) -> Result<ProbeOutcome, RuntimeError>;
+
+    /// Where the containers stand, for skipping relists (see [`ChangeMarker`]). `None`,
+    /// the default, means the runtime cannot tell, and every relist lists.
+    fn change_marker(&self) -> Option<ChangeMarker> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -6,13 +6,16 @@
 //! Every agent relists every second, so with thousands of agents in one process the
 //! comparison is the hot part: [`SeenContainers`] keeps one map across relists and
 //! updates it in place, so a relist of an unchanged runtime allocates nothing of its
-//! own and clones no key (the runtime's listing itself still allocates).
+//! own and clones no key (the runtime's listing itself still allocates) — and a runtime
+//! that gives [`ChangeMarker`]s (SimRuntime does) is not listed at all while nothing
+//! can have changed, as Kubernetes' evented PLEG spares the relist.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use orchestra_core::{ContainerId, RuntimeContainerState, RuntimeContainerStatus};
+use orchestra_core::{ChangeMarker, ContainerId, RuntimeContainerState, RuntimeContainerStatus};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::AgentContext;
@@ -26,17 +29,44 @@ pub(crate) fn run(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = SeenContainers::default();
+        let mut listed_at: Option<ChangeMarker> = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(ctx.config.relist_period) => {}
             }
+            // Taken before listing: a change that slips in between shows in the
+            // listing and moves the next marker on, so it is never skipped.
+            let marker = ctx.runtime.change_marker();
+            if nothing_changed(listed_at, marker, Instant::now()) {
+                continue;
+            }
             match ctx.runtime.list_containers().await {
-                Ok(list) => seen.relist(list, |pod| queue.add(pod)),
+                Ok(list) => {
+                    seen.relist(list, |pod| queue.add(pod));
+                    listed_at = marker;
+                }
                 Err(error) => tracing::warn!(%error, "relist failed"),
             }
         }
     })
+}
+
+/// Whether the runtime promises a listing now would show what the listing taken at
+/// marker `listed_at` showed: the same generation, and no container due to change by
+/// time alone yet (see [`ChangeMarker`]). A runtime that gives no markers is always
+/// listed.
+fn nothing_changed(
+    listed_at: Option<ChangeMarker>,
+    now: Option<ChangeMarker>,
+    at: Instant,
+) -> bool {
+    match (listed_at, now) {
+        (Some(then), Some(now)) => {
+            then.generation == now.generation && then.next_change.is_none_or(|due| at < due)
+        }
+        _ => false,
+    }
 }
 
 /// What the last relist saw of one container.
@@ -125,6 +155,18 @@ mod tests {
         runtime.start_container(config).await.unwrap()
     }
 
+    /// Containers start after 1 s; `crasher:1` exits 5 s after starting.
+    fn runtime_with_a_crasher() -> SimRuntime {
+        let runtime = SimRuntime::builder()
+            .start_latency(Duration::from_secs(1))
+            .build();
+        runtime.profile().set_behavior(
+            SimSelector::image("crasher:1"),
+            SimBehavior::exit_after(Duration::from_secs(5), 1),
+        );
+        runtime
+    }
+
     /// The pods one relist of `runtime` queues, sorted.
     async fn relist(seen: &mut SeenContainers, runtime: &SimRuntime) -> Vec<String> {
         let mut pods = Vec::new();
@@ -136,13 +178,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn queues_pods_whose_containers_appear_change_or_vanish() {
-        let runtime = SimRuntime::builder()
-            .start_latency(Duration::from_secs(1))
-            .build();
-        runtime.profile().set_behavior(
-            SimSelector::image("crasher:1"),
-            SimBehavior::exit_after(Duration::from_secs(5), 1),
-        );
+        let runtime = runtime_with_a_crasher();
         let mut seen = SeenContainers::default();
         let web = start(&runtime, "web", "web:1").await;
         start(&runtime, "crasher", "crasher:1").await;
@@ -179,5 +215,81 @@ mod tests {
             "one gone, one new"
         );
         assert!(relist(&mut seen, &runtime).await.is_empty());
+    }
+
+    /// A relist with markers: the skip never hides a change (whenever the marker says
+    /// nothing changed, a listing finds nothing), and it does skip when nothing did.
+    #[tokio::test(start_paused = true)]
+    async fn markers_skip_only_relists_that_would_find_nothing() {
+        let runtime = runtime_with_a_crasher();
+        let mut seen = SeenContainers::default();
+        let mut listed_at = None;
+        // Relists as the agent does; returns whether it listed and what it queued.
+        let mut step = async |seen: &mut SeenContainers| {
+            let marker = runtime.change_marker();
+            assert!(marker.is_some(), "SimRuntime gives markers");
+            let skipped = nothing_changed(listed_at, marker, Instant::now());
+            let queued = relist(seen, &runtime).await;
+            assert!(
+                !skipped || queued.is_empty(),
+                "a skipped relist would have missed {queued:?}"
+            );
+            listed_at = marker;
+            (!skipped, queued)
+        };
+        let web = start(&runtime, "web", "web:1").await;
+        start(&runtime, "crasher", "crasher:1").await;
+        assert_eq!(
+            step(&mut seen).await,
+            (true, vec!["crasher".into(), "web".into()])
+        );
+        // Both start after 1 s: not before.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(step(&mut seen).await, (false, vec![]));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(
+            step(&mut seen).await,
+            (true, vec!["crasher".into(), "web".into()])
+        );
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(
+            step(&mut seen).await,
+            (false, vec![]),
+            "quiet until the exit"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(step(&mut seen).await, (true, vec!["crasher".into()]));
+        assert_eq!(step(&mut seen).await, (false, vec![]));
+
+        runtime.kill(&web, SimKill::Signal).unwrap();
+        assert_eq!(step(&mut seen).await, (true, vec!["web".into()]), "a kill");
+        runtime.remove_container(&web).await.unwrap();
+        let web = start(&runtime, "web", "web:1").await;
+        assert!(step(&mut seen).await.0, "a removal and a start");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(step(&mut seen).await, (true, vec!["web".into()]));
+        runtime.stop_container(&web, Duration::ZERO).await.unwrap();
+        assert_eq!(step(&mut seen).await, (true, vec!["web".into()]), "a stop");
+        assert_eq!(step(&mut seen).await, (false, vec![]));
+    }
+
+    #[test]
+    fn without_markers_every_relist_lists() {
+        let marker = ChangeMarker {
+            generation: 1,
+            next_change: None,
+        };
+        let now = Instant::now();
+        assert!(!nothing_changed(None, None, now));
+        assert!(
+            !nothing_changed(None, Some(marker), now),
+            "never listed yet"
+        );
+        assert!(nothing_changed(Some(marker), Some(marker), now));
+        let moved = ChangeMarker {
+            generation: 2,
+            ..marker
+        };
+        assert!(!nothing_changed(Some(marker), Some(moved), now));
     }
 }

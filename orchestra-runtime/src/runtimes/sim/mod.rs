@@ -51,8 +51,8 @@ use bytes::Bytes;
 use orchestra_core::Time;
 use orchestra_core::kinds::ProbeHandler;
 use orchestra_core::runtime::{
-    ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox, ProbeOutcome,
-    Runtime, RuntimeContainerStatus, RuntimeError,
+    ChangeMarker, ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox,
+    ProbeOutcome, Runtime, RuntimeContainerStatus, RuntimeError,
 };
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -143,6 +143,9 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Bumped, under the lock, by every change other than time passing (a container
+    /// added, stopped, killed or removed): the generation of [`ChangeMarker`].
+    generation: u64,
     next_id: u64,
     containers: BTreeMap<u64, SimContainer>,
     /// Pods with at least one container, and how many.
@@ -204,6 +207,7 @@ impl SimRuntime {
                 .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
             let alive = c.exit_at(now).is_none();
             kill(c, now, how);
+            state.generation += 1;
             alive
         };
         self.inner.changed.notify_waiters();
@@ -222,6 +226,7 @@ impl SimRuntime {
                     killed += 1;
                 }
             }
+            state.generation += 1;
         }
         self.inner.changed.notify_waiters();
         killed
@@ -296,7 +301,7 @@ impl SimRuntime {
         }
     }
 
-    /// Runs `f` on the container with `id`.
+    /// Runs `f` on the container with `id`; ending it (a stop) counts as a change.
     fn with<T>(
         &self,
         id: &ContainerId,
@@ -308,7 +313,12 @@ impl SimRuntime {
             .containers
             .get_mut(&key)
             .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
-        Ok(f(c, Instant::now()))
+        let ended = c.ended.map(|e| e.at);
+        let out = f(c, Instant::now());
+        if c.ended.map(|e| e.at) != ended {
+            state.generation += 1;
+        }
+        Ok(out)
     }
 }
 
@@ -412,6 +422,7 @@ impl Runtime for SimRuntime {
         };
         let key = state.next_id;
         state.next_id += 1;
+        state.generation += 1;
         state.containers.insert(
             key,
             SimContainer {
@@ -475,6 +486,7 @@ impl Runtime for SimRuntime {
                 .containers
                 .remove(&key)
                 .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+            state.generation += 1;
             let uid = &c.pod.uid;
             if let Some((_, count)) = state.pods.get_mut(&**uid) {
                 *count -= 1;
@@ -570,5 +582,19 @@ impl Runtime for SimRuntime {
     ) -> Result<ProbeOutcome, RuntimeError> {
         let profile = &self.inner.profile;
         self.with(id, |c, now| probe::outcome(c, profile, handler, now))
+    }
+
+    fn change_marker(&self) -> Option<ChangeMarker> {
+        let now = Instant::now();
+        let state = self.inner.state.lock();
+        let next_change = state
+            .containers
+            .values()
+            .filter_map(|c| c.next_change(now))
+            .min();
+        Some(ChangeMarker {
+            generation: state.generation,
+            next_change,
+        })
     }
 }
