@@ -387,7 +387,7 @@ async fn sync(
                 .into_iter()
                 .filter(|s| {
                     key.namespace.as_deref() == Some(s.sandbox.namespace.as_str())
-                        && s.sandbox.name == key.name
+                        && *s.sandbox.name == *key.name
                 })
                 .map(|s| s.id)
                 .collect();

@@ -171,7 +171,7 @@ mod tests {
     async fn relist(seen: &mut SeenContainers, runtime: &SimRuntime) -> Vec<String> {
         let mut pods = Vec::new();
         let list = runtime.list_containers().await.unwrap();
-        seen.relist(list, |key| pods.push(key.name));
+        seen.relist(list, |key| pods.push(key.name.to_string()));
         pods.sort();
         pods
     }

@@ -27,36 +27,40 @@ pub const INDEX_LABEL: &str = "label";
 
 /// Which object: namespace (for namespaced kinds) and name. The key of the cache and of
 /// the work queue.
+///
+/// Its strings are shared: a clone copies two pointers, not two strings. The cache
+/// files each object under its key in every index, and the queues, agents and
+/// scheduler keep keys of every pod, so at 100,000 pods the copies add up.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// The namespace, or `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
+    pub namespace: Option<Arc<str>>,
     /// The name.
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl ObjectKey {
     /// The key of a namespaced object.
-    pub fn namespaced(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn namespaced(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
         ObjectKey {
-            namespace: Some(namespace.into()),
-            name: name.into(),
+            namespace: Some(namespace.as_ref().into()),
+            name: name.as_ref().into(),
         }
     }
 
     /// The key of a cluster-scoped object.
-    pub fn cluster(name: impl Into<String>) -> Self {
+    pub fn cluster(name: impl AsRef<str>) -> Self {
         ObjectKey {
             namespace: None,
-            name: name.into(),
+            name: name.as_ref().into(),
         }
     }
 
     /// The key of `obj`.
     pub fn of<K: Resource>(obj: &K) -> Self {
         ObjectKey {
-            namespace: obj.meta().namespace.clone(),
-            name: obj.name_any().to_owned(),
+            namespace: obj.meta().namespace.as_deref().map(Into::into),
+            name: obj.name_any().into(),
         }
     }
 }

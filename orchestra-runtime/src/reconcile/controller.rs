@@ -151,8 +151,8 @@ impl<K: Resource> Watches<K> {
             meta.controller_ref()
                 .filter(|r| r.kind == K::KIND && r.api_version == K::API_VERSION)
                 .map(|r| ObjectKey {
-                    namespace: meta.namespace.clone(),
-                    name: r.name.clone(),
+                    namespace: meta.namespace.as_deref().map(Into::into),
+                    name: r.name.as_str().into(),
                 })
                 .into_iter()
                 .collect()

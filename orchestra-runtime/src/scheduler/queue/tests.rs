@@ -23,7 +23,9 @@ fn higher_priority_first_then_first_in_first_out() {
     q.add(key("high"), 100, now);
     q.add(key("low-2"), 0, now);
     q.add(key("mid"), 10, now);
-    let order: Vec<String> = std::iter::from_fn(|| q.pop()).map(|k| k.name).collect();
+    let order: Vec<String> = std::iter::from_fn(|| q.pop())
+        .map(|k| k.name.to_string())
+        .collect();
     assert_eq!(order, ["high", "mid", "low-1", "low-2"]);
 }
 
