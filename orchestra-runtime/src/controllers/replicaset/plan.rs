@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use orchestra_core::kinds::{Pod, PodPhase, ReplicaSet, ReplicaSetStatus};
-use orchestra_core::{ResourceExt, Time};
+use orchestra_core::{ResourceExt, StringMap, Time};
 
 use super::owned::{ControlledPods, LabelGroup};
 use crate::controllers::pod_helpers::{is_active, is_available};
@@ -90,27 +90,24 @@ pub fn plan_from_counts(
     if rs.metadata.deletion_timestamp.is_some() || min_ready > 0 || selector.is_empty() {
         return None;
     }
-    let adoptable = |p: &&Arc<Pod>| is_active(p) && selector.matches(&p.metadata.labels);
-    if orphans.iter().any(|p| adoptable(&p)) {
+    if orphans
+        .iter()
+        .any(|p| is_active(p) && selector.matches(&p.metadata.labels))
+    {
         return None;
     }
     let groups = owned.map_or(&[][..], |o| o.groups.as_slice());
     if groups.iter().any(|g| !selector.matches(&g.labels)) {
         return None;
     }
-    let active: u32 = groups.iter().map(|g| g.active).sum();
-    let active = active as usize;
+    let active = groups.iter().map(|g| g.active).sum::<u32>() as usize;
     let want = rs.replicas().max(0) as usize;
     if active > want {
         return None;
     }
-    let template_labels = rs.spec.template.metadata.as_ref().map(|m| &m.labels);
-    let fully_labeled: u32 = groups
+    let labeled: u32 = groups
         .iter()
-        .filter(|g| {
-            template_labels
-                .is_none_or(|labels| labels.iter().all(|(k, v)| g.labels.get(k) == Some(v)))
-        })
+        .filter(|g| fully_labeled(rs, &g.labels))
         .map(|g| g.active)
         .sum();
     let sum = |count: fn(&LabelGroup) -> u32| groups.iter().map(count).sum::<u32>() as i32;
@@ -119,7 +116,7 @@ pub fn plan_from_counts(
         status: status_with(
             rs,
             active as i32,
-            fully_labeled as i32,
+            labeled as i32,
             sum(|g| g.ready),
             sum(|g| g.ready_since_known),
         ),
@@ -130,22 +127,26 @@ pub fn plan_from_counts(
 /// The status of `rs` with `active` pods. One pass over the pods: a ReplicaSet may have
 /// a hundred thousand, and each visit is a cache miss.
 fn status(rs: &ReplicaSet, active: &[Arc<Pod>], now: Time) -> ReplicaSetStatus {
-    let template_labels = rs.spec.template.metadata.as_ref().map(|m| &m.labels);
     let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
-    let (mut fully_labeled, mut ready, mut available) = (0, 0, 0);
+    let (mut labeled, mut ready, mut available) = (0, 0, 0);
     for p in active {
-        let labeled = template_labels.is_none_or(|labels| {
-            labels
-                .iter()
-                .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-        });
-        fully_labeled += i32::from(labeled);
+        labeled += i32::from(fully_labeled(rs, &p.metadata.labels));
         if p.is_ready() {
             ready += 1;
             available += i32::from(is_available(p, min_ready, now));
         }
     }
-    status_with(rs, active.len() as i32, fully_labeled, ready, available)
+    status_with(rs, active.len() as i32, labeled, ready, available)
+}
+
+/// Whether `labels` carry every label of `rs`'s pod template.
+fn fully_labeled(rs: &ReplicaSet, labels: &StringMap) -> bool {
+    rs.spec.template.metadata.as_ref().is_none_or(|template| {
+        template
+            .labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    })
 }
 
 /// The status of `rs` with these counts; its conditions are kept.
