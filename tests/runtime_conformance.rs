@@ -114,8 +114,8 @@ mod catches_broken_runtimes {
     use futures::FutureExt;
     use orchestra_core::kinds::ProbeHandler;
     use orchestra_core::runtime::{
-        ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, ProbeOutcome, Runtime,
-        RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
+        ChangeMarker, ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream,
+        ProbeOutcome, Runtime, RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
     };
     use orchestra_runtime::runtimes::SimRuntime;
     use orchestra_runtime::testing;
@@ -132,6 +132,8 @@ mod catches_broken_runtimes {
         TailIgnored,
         /// Every probe succeeds.
         ProbesAlwaysPass,
+        /// The change marker never moves: relists would miss every change.
+        MarkerFrozen,
     }
 
     struct Faulty {
@@ -210,6 +212,15 @@ mod catches_broken_runtimes {
                 _ => self.inner.probe(id, handler, timeout).await,
             }
         }
+        fn change_marker(&self) -> Option<ChangeMarker> {
+            match self.fault {
+                Fault::MarkerFrozen => Some(ChangeMarker {
+                    generation: 0,
+                    next_change: None,
+                }),
+                _ => self.inner.change_marker(),
+            }
+        }
     }
 
     async fn assert_caught(fault: Fault, cases: &[&str]) {
@@ -277,5 +288,10 @@ mod catches_broken_runtimes {
             ],
         )
         .await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_marker_that_never_moves_is_caught() {
+        assert_caught(Fault::MarkerFrozen, &["lifecycle_markers_follow_changes"]).await;
     }
 }

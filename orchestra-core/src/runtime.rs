@@ -262,6 +262,8 @@ pub struct ChangeMarker {
 ///   `stats` its resource usage, an error once it has exited.
 /// - `probe` runs one probe action against the container within `timeout` and says
 ///   whether it succeeded; a timeout is a failure, not an error.
+/// - `change_marker`, where given, moves its generation on every start, stop and
+///   removal, and never promises "no change" across a change (see [`ChangeMarker`]).
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {
     /// A short name for logs and metrics (`sim`, `process`, `docker`).

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestra_core::runtime::{
-    ContainerId, LogOptions, Runtime, RuntimeContainerState, RuntimeError,
+    ChangeMarker, ContainerId, LogOptions, Runtime, RuntimeContainerState, RuntimeError,
 };
 use tokio::time::Instant;
 
@@ -290,4 +290,77 @@ pub(super) async fn echo_output(
     );
     let text = read_logs(runtime, &id, LogOptions::default()).await?;
     Ok((id, text))
+}
+
+/// The states of every container, by id, as a listing shows them.
+async fn listed_states(
+    runtime: &dyn Runtime,
+) -> Result<Vec<(ContainerId, RuntimeContainerState)>, String> {
+    let mut states: Vec<_> = runtime
+        .list_containers()
+        .await
+        .step("list")?
+        .into_iter()
+        .map(|s| (s.id, s.state))
+        .collect();
+    states.sort_by(|a, b| a.0.0.cmp(&b.0.0));
+    Ok(states)
+}
+
+pub(super) async fn markers_follow_changes(runtime: Arc<dyn Runtime>, pod: Pod) -> CaseResult {
+    let marker = |what: &str| {
+        runtime
+            .change_marker()
+            .ok_or_else(|| format!("the runtime stopped giving change markers at {what}"))
+    };
+    let Some(before) = runtime.change_marker() else {
+        // A runtime without markers is listed on every relist: nothing to check.
+        return Ok(());
+    };
+    let moved = |what: &str, since: ChangeMarker| -> Result<ChangeMarker, String> {
+        let now = marker(what)?;
+        ensure!(
+            now.generation != since.generation,
+            "a {what} left the generation at {}",
+            now.generation
+        );
+        Ok(now)
+    };
+    let id = pod.start(&*runtime, "main", "sleep", &["30"]).await?;
+    moved("start", before)?;
+    wait_running(&*runtime, &id).await?;
+    let running = marker("running")?;
+    runtime
+        .stop_container(&id, Duration::from_secs(5))
+        .await
+        .step("stop")?;
+    let stopped = moved("stop", running)?;
+    runtime.remove_container(&id).await.step("remove")?;
+    moved("removal", stopped)?;
+    // A container that exits on its own: whenever the marker promises nothing
+    // changed, the listing must agree.
+    let before = marker("the second start")?;
+    let states = listed_states(&*runtime).await?;
+    let done = pod.start(&*runtime, "done", "true", &[]).await?;
+    let started = marker("after `true` started")?;
+    let listed = listed_states(&*runtime).await?;
+    ensure!(
+        started.generation != before.generation,
+        "a start left the generation at {}",
+        started.generation
+    );
+    ensure!(
+        states != listed,
+        "the listing did not show the new container"
+    );
+    wait_exited(&*runtime, &done).await?;
+    let after = marker("the exit")?;
+    let promised = after.generation == started.generation
+        && started.next_change.is_none_or(|due| Instant::now() < due);
+    let now = listed_states(&*runtime).await?;
+    ensure!(
+        !promised || now == listed,
+        "the marker promised no change since {started:?}, yet {listed:?} became {now:?}"
+    );
+    Ok(())
 }

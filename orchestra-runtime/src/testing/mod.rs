@@ -216,6 +216,10 @@ pub fn cases() -> Vec<Case> {
             "list shows every container, running or exited, with its pod, name, image and attempt"
         ),
         case!(
+            lifecycle::markers_follow_changes,
+            "a runtime that gives change markers moves the generation on every start, stop and removal, and never promises \"no change\" across a change (one without markers passes)"
+        ),
+        case!(
             logs::echo_output,
             "logs return what the container wrote, arguments arriving literally"
         ),
