@@ -8,6 +8,7 @@
 //! in `orchestra-store` and `orchestra-runtime` and depend on it.
 
 pub mod api;
+pub mod conformance;
 pub mod kinds;
 pub mod labels;
 pub mod meta;

@@ -63,11 +63,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use orchestra_core::conformance::{assert_passed, assert_selected, run_isolated};
 use orchestra_core::kinds::Container;
 use orchestra_core::runtime::{
     ContainerConfig, ContainerId, LogOptions, PodSandbox, Runtime, RuntimeContainerStatus,
     RuntimeError,
 };
+use orchestra_core::{conformance_ensure as ensure, conformance_ensure_eq as ensure_eq};
 
 /// The image of a container that ignores SIGTERM: it writes `ready` to its log once
 /// it does, then runs `args[0]` seconds. `SimRuntime` knows it; for real processes a
@@ -149,18 +151,7 @@ impl Case {
         let pod = Pod::new(self.name);
         // Its own task, so a panic becomes a failure of this case instead of aborting
         // the whole run.
-        let mut task = tokio::spawn((self.body)(runtime.clone(), pod.clone()));
-        let outcome = match tokio::time::timeout(CASE_TIMEOUT, &mut task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => Err(match join_error.try_into_panic() {
-                Ok(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
-                Err(join_error) => format!("its task failed: {join_error}"),
-            }),
-            Err(_) => {
-                task.abort();
-                Err(format!("did not finish within {CASE_TIMEOUT:?}"))
-            }
-        };
+        let outcome = run_isolated(CASE_TIMEOUT, (self.body)(runtime.clone(), pod.clone())).await;
         // Real runtimes keep processes after their handle is dropped (so an agent can
         // re-adopt them): clean up, or every case would leak its `sleep 30`s.
         let cleanup = pod.remove_all(&*runtime).await;
@@ -286,10 +277,7 @@ pub async fn run_all<B: RuntimeBuilder>(builder: B) {
 /// why), or if `filter` accepted no case at all.
 pub async fn run_selected<B: RuntimeBuilder>(builder: B, filter: impl Fn(&Case) -> bool) {
     let selected: Vec<Case> = cases().into_iter().filter(|case| filter(case)).collect();
-    assert!(
-        !selected.is_empty(),
-        "runtime conformance: the filter selected no case"
-    );
+    assert_selected("runtime", selected.len());
     let mut failures = Vec::new();
     for case in &selected {
         let runtime = builder.build().await;
@@ -297,56 +285,10 @@ pub async fn run_selected<B: RuntimeBuilder>(builder: B, filter: impl Fn(&Case) 
             failures.push(why);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "runtime conformance: {} of {} cases failed:\n- {}",
-        failures.len(),
-        selected.len(),
-        failures.join("\n- ")
-    );
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a non-string panic payload)".to_owned()
-    }
+    assert_passed("runtime", selected.len(), &failures);
 }
 
 // Helpers shared by the case modules.
-
-/// Fails the case with a formatted message unless `cond` holds.
-macro_rules! ensure {
-    ($cond:expr, $($message:tt)+) => {
-        if !$cond {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
-/// Fails the case unless `got == want`, saying what was expected and what came.
-macro_rules! ensure_eq {
-    ($got:expr, $want:expr, $($message:tt)+) => {
-        match (&$got, &$want) {
-            (got, want) => {
-                if got != want {
-                    return Err(format!(
-                        "{}: expected {:?}, got {:?}",
-                        format_args!($($message)+),
-                        want,
-                        got
-                    ));
-                }
-            }
-        }
-    };
-}
-
-use ensure;
-use ensure_eq;
 
 /// Turns an unexpected runtime error into a failure naming the step.
 trait Step<T> {

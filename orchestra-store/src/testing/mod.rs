@@ -63,7 +63,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use orchestra_core::conformance::{assert_passed, assert_selected, run_isolated};
 use orchestra_core::{Store, StoreError};
+use orchestra_core::{conformance_ensure as ensure, conformance_ensure_eq as ensure_eq};
 
 /// How long a case waits for one watch event before it fails.
 pub const WATCH_WAIT: Duration = Duration::from_secs(10);
@@ -139,18 +141,7 @@ impl Case {
         let prefix = format!("/conformance/{}/{}/", run_id(), self.name);
         // Its own task, so a panic in the store or the case becomes a failure of this
         // case instead of aborting the whole run.
-        let mut task = tokio::spawn((self.body)(store, prefix));
-        let outcome = match tokio::time::timeout(CASE_TIMEOUT, &mut task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => Err(match join_error.try_into_panic() {
-                Ok(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
-                Err(join_error) => format!("its task failed: {join_error}"),
-            }),
-            Err(_) => {
-                task.abort();
-                Err(format!("did not finish within {CASE_TIMEOUT:?}"))
-            }
-        };
+        let outcome = run_isolated(CASE_TIMEOUT, (self.body)(store, prefix)).await;
         outcome.map_err(|why| format!("{}: {why}", self.name))
     }
 }
@@ -302,10 +293,7 @@ pub async fn run_all<B: StoreBuilder>(builder: B) {
 /// why), or if `filter` accepted no case at all.
 pub async fn run_selected<B: StoreBuilder>(builder: B, filter: impl Fn(&Case) -> bool) {
     let selected: Vec<Case> = cases().into_iter().filter(|case| filter(case)).collect();
-    assert!(
-        !selected.is_empty(),
-        "store conformance: the filter selected no case"
-    );
+    assert_selected("store", selected.len());
     let mut failures = Vec::new();
     for case in &selected {
         let store = builder.build().await;
@@ -313,13 +301,7 @@ pub async fn run_selected<B: StoreBuilder>(builder: B, filter: impl Fn(&Case) ->
             failures.push(why);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "store conformance: {} of {} cases failed:\n- {}",
-        failures.len(),
-        selected.len(),
-        failures.join("\n- ")
-    );
+    assert_passed("store", selected.len(), &failures);
 }
 
 /// A token that keeps runs against one shared backend apart: the process, the time it
@@ -336,47 +318,7 @@ fn run_id() -> String {
     )
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a non-string panic payload)".to_owned()
-    }
-}
-
 // Helpers shared by the case modules.
-
-/// Fails the case with a formatted message unless `cond` holds.
-macro_rules! ensure {
-    ($cond:expr, $($message:tt)+) => {
-        if !$cond {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
-/// Fails the case unless `got == want`, saying what was expected and what came.
-macro_rules! ensure_eq {
-    ($got:expr, $want:expr, $($message:tt)+) => {
-        match (&$got, &$want) {
-            (got, want) => {
-                if got != want {
-                    return Err(format!(
-                        "{}: expected {:?}, got {:?}",
-                        format_args!($($message)+),
-                        want,
-                        got
-                    ));
-                }
-            }
-        }
-    };
-}
-
-use ensure;
-use ensure_eq;
 
 /// A key under the case's prefix.
 fn key(prefix: &str, name: &str) -> Bytes {
