@@ -34,6 +34,14 @@ fn config(uid: &str, name: &str, image: &str) -> ContainerConfig {
     }
 }
 
+/// Starts container `name` of pod `uid` from `image`.
+async fn start(runtime: &SimRuntime, uid: &str, name: &str, image: &str) -> ContainerId {
+    runtime
+        .start_container(config(uid, name, image))
+        .await
+        .unwrap()
+}
+
 async fn state(runtime: &SimRuntime, id: &ContainerId) -> RuntimeContainerState {
     runtime.container_status(id).await.unwrap().state
 }
@@ -58,14 +66,8 @@ async fn behaviours_play_out_in_virtual_time() {
         SimSelector::image("batch:1"),
         SimBehavior::exit_after(Duration::from_secs(60), 0),
     );
-    let web = runtime
-        .start_container(config("a", "web", "web:1"))
-        .await
-        .unwrap();
-    let job = runtime
-        .start_container(config("b", "job", "batch:1"))
-        .await
-        .unwrap();
+    let web = start(&runtime, "a", "web", "web:1").await;
+    let job = start(&runtime, "b", "job", "batch:1").await;
     assert_eq!(state(&runtime, &web).await, RuntimeContainerState::Created);
 
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -108,10 +110,7 @@ async fn crash_loop_exits_soon_with_code_one_on_every_start() {
         assert_eq!(exit_code(&state(&runtime, &id).await), Some((1, "Error")));
     }
     // A default for every image leaves the well-known ones alone.
-    let ok = runtime
-        .start_container(config("p", "ok", "true"))
-        .await
-        .unwrap();
+    let ok = start(&runtime, "p", "ok", "true").await;
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(
         exit_code(&state(&runtime, &ok).await),
@@ -135,14 +134,8 @@ async fn injected_start_faults_fail_exactly_the_next_starts() {
         }
     }
     // Other images were never affected, and the third start succeeds.
-    runtime
-        .start_container(config("p", "db", "db:1"))
-        .await
-        .unwrap();
-    let id = runtime
-        .start_container(config("p", "web", "web:1"))
-        .await
-        .unwrap();
+    start(&runtime, "p", "db", "db:1").await;
+    let id = start(&runtime, "p", "web", "web:1").await;
     assert!(state(&runtime, &id).await.is_running());
     assert_eq!(runtime.container_count(), 2);
 }
@@ -150,18 +143,9 @@ async fn injected_start_faults_fail_exactly_the_next_starts() {
 #[tokio::test(start_paused = true)]
 async fn kill_ends_containers_as_oom_or_signal() {
     let runtime = SimRuntime::new();
-    let a = runtime
-        .start_container(config("p", "a", "web"))
-        .await
-        .unwrap();
-    let b = runtime
-        .start_container(config("p", "b", "web"))
-        .await
-        .unwrap();
-    let other = runtime
-        .start_container(config("q", "a", "web"))
-        .await
-        .unwrap();
+    let a = start(&runtime, "p", "a", "web").await;
+    let b = start(&runtime, "p", "b", "web").await;
+    let other = start(&runtime, "q", "a", "web").await;
     assert!(runtime.kill(&a, SimKill::OutOfMemory).unwrap());
     let s = state(&runtime, &a).await;
     assert_eq!(exit_code(&s), Some((137, "OOMKilled")));
@@ -290,10 +274,7 @@ async fn probe_results_change_at_run_time_and_survive_restarts() {
 #[tokio::test(start_paused = true)]
 async fn logs_are_capped_and_followers_see_new_writes() {
     let runtime = SimRuntime::builder().log_limit(100).build();
-    let id = runtime
-        .start_container(config("p", "web", "web"))
-        .await
-        .unwrap();
+    let id = start(&runtime, "p", "web", "web").await;
     for i in 0..50 {
         runtime
             .write_log(&id, format!("line {i:02}\n").as_bytes())
@@ -342,18 +323,9 @@ async fn pods_get_one_ip_shared_by_their_containers() {
     let runtime = SimRuntime::builder()
         .pod_subnet("10.9.8.0".parse().unwrap())
         .build();
-    let a = runtime
-        .start_container(config("p", "a", "web"))
-        .await
-        .unwrap();
-    let b = runtime
-        .start_container(config("p", "b", "web"))
-        .await
-        .unwrap();
-    let c = runtime
-        .start_container(config("q", "a", "web"))
-        .await
-        .unwrap();
+    let a = start(&runtime, "p", "a", "web").await;
+    let b = start(&runtime, "p", "b", "web").await;
+    let c = start(&runtime, "q", "a", "web").await;
     let ip = |id| {
         let runtime = runtime.clone();
         async move { runtime.container_status(&id).await.unwrap().ip.unwrap() }
@@ -374,10 +346,7 @@ async fn missing_images_and_foreign_ids_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("ghost:1"), "{err}");
     let other = SimRuntime::new();
-    let id = other
-        .start_container(config("p", "a", "web"))
-        .await
-        .unwrap();
+    let id = start(&other, "p", "a", "web").await;
     assert!(matches!(
         runtime.container_status(&id).await,
         Err(RuntimeError::NotFound(_))
