@@ -272,42 +272,19 @@ fn classify(old: &Node, new: &Node) -> NodeChange {
 
 #[cfg(test)]
 mod tests {
-    use orchestra_core::ObjectMeta;
-    use orchestra_core::kinds::{
-        Container, NodeStatus, PodPhase, PodSpec, PodStatus, ResourceRequirements,
-    };
+    use orchestra_core::kinds::{PodPhase, PodStatus};
 
     use super::*;
+    use crate::scheduler::testing;
 
     fn node(name: &str, cpu: &str) -> Arc<Node> {
-        Arc::new(Node {
-            metadata: ObjectMeta::named(name),
-            status: Some(NodeStatus {
-                allocatable: [("cpu".to_owned(), cpu.parse().unwrap())].into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        Arc::new(testing::node(name, cpu, "64Gi"))
     }
 
     fn pod(name: &str, cpu: &str, node: Option<&str>) -> Arc<Pod> {
-        Arc::new(Pod {
-            metadata: ObjectMeta::namespaced("default", name),
-            spec: PodSpec {
-                node_name: node.map(str::to_owned),
-                containers: vec![Container {
-                    name: "c".into(),
-                    image: "i".into(),
-                    resources: ResourceRequirements {
-                        requests: [("cpu".to_owned(), cpu.parse().unwrap())].into(),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                }],
-                ..Default::default()
-            },
-            status: None,
-        })
+        let mut pod = testing::pod(name, cpu, "");
+        pod.spec.node_name = node.map(str::to_owned);
+        Arc::new(pod)
     }
 
     fn key(name: &str) -> ObjectKey {
