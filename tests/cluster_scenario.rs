@@ -13,11 +13,8 @@ use cluster_support::{
     wait_running, web,
 };
 use orchestra::cluster::Cluster;
-use orchestra::core::kinds::{
-    CrossVersionObjectReference, Deployment, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
-    MetricSourceType, MetricSpec, MetricTarget, MetricTargetType, ReplicaSet, ResourceMetricSource,
-};
-use orchestra::core::{ListParams, ObjectMeta};
+use orchestra::core::ListParams;
+use orchestra::core::kinds::{Deployment, HorizontalPodAutoscaler, ReplicaSet};
 use orchestra::runtime::controllers::deployment::revision::revision;
 use orchestra::runtime::controllers::rollback;
 use orchestra::runtime::runtimes::{SimSelector, SimUsage};
@@ -91,32 +88,7 @@ async fn scaling_up_and_down_keeps_every_node_within_its_capacity() {
 }
 
 fn autoscaler(min: i32, max: i32) -> HorizontalPodAutoscaler {
-    HorizontalPodAutoscaler {
-        metadata: ObjectMeta::named("web"),
-        spec: HorizontalPodAutoscalerSpec {
-            scale_target_ref: CrossVersionObjectReference {
-                api_version: Some("apps/v1".into()),
-                kind: "Deployment".into(),
-                name: "web".into(),
-            },
-            min_replicas: Some(min),
-            max_replicas: max,
-            metrics: vec![MetricSpec {
-                type_: MetricSourceType::Resource,
-                resource: Some(ResourceMetricSource {
-                    name: "cpu".into(),
-                    target: MetricTarget {
-                        type_: MetricTargetType::Utilization,
-                        average_utilization: Some(50),
-                        ..Default::default()
-                    },
-                }),
-                pods: None,
-            }],
-            behavior: None,
-        },
-        status: None,
-    }
+    HorizontalPodAutoscaler::for_deployment("web", min, max, 50)
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,11 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{mark_pods_ready, memory_client};
 use orchestra::core::kinds::{
-    CrossVersionObjectReference, Deployment, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
-    MetricSourceType, MetricSpec, MetricTarget, MetricTargetType, Pod, ResourceMetricSource,
-    ResourceRequirements,
+    Deployment, HorizontalPodAutoscaler, MetricSourceType, MetricSpec, MetricTarget,
+    MetricTargetType, Pod, ResourceRequirements,
 };
-use orchestra::core::{Api, Client, ObjectMeta, ResourceExt};
+use orchestra::core::{Api, Client, ResourceExt};
 use orchestra::runtime::controllers::hpa::MetricsError;
 use orchestra::runtime::controllers::{
     DeploymentController, HpaController, MetricsSource, ReplicaSetController,
@@ -74,32 +73,7 @@ fn web() -> Deployment {
 }
 
 fn autoscaler() -> HorizontalPodAutoscaler {
-    HorizontalPodAutoscaler {
-        metadata: ObjectMeta::named("web"),
-        spec: HorizontalPodAutoscalerSpec {
-            scale_target_ref: CrossVersionObjectReference {
-                api_version: Some("apps/v1".into()),
-                kind: "Deployment".into(),
-                name: "web".into(),
-            },
-            min_replicas: Some(1),
-            max_replicas: 10,
-            metrics: vec![MetricSpec {
-                type_: MetricSourceType::Resource,
-                resource: Some(ResourceMetricSource {
-                    name: "cpu".into(),
-                    target: MetricTarget {
-                        type_: MetricTargetType::Utilization,
-                        average_utilization: Some(50),
-                        ..Default::default()
-                    },
-                }),
-                pods: None,
-            }],
-            behavior: None,
-        },
-        status: None,
-    }
+    HorizontalPodAutoscaler::for_deployment("web", 1, 10, 50)
 }
 
 /// Runs the ReplicaSet, Deployment and autoscaler controllers over `metrics`.

@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use orchestra::core::kinds::{
-    CrossVersionObjectReference, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
-    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, IntOrString, MetricSourceType,
-    MetricSpec, MetricTarget, MetricTargetType, Node, Pod, PodPhase, ReplicaSet,
-    ResourceMetricSource,
+    Deployment, HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
+    IntOrString, Node, Pod, PodPhase, ReplicaSet,
 };
-use orchestra::core::{Api, DeleteParams, ListParams, LogOptions, ObjectMeta, ResourceExt};
+use orchestra::core::{Api, DeleteParams, ListParams, LogOptions, ResourceExt};
 use orchestra::runtime::controllers::deployment::revision::revision;
 use orchestra::runtime::controllers::deployment::rolling::fenceposts;
 use orchestra::runtime::controllers::rollback;
@@ -295,39 +293,16 @@ async fn autoscale(demo: &Demo, narrator: &mut Narrator) -> Result<(), BoxError>
 }
 
 fn autoscaler(min: i32, max: i32) -> HorizontalPodAutoscaler {
-    let quick_down = HPAScalingRules {
-        stabilization_window_seconds: Some(3),
-        ..Default::default()
-    };
-    HorizontalPodAutoscaler {
-        metadata: ObjectMeta::named(APP),
-        spec: HorizontalPodAutoscalerSpec {
-            scale_target_ref: CrossVersionObjectReference {
-                api_version: Some("apps/v1".into()),
-                kind: "Deployment".into(),
-                name: APP.into(),
-            },
-            min_replicas: Some(min),
-            max_replicas: max,
-            metrics: vec![MetricSpec {
-                type_: MetricSourceType::Resource,
-                resource: Some(ResourceMetricSource {
-                    name: "cpu".into(),
-                    target: MetricTarget {
-                        type_: MetricTargetType::Utilization,
-                        average_utilization: Some(50),
-                        ..Default::default()
-                    },
-                }),
-                pods: None,
-            }],
-            behavior: Some(HorizontalPodAutoscalerBehavior {
-                scale_up: None,
-                scale_down: Some(quick_down),
-            }),
-        },
-        status: None,
-    }
+    let mut hpa = HorizontalPodAutoscaler::for_deployment(APP, min, max, 50);
+    // Scale in after 3 s of low load instead of Kubernetes' 300 s: a short demo.
+    hpa.spec.behavior = Some(HorizontalPodAutoscalerBehavior {
+        scale_up: None,
+        scale_down: Some(HPAScalingRules {
+            stabilization_window_seconds: Some(3),
+            ..Default::default()
+        }),
+    });
+    hpa
 }
 
 /// Step 6: the busiest node's agent stops; its pods are evicted and replaced

@@ -324,23 +324,61 @@ impl HPAScalingRules {
     }
 }
 
+impl MetricSpec {
+    /// The pods' average CPU use, as a percentage of what they request, held at
+    /// `percent`.
+    pub fn cpu_utilization(percent: i32) -> MetricSpec {
+        MetricSpec {
+            type_: MetricSourceType::Resource,
+            resource: Some(ResourceMetricSource {
+                name: "cpu".to_owned(),
+                target: MetricTarget {
+                    type_: MetricTargetType::Utilization,
+                    average_utilization: Some(percent),
+                    ..Default::default()
+                },
+            }),
+            pods: None,
+        }
+    }
+}
+
 impl HorizontalPodAutoscaler {
+    /// An autoscaler named like the Deployment `name` it scales, between `min` and
+    /// `max` replicas, holding their average CPU use at `cpu_percent` of their requests:
+    /// what `kubectl autoscale deployment NAME --min --max --cpu-percent` creates.
+    ///
+    /// ```
+    /// use orchestra_core::kinds::HorizontalPodAutoscaler;
+    ///
+    /// let hpa = HorizontalPodAutoscaler::for_deployment("web", 2, 10, 50);
+    /// assert_eq!(hpa.spec.scale_target_ref.kind, "Deployment");
+    /// assert_eq!(hpa.spec.max_replicas, 10);
+    /// ```
+    pub fn for_deployment(name: &str, min: i32, max: i32, cpu_percent: i32) -> Self {
+        HorizontalPodAutoscaler {
+            metadata: ObjectMeta::named(name),
+            spec: HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".to_owned()),
+                    kind: "Deployment".to_owned(),
+                    name: name.to_owned(),
+                },
+                min_replicas: Some(min),
+                max_replicas: max,
+                metrics: vec![MetricSpec::cpu_utilization(cpu_percent)],
+                behavior: None,
+            },
+            status: None,
+        }
+    }
+
     fn default_fields(&mut self) {
         let spec = &mut self.spec;
         spec.min_replicas.get_or_insert(1);
         if spec.metrics.is_empty() {
-            spec.metrics.push(MetricSpec {
-                type_: MetricSourceType::Resource,
-                resource: Some(ResourceMetricSource {
-                    name: "cpu".to_owned(),
-                    target: MetricTarget {
-                        type_: MetricTargetType::Utilization,
-                        average_utilization: Some(DEFAULT_CPU_UTILIZATION),
-                        ..Default::default()
-                    },
-                }),
-                pods: None,
-            });
+            spec.metrics
+                .push(MetricSpec::cpu_utilization(DEFAULT_CPU_UTILIZATION));
         }
         let behavior = spec.behavior.get_or_insert_with(Default::default);
         behavior
