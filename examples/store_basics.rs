@@ -4,38 +4,12 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use orchestra::core::kinds::{Container, Deployment, DeploymentSpec, PodSpec, PodTemplateSpec};
-use orchestra::core::{
-    Api, Client, LabelSelector, ListParams, ObjectEvent, ObjectMeta, ResourceExt,
-};
+use orchestra::core::kinds::Deployment;
+use orchestra::core::{Api, Client, ListParams, ObjectEvent, ResourceExt};
 use orchestra::store::MemoryStore;
 
 fn web_server(image: &str) -> Deployment {
-    let labels = LabelSelector::new().match_label("app", "my-web-server");
-    let template = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: labels.match_labels.clone(),
-            ..Default::default()
-        }),
-        spec: PodSpec {
-            containers: vec![Container {
-                name: "web".into(),
-                image: image.into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
-    };
-    Deployment {
-        metadata: ObjectMeta::named("my-web-server"),
-        spec: DeploymentSpec {
-            replicas: Some(3),
-            selector: labels,
-            template,
-            ..Default::default()
-        },
-        status: None,
-    }
+    Deployment::new("my-web-server", 3, image)
 }
 
 #[tokio::main]

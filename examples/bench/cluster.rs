@@ -12,10 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orchestra::core::kinds::{
-    Container, Deployment, DeploymentSpec, Node, Pod, PodPhase, PodSpec, PodTemplateSpec,
-};
-use orchestra::core::{Api, Client, LabelSelector, ListParams, ObjectMeta};
+use orchestra::core::kinds::{Deployment, Node, Pod, PodPhase};
+use orchestra::core::{Api, Client, ListParams};
 use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController};
 use orchestra::runtime::node::{NodeAgent, NodeAgentConfig, PodDispatcher};
 use orchestra::runtime::reconcile::{InformerEvent, Manager};
@@ -41,29 +39,7 @@ struct Cluster {
 }
 
 fn deployment(replicas: i32, image: &str) -> Deployment {
-    Deployment {
-        metadata: ObjectMeta::namespaced("default", "my-web-server"),
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector::new().match_label("app", "my-web-server"),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: [("app".to_owned(), "my-web-server".to_owned())].into(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: image.into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            },
-            ..Default::default()
-        },
-        status: None,
-    }
+    Deployment::new("my-web-server", replicas, image)
 }
 
 /// Starts the control plane and `nodes` agents, and waits until every node is Ready.

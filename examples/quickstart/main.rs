@@ -28,11 +28,11 @@ use std::time::Duration;
 use args::{Command, DemoArgs, RuntimeKind};
 use async_trait::async_trait;
 use orchestra::cluster::{Cluster, NodeSpec};
+use orchestra::core::ResourceExt;
 use orchestra::core::kinds::{
-    Container, Deployment, DeploymentSpec, Pod, PodSpec, PodTemplateSpec, ResourceRequirements,
-    TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE, TaintEffect, Toleration, TolerationOperator,
+    Container, Deployment, Pod, ResourceRequirements, TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE,
+    TaintEffect, Toleration, TolerationOperator,
 };
-use orchestra::core::{LabelSelector, ObjectMeta, ResourceExt};
 use orchestra::runtime::controllers::hpa::MetricsError;
 use orchestra::runtime::controllers::{MetricsSource, NodeLifecycleConfig};
 use orchestra::runtime::runtimes::SimProfile;
@@ -246,24 +246,21 @@ async fn run(args: DemoArgs) -> Result<(), BoxError> {
 /// The Deployment the scenario runs: `image`, a small CPU request (the autoscaler
 /// measures utilization against it) and a short toleration of unreachable nodes.
 pub fn web_server(demo: &Demo, replicas: i32, image: &str) -> Deployment {
-    let labels = [("app".to_owned(), APP.to_owned())];
-    let mut container = Container {
-        name: "web".into(),
-        image: image.into(),
-        resources: ResourceRequirements {
-            requests: [(
-                "cpu".to_owned(),
-                format!("{CPU_REQUEST_MILLI}m").parse().expect("a quantity"),
-            )]
-            .into(),
-            ..Default::default()
-        },
+    let mut d = Deployment::new(APP, replicas, image);
+    let pod = &mut d.spec.template.spec;
+    let container = &mut pod.containers[0];
+    container.resources = ResourceRequirements {
+        requests: [(
+            "cpu".to_owned(),
+            format!("{CPU_REQUEST_MILLI}m").parse().expect("a quantity"),
+        )]
+        .into(),
         ..Default::default()
     };
     if demo.args.runtime == RuntimeKind::Process {
-        set_process_image(&mut container, &demo.exe, image);
+        set_process_image(container, &demo.exe, image);
     }
-    let tolerations = [TAINT_NODE_UNREACHABLE, TAINT_NODE_NOT_READY]
+    pod.tolerations = [TAINT_NODE_UNREACHABLE, TAINT_NODE_NOT_READY]
         .into_iter()
         .map(|key| Toleration {
             key: Some(key.into()),
@@ -273,27 +270,8 @@ pub fn web_server(demo: &Demo, replicas: i32, image: &str) -> Deployment {
             toleration_seconds: Some(TOLERATION_SECONDS),
         })
         .collect();
-    Deployment {
-        metadata: ObjectMeta::named(APP),
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector::new().match_label("app", APP),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: labels.into(),
-                    ..Default::default()
-                }),
-                spec: PodSpec {
-                    containers: vec![container],
-                    tolerations,
-                    termination_grace_period_seconds: Some(2),
-                    ..Default::default()
-                },
-            },
-            ..Default::default()
-        },
-        status: None,
-    }
+    pod.termination_grace_period_seconds = Some(2);
+    d
 }
 
 /// Points a process container at this binary serving `image` on a free port (the

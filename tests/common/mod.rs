@@ -165,17 +165,7 @@ pub fn web_template(image: &str) -> orchestra::core::kinds::PodTemplateSpec {
 /// A Deployment `web` of `replicas` pods running `image` (default strategy: rolling
 /// update, 25% / 25%).
 pub fn web_deployment(replicas: i32, image: &str) -> orchestra::core::kinds::Deployment {
-    use orchestra::core::kinds::{Deployment, DeploymentSpec};
-    Deployment {
-        metadata: ObjectMeta::named("web"),
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: orchestra::core::LabelSelector::new().match_label("app", "web"),
-            template: web_template(image),
-            ..Default::default()
-        },
-        status: None,
-    }
+    orchestra::core::kinds::Deployment::new("web", replicas, image)
 }
 
 /// A ReplicaSet `web` of `replicas` pods running `image`.

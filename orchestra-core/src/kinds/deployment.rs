@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConditionStatus, IntOrString, PodTemplateSpec, check_selector_matches_template,
-    spec_status_resource,
+    ConditionStatus, Container, IntOrString, PodSpec, PodTemplateSpec,
+    check_selector_matches_template, spec_status_resource,
 };
 use crate::labels::LabelSelector;
 use crate::meta::ObjectMeta;
@@ -145,6 +145,46 @@ pub struct DeploymentCondition {
 }
 
 impl Deployment {
+    /// A Deployment `name` of `replicas` pods of one container (named `name` too)
+    /// running `image`, labelled and selected by `app=name`, with every other field at
+    /// its default (rolling update, 25% / 25%): what `kubectl create deployment NAME
+    /// --image=IMAGE --replicas=N` creates. Adjust the template before creating it for
+    /// more.
+    ///
+    /// ```
+    /// use orchestra_core::kinds::Deployment;
+    ///
+    /// let web = Deployment::new("my-web-server", 1000, "web-server:1");
+    /// assert_eq!(web.replicas(), 1000);
+    /// assert!(web.spec.selector.matches(&web.spec.template.metadata.unwrap().labels));
+    /// ```
+    pub fn new(name: &str, replicas: i32, image: &str) -> Self {
+        let selector = LabelSelector::new().match_label("app", name);
+        Deployment {
+            metadata: ObjectMeta::named(name),
+            spec: DeploymentSpec {
+                replicas: Some(replicas),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: selector.match_labels.clone(),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: PodSpec {
+                        containers: vec![Container {
+                            name: name.to_owned(),
+                            image: image.to_owned(),
+                            ..Container::default()
+                        }],
+                        ..PodSpec::default()
+                    },
+                },
+                selector,
+                ..DeploymentSpec::default()
+            },
+            status: None,
+        }
+    }
+
     /// The desired number of pods.
     pub fn replicas(&self) -> i32 {
         self.spec.replicas.unwrap_or(1)
