@@ -49,6 +49,7 @@ pub use restart::CrashLoopBackoff;
 
 use crate::reconcile::{Informer, InformerEvent, ObjectKey, QueueConfig, WorkQueue};
 use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
+use relist::SeenContainers;
 
 /// Settings of a [`NodeAgent`].
 #[derive(Clone, Debug)]
@@ -287,14 +288,21 @@ impl NodeAgent {
                 std::future::pending::<()>().await;
             }
         };
-        let relist = relist::run(ctx.clone(), queue.clone(), cancel.child_token());
+        let seen = Arc::new(Mutex::new(SeenContainers::default()));
+        let relist = relist::run(
+            ctx.clone(),
+            queue.clone(),
+            seen.clone(),
+            cancel.child_token(),
+        );
         let workers = (0..ctx.config.workers).map(|_| {
             let (ctx, queue, records, pods) =
                 (ctx.clone(), queue.clone(), records.clone(), pods.clone());
+            let seen = seen.clone();
             async move {
                 while let Some(item) = queue.next().await {
                     let key = item.key().clone();
-                    if let Some(at) = sync(&ctx, &pods, &records, &key).await {
+                    if let Some(at) = sync(&ctx, &pods, &records, &seen, &key).await {
                         queue.add_after(key, at.saturating_duration_since(Instant::now()));
                     }
                 }
@@ -363,6 +371,7 @@ async fn sync(
     ctx: &AgentContext,
     pods: &crate::reconcile::Cache<Pod>,
     records: &Mutex<HashMap<ObjectKey, PodRecord>>,
+    seen: &Mutex<SeenContainers>,
     key: &ObjectKey,
 ) -> Option<Instant> {
     let pod = pods.get(key);
@@ -377,20 +386,11 @@ async fn sync(
         remove_containers(&*ctx.runtime, &old.container_ids(), grace).await;
     }
     let Some(pod) = pod else {
-        // Gone from the store. Its record's containers are removed above; a pod the
-        // agent never knew (found by the relist) is looked up in the runtime.
-        if known {
-            return None;
-        }
-        if let Ok(list) = ctx.runtime.list_containers().await {
-            let ids: Vec<_> = list
-                .into_iter()
-                .filter(|s| {
-                    key.namespace.as_deref() == Some(s.sandbox.namespace.as_str())
-                        && *s.sandbox.name == *key.name
-                })
-                .map(|s| s.id)
-                .collect();
+        // Gone from the store. Its record's containers are removed above; those of a
+        // pod the agent never knew are what the relist last saw of it (often nothing:
+        // the relist queues a pod again when its removed containers vanish).
+        if !known {
+            let ids = seen.lock().containers_of(key);
             remove_containers(&*ctx.runtime, &ids, Duration::ZERO).await;
         }
         return None;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use orchestra_core::{ChangeMarker, ContainerId, RuntimeContainerState, RuntimeContainerStatus};
+use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -21,14 +22,14 @@ use tokio_util::sync::CancellationToken;
 use super::AgentContext;
 use crate::reconcile::{ObjectKey, WorkQueue};
 
-/// Starts the relist loop.
+/// Starts the relist loop, keeping `seen` (which the pod syncs read too) up to date.
 pub(crate) fn run(
     ctx: AgentContext,
     queue: Arc<WorkQueue<ObjectKey>>,
+    seen: Arc<Mutex<SeenContainers>>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut seen = SeenContainers::default();
         let mut listed_at: Option<ChangeMarker> = None;
         loop {
             tokio::select! {
@@ -43,7 +44,7 @@ pub(crate) fn run(
             }
             match ctx.runtime.list_containers().await {
                 Ok(list) => {
-                    seen.relist(list, |pod| queue.add(pod));
+                    seen.lock().relist(list, |pod| queue.add(pod));
                     listed_at = marker;
                 }
                 Err(error) => tracing::warn!(%error, "relist failed"),
@@ -87,6 +88,16 @@ pub(crate) struct SeenContainers {
 }
 
 impl SeenContainers {
+    /// The containers of pod `pod` the last relist saw: what a pod the agent holds no
+    /// record of left behind, without listing the runtime again.
+    pub(crate) fn containers_of(&self, pod: &ObjectKey) -> Vec<ContainerId> {
+        self.by_id
+            .iter()
+            .filter(|(_, seen)| seen.pod == *pod)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Takes in a new listing and calls `changed` with the pod of every container that
     /// appeared, vanished or changed state since the last one (a pod may be named more
     /// than once; the queue coalesces).
@@ -208,13 +219,18 @@ mod tests {
         assert!(relist(&mut seen, &runtime).await.is_empty());
 
         runtime.remove_container(&web).await.unwrap();
-        start(&runtime, "web", "web:1").await;
+        let new_web = start(&runtime, "web", "web:1").await;
         assert_eq!(
             relist(&mut seen, &runtime).await,
             ["web", "web"],
             "one gone, one new"
         );
         assert!(relist(&mut seen, &runtime).await.is_empty());
+        assert_eq!(
+            seen.containers_of(&ObjectKey::namespaced("default", "web")),
+            [new_web],
+            "what is left of a pod, as last listed"
+        );
     }
 
     /// A relist with markers: the skip never hides a change (whenever the marker says
