@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use orchestra::cluster::{BuiltinController, Cluster, ClusterError, NodeSpec};
-use orchestra::core::kinds::{Deployment, Node, Pod};
+use orchestra::core::kinds::{Deployment, Node, Pod, ReplicaSet};
 use orchestra::core::{
     Api, Client, Clock, KeyValue, ListOptions, ListParams, ListResult, Revision, Scheduler, Store,
     StoreError, WatchStream,
@@ -174,6 +174,41 @@ async fn the_defaults_run_a_deployment_to_ready_across_the_nodes() {
     let per = pods_per_node(&pods);
     assert_eq!(per.len(), 3, "the reference scheduler spreads: {per:?}");
     assert!(per.values().all(|&n| n == 3), "{per:?}");
+
+    // Seeded, the cluster's own client (nodes, the user's Deployment) and the control
+    // plane's (ReplicaSets, pods) still draw uids no other object has.
+    let mut uids: Vec<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+    for node in cluster
+        .api::<Node>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+    {
+        uids.extend(node.metadata.uid);
+    }
+    for d in cluster
+        .api::<Deployment>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+    {
+        uids.extend(d.metadata.uid);
+    }
+    for rs in cluster
+        .api::<ReplicaSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+    {
+        uids.extend(rs.metadata.uid);
+    }
+    let all = uids.len();
+    uids.sort();
+    uids.dedup();
+    assert_eq!(uids.len(), all, "every uid is unique");
     cluster.shutdown().await;
 }
 

@@ -86,7 +86,6 @@ impl ClusterBuilder {
     /// Seeds generated uids and names and the reference scheduler's tie-breaks (however
     /// the scheduler was chosen, before or after), so a simulated cluster repeats.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.client_config = self.client_config.seed(seed);
         self.seed = Some(seed);
         self
     }
@@ -181,7 +180,12 @@ impl ClusterBuilder {
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new()) as Arc<dyn Store>);
         let clock = self.clock.unwrap_or_default();
-        let client = Client::with_config(store.clone(), clock.clone(), self.client_config.clone());
+        // Applied here, so `seed` and `client_config` hold in either order.
+        let client_config = match self.seed {
+            Some(seed) => self.client_config.seed(seed),
+            None => self.client_config,
+        };
+        let client = Client::with_config(store.clone(), clock.clone(), client_config.clone());
         let runtime_metrics = RuntimeMetrics::new();
         let metrics = self
             .metrics
@@ -193,7 +197,7 @@ impl ClusterBuilder {
         let plan = ControlPlanePlan {
             store,
             clock,
-            client_config: self.client_config,
+            client_config,
             scheduler,
             disabled: self.disabled,
             node_lifecycle: self.node_lifecycle,

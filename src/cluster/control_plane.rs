@@ -82,10 +82,11 @@ impl ControlPlanePlan {
         let cut = CancellationToken::new();
         let link: Arc<dyn Store> = Arc::new(StoreLink::new(self.store.clone(), cut.clone()));
         let mut config = self.client_config.clone();
-        // A restarted control plane must not draw the same generated names as the one
-        // before it (they would collide with the pods it created), yet stay seeded.
+        // Neither the cluster's own client (the agents' nodes and leases, the user's
+        // objects) nor an earlier control plane may draw the same generated uids and
+        // names as this one, yet it stays seeded: incarnation 0 mixes in 1.
         if let Some(seed) = config.seed {
-            config = config.seed(seed ^ incarnation.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            config = config.seed(seed ^ (incarnation + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         }
         let client = Client::with_config(link, self.clock.clone(), config);
         let manager = self.manager(client);
