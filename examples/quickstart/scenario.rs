@@ -106,7 +106,7 @@ pub async fn run(demo: &Demo) -> Result<(), BoxError> {
     if demo.args.runtime == RuntimeKind::Process {
         fetch_pages(demo, &step, 2).await?;
     }
-    let low = availability.min_since_mark();
+    let low = availability.min_since_mark()?;
     check_bound(low, n - unavailable, "during the rollout")?;
     narrator.finish(
         step,
@@ -124,7 +124,7 @@ pub async fn run(demo: &Demo) -> Result<(), BoxError> {
         rolled.spec.template.spec.containers[0].image
     ));
     rollout_status(&deployments, &step).await?;
-    let low = availability.min_since_mark();
+    let low = availability.min_since_mark()?;
     check_bound(low, n - unavailable, "during the rollback")?;
     narrator.finish(
         step,
@@ -359,7 +359,7 @@ async fn stop_a_node(
         }
         tokio::time::sleep(POLL).await;
     }
-    let low = availability.min_since_mark();
+    let low = availability.min_since_mark()?;
     step.say(format!(
         "all {n} replicas ready again after {:.1} s; never fewer than {low} available (bound {bound})",
         stopped.elapsed().as_secs_f64()

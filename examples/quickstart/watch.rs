@@ -10,12 +10,15 @@ use bytes::Bytes;
 use futures::StreamExt;
 use orchestra::core::kinds::Pod;
 use orchestra::core::{ListOptions, Store, WatchEvent};
+use parking_lot::Mutex;
 
 /// Live counts of the application's available pods (Ready and not being deleted).
 #[derive(Clone, Default)]
 pub struct Availability {
     current: Arc<AtomicI64>,
     min: Arc<AtomicI64>,
+    /// Why the watch stopped, if it did: the counts are no longer measured.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Availability {
@@ -38,7 +41,14 @@ impl Availability {
         let mut events = store.watch(prefix.as_bytes(), listed.revision).await?;
         let out = counts.clone();
         tokio::spawn(async move {
-            while let Some(Ok(event)) = events.next().await {
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        *out.failed.lock() = Some(e.to_string());
+                        return;
+                    }
+                };
                 match event {
                     WatchEvent::Put { kv } => {
                         available.insert(kv.key.clone(), is_available(&kv.value, app));
@@ -65,9 +75,13 @@ impl Availability {
             .store(self.current.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
-    /// The lowest count since the last [`mark`](Availability::mark).
-    pub fn min_since_mark(&self) -> i64 {
-        self.min.load(Ordering::SeqCst)
+    /// The lowest count since the last [`mark`](Availability::mark), or why it is no
+    /// longer known (the watch failed).
+    pub fn min_since_mark(&self) -> Result<i64, String> {
+        match &*self.failed.lock() {
+            Some(why) => Err(format!("availability is no longer watched: {why}")),
+            None => Ok(self.min.load(Ordering::SeqCst)),
+        }
     }
 }
 

@@ -200,7 +200,15 @@ impl Invariants {
         let mut events = store.watch(b"/registry/", listed.revision).await.unwrap();
         let out = seen.clone();
         tokio::spawn(async move {
-            while let Some(Ok(event)) = events.next().await {
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        // Nothing is checked from here on: that is a failure too.
+                        out.lock().violations.push(format!("the watch failed: {e}"));
+                        return;
+                    }
+                };
                 let revision = event.revision();
                 let mut s = out.lock();
                 let touched = match &event {
