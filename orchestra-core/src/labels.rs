@@ -102,9 +102,7 @@ impl LabelSelector {
 
     /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &StringMap) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels.is_subset_of(labels)
             && self.match_expressions.iter().all(|r| r.matches(labels))
     }
 

@@ -74,6 +74,12 @@ impl StringMap {
         self.search(key).ok().map(|i| &self.entries[i].1)
     }
 
+    /// Whether every entry of this map is in `other` with the same value (how a label
+    /// selector's `matchLabels` or a `nodeSelector` matches an object's labels).
+    pub fn is_subset_of(&self, other: &StringMap) -> bool {
+        self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+
     /// The stored key and value of `key`.
     pub fn get_key_value(&self, key: &str) -> Option<(&String, &String)> {
         self.search(key).ok().map(|i| {

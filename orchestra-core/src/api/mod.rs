@@ -569,8 +569,6 @@ impl<K: Resource> Api<K> {
         }
     }
 
-    /// Writes `new` over the stored `kv` after the update rules ran: deletes the object
-    /// if it was being deleted and has nothing left to wait for.
     /// The stored entry of `name` as a caller's copy at `revision` says it is, for a
     /// write guarded by that revision without reading the store (its value is unknown,
     /// so it is left empty).
@@ -589,6 +587,8 @@ impl<K: Resource> Api<K> {
         })
     }
 
+    /// Writes `new` over the stored `kv` after the update rules ran: deletes the object
+    /// if it was being deleted and has nothing left to wait for.
     async fn write(&self, kv: &KeyValue, new: K) -> Result<K, ApiError> {
         let meta = new.meta();
         let done_deleting = meta.is_being_deleted()

@@ -179,3 +179,14 @@ proptest! {
         prop_assert_eq!(model.into_iter().collect::<StringMap>(), map);
     }
 }
+
+#[test]
+fn a_subset_has_every_entry_with_the_same_value() {
+    let labels: StringMap = [("app", "web"), ("tier", "front")].into_iter().collect();
+    let app: StringMap = [("app", "web")].into_iter().collect();
+    let other: StringMap = [("app", "db")].into_iter().collect();
+    assert!(app.is_subset_of(&labels));
+    assert!(StringMap::new().is_subset_of(&labels), "the empty map is in every map");
+    assert!(!other.is_subset_of(&labels), "same key, other value");
+    assert!(!labels.is_subset_of(&app));
+}

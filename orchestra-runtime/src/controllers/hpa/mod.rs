@@ -16,11 +16,12 @@ use async_trait::async_trait;
 use orchestra_core::kinds::{
     ConditionStatus, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
     HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus, MetricSourceType,
-    MetricStatus, MetricTargetType, MetricValueStatus, Pod, PodPhase, ReplicaSet,
+    MetricStatus, MetricTargetType, MetricValueStatus, Pod, ReplicaSet,
 };
 use orchestra_core::{Api, ApiError, Client, LabelSelector, Quantity, Resource, ResourceExt, Time};
 use parking_lot::Mutex;
 
+use crate::controllers::pod_helpers::is_active;
 use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey};
 use decide::{Stamped, apply_policies, desired_for_ratio, stabilize};
 
@@ -411,10 +412,7 @@ impl Controller for HpaController {
             .pods
             .matching(Some(&namespace), &selector)
             .into_iter()
-            .filter(|p| {
-                p.metadata.deletion_timestamp.is_none()
-                    && !matches!(p.phase(), PodPhase::Succeeded | PodPhase::Failed)
-            })
+            .filter(|p| is_active(p))
             .partition(|p| p.is_ready());
         let (min, max) = (hpa.spec.min_replicas.unwrap_or(1), hpa.spec.max_replicas);
         let behavior = hpa.spec.behavior.clone().unwrap_or_default();

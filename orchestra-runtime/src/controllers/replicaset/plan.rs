@@ -141,12 +141,11 @@ fn status(rs: &ReplicaSet, active: &[Arc<Pod>], now: Time) -> ReplicaSetStatus {
 
 /// Whether `labels` carry every label of `rs`'s pod template.
 fn fully_labeled(rs: &ReplicaSet, labels: &StringMap) -> bool {
-    rs.spec.template.metadata.as_ref().is_none_or(|template| {
-        template
-            .labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
-    })
+    rs.spec
+        .template
+        .metadata
+        .as_ref()
+        .is_none_or(|template| template.labels.is_subset_of(labels))
 }
 
 /// The status of `rs` with these counts; its conditions are kept.

@@ -65,15 +65,8 @@ impl FilterPlugin for NodeAffinity {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
         let spec = &pod.pod.spec;
         let labels = &node.node().metadata.labels;
-        let selector_ok = spec
-            .node_selector
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v));
-        let required = spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| na.required.as_ref());
+        let selector_ok = spec.node_selector.is_subset_of(labels);
+        let required = node_affinity(pod).and_then(|na| na.required.as_ref());
         let affinity_ok = required.is_none_or(|r| {
             r.node_selector_terms
                 .iter()
@@ -91,13 +84,7 @@ impl FilterPlugin for NodeAffinity {
 
 impl ScorePlugin for NodeAffinity {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let Some(affinity) = pod
-            .pod
-            .spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-        else {
+        let Some(affinity) = node_affinity(pod) else {
             return 0;
         };
         let labels = &node.node().metadata.labels;

@@ -246,7 +246,7 @@ fn preferred_affinity_scores_by_weight() {
     p.spec.affinity = Some(Affinity {
         node_affinity: Some(NodeAffinitySpec {
             required: None,
-            preferred: vec![prefer("ssd", 80), prefer("fast", 20)],
+            preferred: vec![prefer("ssd", 40), prefer("fast", 10)],
         }),
     });
     let p = info(p);
@@ -262,9 +262,9 @@ fn preferred_affinity_scores_by_weight() {
         .iter()
         .map(|n| NodeAffinity.score(&state, &p, n))
         .collect();
-    assert_eq!(scores, vec![100, 80, 0]);
+    assert_eq!(scores, vec![50, 40, 0], "the sum of matched weights");
     NodeAffinity.normalize(&state, &p, &mut scores);
-    assert_eq!(scores, vec![100, 80, 0]);
+    assert_eq!(scores, vec![100, 80, 0], "scaled so the best node scores 100");
 }
 
 #[test]
