@@ -243,6 +243,18 @@ pub struct ChangeMarker {
     pub next_change: Option<tokio::time::Instant>,
 }
 
+impl ChangeMarker {
+    /// Whether this marker, taken at `at`, promises that nothing changed since
+    /// `earlier`: the same generation, and no change by time alone due yet.
+    pub fn promises_no_change_since(
+        &self,
+        earlier: &ChangeMarker,
+        at: tokio::time::Instant,
+    ) -> bool {
+        self.generation == earlier.generation && earlier.next_change.is_none_or(|due| at < due)
+    }
+}
+
 /// A container runtime: what a node agent drives to run the containers of its pods.
 ///
 /// Contracts (the conformance kit in `orchestra_runtime::testing` checks each):

@@ -186,7 +186,10 @@ fn a_subset_has_every_entry_with_the_same_value() {
     let app: StringMap = [("app", "web")].into_iter().collect();
     let other: StringMap = [("app", "db")].into_iter().collect();
     assert!(app.is_subset_of(&labels));
-    assert!(StringMap::new().is_subset_of(&labels), "the empty map is in every map");
+    assert!(
+        StringMap::new().is_subset_of(&labels),
+        "the empty map is in every map"
+    );
     assert!(!other.is_subset_of(&labels), "same key, other value");
     assert!(!labels.is_subset_of(&app));
 }

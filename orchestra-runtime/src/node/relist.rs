@@ -63,9 +63,7 @@ fn nothing_changed(
     at: Instant,
 ) -> bool {
     match (listed_at, now) {
-        (Some(then), Some(now)) => {
-            then.generation == now.generation && then.next_change.is_none_or(|due| at < due)
-        }
+        (Some(then), Some(now)) => now.promises_no_change_since(&then, at),
         _ => false,
     }
 }

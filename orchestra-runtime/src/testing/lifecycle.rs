@@ -355,8 +355,7 @@ pub(super) async fn markers_follow_changes(runtime: Arc<dyn Runtime>, pod: Pod) 
     );
     wait_exited(&*runtime, &done).await?;
     let after = marker("the exit")?;
-    let promised = after.generation == started.generation
-        && started.next_change.is_none_or(|due| Instant::now() < due);
+    let promised = after.promises_no_change_since(&started, Instant::now());
     let now = listed_states(&*runtime).await?;
     ensure!(
         !promised || now == listed,

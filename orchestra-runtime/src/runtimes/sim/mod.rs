@@ -197,19 +197,11 @@ impl SimRuntime {
     /// Ends the container at once, as if killed from outside. Returns whether it was
     /// running (killing an exited container changes nothing).
     pub fn kill(&self, id: &ContainerId, how: SimKill) -> Result<bool, RuntimeError> {
-        let key = self.key(id)?;
-        let now = Instant::now();
-        let killed = {
-            let mut state = self.inner.state.lock();
-            let c = state
-                .containers
-                .get_mut(&key)
-                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+        let killed = self.with(id, |c, now| {
             let alive = c.exit_at(now).is_none();
             kill(c, now, how);
-            state.generation += 1;
             alive
-        };
+        })?;
         self.inner.changed.notify_waiters();
         Ok(killed)
     }
@@ -226,7 +218,9 @@ impl SimRuntime {
                     killed += 1;
                 }
             }
-            state.generation += 1;
+            if killed > 0 {
+                state.generation += 1;
+            }
         }
         self.inner.changed.notify_waiters();
         killed
@@ -234,17 +228,12 @@ impl SimRuntime {
 
     /// Appends `bytes` to a container's log, as if it had written them.
     pub fn write_log(&self, id: &ContainerId, bytes: &[u8]) -> Result<(), RuntimeError> {
-        let key = self.key(id)?;
-        {
-            let mut state = self.inner.state.lock();
-            let c = state
-                .containers
-                .get_mut(&key)
-                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+        let limit = self.inner.log_limit;
+        self.with(id, |c, _| {
             c.log
                 .get_or_insert_with(Default::default)
-                .append(bytes, self.inner.log_limit);
-        }
+                .append(bytes, limit);
+        })?;
         self.inner.changed.notify_waiters();
         Ok(())
     }
@@ -460,7 +449,7 @@ impl Runtime for SimRuntime {
                     return None;
                 }
                 if now >= deadline {
-                    c.end(now, 137, Some(9), ExitReason::Error);
+                    kill(c, now, SimKill::Signal);
                     return None;
                 }
                 // It ignores TERM: wait for the grace to run out or for it to exit

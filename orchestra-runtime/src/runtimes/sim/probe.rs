@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::container::{Extras, SimContainer};
 use super::profile::Subject;
 use super::{SimProbe, SimProfile};
+use crate::runtimes::probe::resolve_port;
 
 /// The outcome of probing `c` with `handler` at `now`.
 pub(super) fn outcome(
@@ -47,7 +48,7 @@ pub(super) fn outcome(
         return outcome;
     }
     let port_outcome = |port| match declared_port(extras, port) {
-        Ok(_) => ProbeOutcome::Success,
+        Ok(()) => ProbeOutcome::Success,
         Err(why) => ProbeOutcome::Failure(why),
     };
     match handler {
@@ -63,18 +64,14 @@ pub(super) fn outcome(
     }
 }
 
-/// Which port a probe's `port` means for a container, if it declares it.
-fn declared_port(extras: Option<&Extras>, port: &IntOrString) -> Result<u16, String> {
+/// Whether a probe's `port` is one the container declares (a simulated container
+/// listens on exactly its declared ports).
+fn declared_port(extras: Option<&Extras>, port: &IntOrString) -> Result<(), String> {
     let ports = extras.map_or(&[][..], |e| &e.ports[..]);
-    let found = match port {
-        IntOrString::Int(n) => ports.iter().find(|p| p.container_port == *n),
-        IntOrString::String(name) => ports
-            .iter()
-            .find(|p| p.name.as_deref() == Some(name.as_str())),
-    };
-    match (found, port) {
-        (Some(p), _) => u16::try_from(p.container_port).map_err(|_| "invalid port".to_owned()),
-        (None, IntOrString::String(name)) => Err(format!("no port named {name:?}")),
-        (None, IntOrString::Int(_)) => Err("connection refused".to_owned()),
+    let number = resolve_port(port, ports)?;
+    if ports.iter().any(|p| p.container_port == i32::from(number)) {
+        Ok(())
+    } else {
+        Err("connection refused".to_owned())
     }
 }

@@ -264,7 +264,11 @@ fn preferred_affinity_scores_by_weight() {
         .collect();
     assert_eq!(scores, vec![50, 40, 0], "the sum of matched weights");
     NodeAffinity.normalize(&state, &p, &mut scores);
-    assert_eq!(scores, vec![100, 80, 0], "scaled so the best node scores 100");
+    assert_eq!(
+        scores,
+        vec![100, 80, 0],
+        "scaled so the best node scores 100"
+    );
 }
 
 #[test]
