@@ -13,7 +13,6 @@ use orchestra::core::kinds::{Container, ExecAction, Pod, PodPhase, PodSpec, Prob
 use orchestra::core::{Api, Client, DeleteParams, ObjectMeta, Runtime};
 use orchestra::runtime::node::{NodeAgent, NodeAgentConfig};
 use orchestra::runtime::runtimes::ProcessRuntime;
-use orchestra::store::MemoryStore;
 use tokio_util::sync::CancellationToken;
 
 fn start_agent(
@@ -80,7 +79,7 @@ fn alive(pid: u32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_run_as_processes_and_a_restarted_agent_adopts_them() {
     let dir = tempfile::tempdir().unwrap();
-    let client = Client::new(Arc::new(MemoryStore::new()));
+    let (client, _) = common::memory_client();
     let runtime = Arc::new(ProcessRuntime::open(dir.path()).await.unwrap());
     let (stop, task) = start_agent(&client, runtime.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use orchestra::core::kinds::{Deployment, Node, Pod, PodPhase};
 use orchestra::core::{Api, Client, ListParams};
+use orchestra::runtime::controllers::deployment::status::is_complete;
 use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController};
 use orchestra::runtime::node::{NodeAgent, NodeAgentConfig, PodDispatcher};
 use orchestra::runtime::reconcile::{InformerEvent, Manager};
@@ -266,12 +267,9 @@ async fn wait_rollout(
 ) -> Result<(), String> {
     loop {
         let d = api.get("my-web-server").await.map_err(|e| e.to_string())?;
-        let done = d.status.as_ref().is_some_and(|s| {
-            s.observed_generation >= d.metadata.generation
-                && s.updated_replicas == replicas
-                && s.replicas == replicas
-                && s.available_replicas == replicas
-        }) && d.spec.template.spec.containers[0].image == image;
+        let done = d.status.as_ref().is_some_and(|s| is_complete(&d, s))
+            && d.replicas() == replicas
+            && d.spec.template.spec.containers[0].image == image;
         if done {
             return Ok(());
         }

@@ -28,8 +28,14 @@ use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey,
 
 /// The namespace of node heartbeat leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
-/// The pod index by node name this controller adds to the pod informer.
+/// The pod index by node name this controller (and the agents' pod dispatcher) adds
+/// to the pod informer, computed by [`pod_node_name`].
 pub const INDEX_NODE_NAME: &str = "spec.nodeName";
+
+/// The value of [`INDEX_NODE_NAME`] for `pod`: its node, if bound.
+pub(crate) fn pod_node_name(pod: &Pod) -> Vec<String> {
+    pod.node_name().map(str::to_owned).into_iter().collect()
+}
 
 /// Settings of the node lifecycle controller (Kubernetes' defaults).
 #[derive(Clone, Debug)]
@@ -120,9 +126,7 @@ impl NodeLifecycleController {
     /// A controller reading leases, nodes and pods from `informers`.
     pub fn new(client: Client, informers: &Informers, config: NodeLifecycleConfig) -> Self {
         let pods = informers.get::<Pod>();
-        pods.add_index(INDEX_NODE_NAME, |p: &Pod| {
-            p.node_name().map(str::to_owned).into_iter().collect()
-        });
+        pods.add_index(INDEX_NODE_NAME, pod_node_name);
         NodeLifecycleController {
             client,
             config,

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::controllers::node_lifecycle::INDEX_NODE_NAME;
+use crate::controllers::node_lifecycle::{INDEX_NODE_NAME, pod_node_name};
 use crate::reconcile::{Cache, Informer, InformerEvent, Subscription};
 
 /// The pods one agent runs: a cache to read them from (it may hold other nodes' pods
@@ -38,15 +38,11 @@ pub struct PodDispatcher {
     routes: Arc<Mutex<Routes>>,
 }
 
-fn node_index(pod: &Pod) -> Vec<String> {
-    pod.node_name().map(str::to_owned).into_iter().collect()
-}
-
 impl PodDispatcher {
     /// A dispatcher over `informer` (of all pods). It indexes the informer by node
     /// name; [`run`](Self::run) must be running for feeds to receive events.
     pub fn new(informer: Arc<Informer<Pod>>) -> PodDispatcher {
-        informer.add_index(INDEX_NODE_NAME, node_index);
+        informer.add_index(INDEX_NODE_NAME, pod_node_name);
         PodDispatcher {
             informer,
             routes: Arc::new(Mutex::new(HashMap::new())),
