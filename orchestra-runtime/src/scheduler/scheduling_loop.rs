@@ -169,8 +169,9 @@ impl SchedulingLoop {
             InformerEvent::Added(pod) => self.on_pod_state(&pod, true, now),
             InformerEvent::Updated { old, new } => {
                 // Our own status writes (PodScheduled=False) come back as updates; only a
-                // change of what scheduling looks at is a reason to try again.
-                let relevant = old.spec != new.spec
+                // change of what scheduling looks at is a reason to try again. A bound
+                // pod (most updates: its agent's status) is not queued either way.
+                let relevant = new.node_name().is_none() && old.spec != new.spec
                     || old.metadata.labels != new.metadata.labels
                     || old.metadata.deletion_timestamp != new.metadata.deletion_timestamp
                     || old.is_terminal() != new.is_terminal();

@@ -162,6 +162,18 @@ impl Snapshot {
     pub fn observe_pod(&mut self, key: ObjectKey, pod: &Arc<Pod>) {
         match pod.node_name() {
             Some(node) if !pod.is_terminal() => {
+                // A confirmed placement that still holds (the common update: a status
+                // change) only takes the newer object.
+                if let Some(placed) = self.pods.get_mut(&key)
+                    && !placed.assumed
+                    && *placed.node == *node
+                    && placed.owner.as_deref()
+                        == pod.metadata.controller_ref().map(|r| r.uid.as_str())
+                    && placed.requests == PodRequests::of(pod)
+                {
+                    placed.pod = pod.clone();
+                    return;
+                }
                 let node: Arc<str> = match self.by_name.get_key_value(node) {
                     Some((name, _)) => name.clone(),
                     None => node.into(),
