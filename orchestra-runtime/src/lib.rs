@@ -8,5 +8,6 @@ pub mod node;
 pub mod reconcile;
 pub mod runtimes;
 pub mod scheduler;
+mod stable_hash;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -5,11 +5,10 @@
 //! up new Events. The Event's name is derived from the object, reason and message, so
 //! folding needs no local state and works across restarts and replicas.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use orchestra_core::kinds::{Event, EventSource, ObjectReference};
 use orchestra_core::{Api, ApiError, Client, ObjectMeta, Resource};
+
+use crate::stable_hash::stable_hash;
 
 /// Whether an event is routine or a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +65,16 @@ impl EventRecorder {
         let meta = obj.meta();
         let namespace = meta.namespace.as_deref().unwrap_or("default");
         let object_name = meta.name.as_deref().unwrap_or_default();
-        let mut hasher = DefaultHasher::new();
-        (K::KIND, &meta.uid, reason, message, &self.component).hash(&mut hasher);
-        let name = format!("{object_name}.{:016x}", hasher.finish());
+        let uid = meta.uid.as_deref().unwrap_or_default();
+        let identity = [K::KIND, uid, reason, message, &self.component]
+            .iter()
+            .fold(Vec::new(), |mut bytes, part| {
+                // A separator no UTF-8 text holds, so parts cannot run into each other.
+                bytes.extend_from_slice(part.as_bytes());
+                bytes.push(0xff);
+                bytes
+            });
+        let name = format!("{object_name}.{:016x}", stable_hash(&[&identity]));
         let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
         let now = self.client.clock().now();
         let event = Event {

@@ -1,6 +1,7 @@
 //! ReplicaSets as a Deployment's revisions: the template hash that names them, the
 //! revision annotation that orders them, and which ones history keeps.
 
+use crate::stable_hash::stable_hash;
 use std::sync::Arc;
 
 use orchestra_core::ResourceExt;
@@ -15,12 +16,7 @@ pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 /// alphabet so it is safe in names and label values.
 pub fn template_hash(template: &PodTemplateSpec, collision_count: i32) -> String {
     let bytes = serde_json::to_vec(template).expect("a pod template serializes");
-    // FNV-1a, 64-bit: stable across processes and versions, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes.iter().chain(collision_count.to_le_bytes().iter()) {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut hash = stable_hash(&[&bytes, &collision_count.to_le_bytes()]);
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut out = String::new();
     for _ in 0..10 {
