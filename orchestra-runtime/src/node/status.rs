@@ -83,48 +83,42 @@ pub fn pod_status(
 /// runs or will run again; Succeeded when all exited 0 for good; Failed when all
 /// exited for good and one failed.
 fn phase(policy: RestartPolicy, containers: &[ContainerReport<'_>]) -> PodPhase {
-    let (mut waiting, mut running, mut stopped, mut succeeded, mut failed) = (0, 0, 0, 0, 0);
+    let exited = |s: &RuntimeContainerStatus| match &s.state {
+        RuntimeContainerState::Exited { exit_code, .. } => Some(*exit_code),
+        _ => None,
+    };
+    let (mut waiting, mut running, mut stopped, mut succeeded) = (0, 0, 0, 0);
     for c in containers {
-        let exited = |s: &RuntimeContainerStatus| match &s.state {
-            RuntimeContainerState::Exited { exit_code, .. } => Some(*exit_code),
-            _ => None,
-        };
-        match c.current.map(|s| &s.state) {
-            Some(RuntimeContainerState::Running) => running += 1,
-            Some(RuntimeContainerState::Exited { exit_code, .. }) => {
-                stopped += 1;
-                if *exit_code == 0 {
-                    succeeded += 1;
-                } else {
-                    failed += 1;
-                }
+        // Not running now but ran before: it is restarting, which counts as stopped
+        // (Running phase under Always).
+        let last_exit = match c.current.map(|s| &s.state) {
+            Some(RuntimeContainerState::Running) => {
+                running += 1;
+                continue;
             }
-            // Not running now but ran before: it is restarting, which counts as
-            // stopped (Running phase under Always).
-            _ => match c.previous.and_then(exited) {
-                Some(code) => {
-                    stopped += 1;
-                    if code == 0 {
-                        succeeded += 1;
-                    } else {
-                        failed += 1;
-                    }
-                }
-                None => waiting += 1,
-            },
+            Some(RuntimeContainerState::Exited { exit_code, .. }) => Some(*exit_code),
+            _ => c.previous.and_then(exited),
+        };
+        match last_exit {
+            Some(code) => {
+                stopped += 1;
+                succeeded += usize::from(code == 0);
+            }
+            None => waiting += 1,
         }
     }
     if waiting > 0 {
         PodPhase::Pending
     } else if running > 0 {
         PodPhase::Running
-    } else if stopped > 0 && stopped == containers.len() {
+    } else if !containers.is_empty() {
+        // Every container has stopped.
         match policy {
             RestartPolicy::Always => PodPhase::Running,
             _ if succeeded == stopped => PodPhase::Succeeded,
             RestartPolicy::Never => PodPhase::Failed,
-            RestartPolicy::OnFailure if failed > 0 => PodPhase::Running,
-            RestartPolicy::OnFailure => PodPhase::Succeeded,
+            // One failed: it will be restarted.
+            RestartPolicy::OnFailure => PodPhase::Running,
         }
     } else {
         PodPhase::Pending
