@@ -61,52 +61,56 @@ pub(super) fn rotate_if_needed(path: &Path, limit: u64) -> io::Result<()> {
 /// Everything retained (the rotated part, then the live file), and the live file's
 /// length as read.
 pub(super) fn read_all(path: &Path) -> io::Result<(Vec<u8>, u64)> {
-    let mut out = match fs::read(rotated_path(path)) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let live = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let mut out = read_or_empty(&rotated_path(path))?;
+    let live = read_or_empty(path)?;
     out.extend_from_slice(&live);
     Ok((out, live.len() as u64))
+}
+
+/// The file's bytes; none if it does not exist (yet, or any more).
+fn read_or_empty(path: &Path) -> io::Result<Vec<u8>> {
+    match fs::read(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        other => other,
+    }
 }
 
 /// What the live file holds from `offset` on, and the new offset. A file shorter than
 /// `offset` was rotated meanwhile: reading restarts at its beginning.
 pub(super) fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<u8>, u64)> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
-        Err(e) => return Err(e),
+    let Some((mut out, start)) = read_after(path, offset)? else {
+        return Ok((Vec::new(), offset));
     };
-    let len = file.metadata()?.len();
-    let start = if len < offset { 0 } else { offset };
-    file.seek(SeekFrom::Start(start))?;
-    let mut out = Vec::new();
-    file.read_to_end(&mut out)?;
     // Hand out whole lines only; the rest comes with the next read (or at the end).
     let whole = out.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     out.truncate(whole);
-    Ok((out.clone(), start + out.len() as u64))
+    let next = start + out.len() as u64;
+    Ok((out, next))
 }
 
 /// Like [`read_from`], including a final unterminated line: for the last read after
 /// the container exited.
 pub(super) fn read_rest(path: &Path, offset: u64) -> io::Result<Vec<u8>> {
+    Ok(read_after(path, offset)?.map_or_else(Vec::new, |(out, _)| out))
+}
+
+/// The live file from `offset` on (from its beginning if it is shorter: rotated), and
+/// where that read started; `None` if the file does not exist.
+fn read_after(path: &Path, offset: u64) -> io::Result<Option<(Vec<u8>, u64)>> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(if len < offset { 0 } else { offset }))?;
+    let start = if file.metadata()?.len() < offset {
+        0
+    } else {
+        offset
+    };
+    file.seek(SeekFrom::Start(start))?;
     let mut out = Vec::new();
     file.read_to_end(&mut out)?;
-    Ok(out)
+    Ok(Some((out, start)))
 }
 
 /// Removes a container's log files.
