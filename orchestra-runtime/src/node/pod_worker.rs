@@ -202,13 +202,20 @@ pub(crate) fn sandbox_of(pod: &Pod) -> PodSandbox {
     }
 }
 
-/// Stops and removes containers, best effort (the pod is gone or they are stale).
+/// Stops containers (all at once, each given `grace`), then removes them, best effort
+/// (the pod is gone or they are stale). With no grace the removal alone does: removing
+/// a running container kills it.
 pub(crate) async fn remove_containers(runtime: &dyn Runtime, ids: &[ContainerId], grace: Duration) {
-    for id in ids {
-        match runtime.stop_container(id, grace).await {
-            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-            Err(error) => tracing::warn!(container = %id, %error, "could not stop container"),
+    if !grace.is_zero() {
+        let stops = ids.iter().map(|id| runtime.stop_container(id, grace));
+        for (id, result) in ids.iter().zip(futures::future::join_all(stops).await) {
+            match result {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(error) => tracing::warn!(container = %id, %error, "could not stop container"),
+            }
         }
+    }
+    for id in ids {
         match runtime.remove_container(id).await {
             Ok(()) | Err(RuntimeError::NotFound(_)) => {}
             Err(error) => tracing::warn!(container = %id, %error, "could not remove container"),
@@ -495,16 +502,7 @@ async fn report_status(ctx: &AgentContext, pod: &Arc<Pod>, record: &PodRecord) {
 fn terminate(ctx: &AgentContext, pod: Arc<Pod>, ids: Vec<ContainerId>) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let grace = grace_period(&pod);
-        let stops = ids.iter().map(|id| ctx.runtime.stop_container(id, grace));
-        for (id, result) in ids.iter().zip(futures::future::join_all(stops).await) {
-            if let Err(error) = result
-                && !matches!(error, RuntimeError::NotFound(_))
-            {
-                tracing::warn!(container = %id, %error, "could not stop container");
-            }
-        }
-        remove_containers(&*ctx.runtime, &ids, Duration::ZERO).await;
+        remove_containers(&*ctx.runtime, &ids, grace_period(&pod)).await;
         let pods: Api<Pod> =
             Api::namespaced(ctx.client.clone(), pod.namespace().unwrap_or("default"));
         let params = DeleteParams::default()
