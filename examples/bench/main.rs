@@ -33,9 +33,9 @@ fn main() {
     // take the remaining cores, so the driver and the tasks it measures do not fight
     // over one core.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // The scheduler scenario's driver only creates pods (a small share of the work), so
-    // there the runtime gets every core: the scheduling loop on one, the informers and
-    // bind writes it feeds on the others.
+    // The scheduler, e2e and rollout drivers do a small share of the work (create pods,
+    // count events, poll a status), so there the runtime gets every core: the
+    // components measured are the ones that need them.
     let workers = match scenario.as_str() {
         "scheduler" | "e2e" | "rollout" => cores,
         _ => cores.saturating_sub(1).max(1),

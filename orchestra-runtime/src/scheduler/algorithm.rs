@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rand::Rng;
 
 use super::framework::{
-    CycleState, FilterPlugin, PodInfo, PreFilterResult, PreScoreResult, Profile, Unfit,
+    CycleState, FilterPlugin, PodInfo, PostFilterResult, PreFilterResult, PreScoreResult, Profile,
+    Unfit,
 };
 use super::snapshot::Snapshot;
 
@@ -114,6 +115,9 @@ pub struct FitError {
     pub reasons: BTreeMap<String, usize>,
     /// Per-node verdicts, by node name (for PostFilter plugins).
     pub unfit_nodes: BTreeMap<String, Unfit>,
+    /// The node a PostFilter plugin made room on, if one did: the pod is tried again
+    /// after a backoff rather than parked as unschedulable.
+    pub nominated: Option<String>,
 }
 
 impl fmt::Display for FitError {
@@ -142,6 +146,28 @@ pub struct ScanCursor {
     pub(crate) next_start: usize,
 }
 
+/// Lets the profile's PostFilter plugins, in order, try to make room for a pod no node
+/// took, with the cycle's own state (what their PreFilter stored); the first that
+/// nominates a node ends the round.
+fn post_filter(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &PodInfo,
+    snapshot: &Snapshot,
+    mut error: FitError,
+) -> FitError {
+    for plugin in &profile.post_filter {
+        if let PostFilterResult::Nominated(node) =
+            plugin.post_filter(state, pod, snapshot, &error.unfit_nodes)
+        {
+            tracing::info!(%node, plugin = plugin.name(), "room made by post-filter");
+            error.nominated = Some(node);
+            break;
+        }
+    }
+    error
+}
+
 /// Runs one scheduling cycle for `pod`.
 pub fn schedule_pod(
     profile: &Profile,
@@ -158,6 +184,7 @@ pub fn schedule_pod(
             num_all_nodes: all,
             reasons: BTreeMap::new(),
             unfit_nodes: BTreeMap::new(),
+            nominated: None,
         };
         for (index, unfit) in reasons {
             for reason in unfit.reasons() {
@@ -186,7 +213,10 @@ pub fn schedule_pod(
                     Some(prev) => prev.into_iter().filter(|i| indexes.contains(i)).collect(),
                 });
             }
-            Err(unfit) => return Err(fit_error((0..all).map(|i| (i, unfit.clone())).collect())),
+            Err(unfit) => {
+                let error = fit_error((0..all).map(|i| (i, unfit.clone())).collect());
+                return Err(post_filter(profile, &state, pod, snapshot, error));
+            }
         }
     }
 
@@ -235,7 +265,7 @@ pub fn schedule_pod(
                     .or_default() += outside;
             }
         }
-        return Err(error);
+        return Err(post_filter(profile, &state, pod, snapshot, error));
     }
 
     // Score the feasible nodes and take the best (ties broken at random).

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::algorithm::{AlgorithmConfig, FitError, ScanCursor, schedule_pod};
-use super::framework::{CycleState, PodInfo, PostFilterResult, Profile};
+use super::framework::{CycleState, PodInfo, Profile};
 use super::queue::{SchedulingQueue, SchedulingQueueConfig};
 use super::snapshot::{NodeChange, Snapshot};
 use crate::reconcile::{Cache, EventRecorder, EventType, InformerEvent, Informers, ObjectKey};
@@ -247,7 +247,7 @@ impl SchedulingLoop {
         let result = match outcome {
             Ok(result) => result,
             Err(fit) => {
-                self.unschedulable(&key, &pod, &info, profile_index, fit, now);
+                self.unschedulable(&key, &pod, fit, now);
                 return;
             }
         };
@@ -315,25 +315,10 @@ impl SchedulingLoop {
         }
     }
 
-    fn unschedulable(
-        &mut self,
-        key: &ObjectKey,
-        pod: &Arc<Pod>,
-        info: &PodInfo,
-        profile_index: usize,
-        fit: FitError,
-        now: Instant,
-    ) {
-        let profile = self.settings.profiles[profile_index].clone();
-        let state = CycleState::new();
-        for plugin in &profile.post_filter {
-            if let PostFilterResult::Nominated(node) =
-                plugin.post_filter(&state, info, &self.snapshot, &fit.unfit_nodes)
-            {
-                tracing::info!(pod = %key, %node, plugin = plugin.name(), "room made by post-filter");
-                self.queue.requeue_backoff(key, now);
-                return;
-            }
+    fn unschedulable(&mut self, key: &ObjectKey, pod: &Arc<Pod>, fit: FitError, now: Instant) {
+        if fit.nominated.is_some() {
+            self.queue.requeue_backoff(key, now);
+            return;
         }
         metrics::counter!("orchestra_scheduler_unschedulable_total").increment(1);
         self.queue.requeue_unschedulable(key, now);

@@ -168,3 +168,71 @@ fn equal_nodes_are_chosen_evenly() {
         "ties are broken at random: {counts:?}"
     );
 }
+
+/// A PostFilter plugin that nominates the node its own PreFilter noted for the pod.
+struct Preempts;
+
+/// What `Preempts` notes in the cycle's state.
+struct Noted(&'static str);
+
+impl crate::scheduler::framework::Plugin for Preempts {
+    fn name(&self) -> &'static str {
+        "Preempts"
+    }
+}
+
+impl crate::scheduler::framework::PreFilterPlugin for Preempts {
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        _: &PodInfo,
+        _: &Snapshot,
+    ) -> Result<PreFilterResult, Unfit> {
+        state.insert(Noted("small-0"));
+        Ok(PreFilterResult::AllNodes)
+    }
+}
+
+impl crate::scheduler::framework::PostFilterPlugin for Preempts {
+    fn post_filter(
+        &self,
+        state: &CycleState,
+        _: &PodInfo,
+        _: &Snapshot,
+        _: &BTreeMap<String, Unfit>,
+    ) -> PostFilterResult {
+        match state.get::<Noted>() {
+            Some(Noted(node)) => PostFilterResult::Nominated((*node).to_owned()),
+            None => PostFilterResult::NotHelped,
+        }
+    }
+}
+
+#[test]
+fn post_filter_plugins_see_what_their_pre_filter_stored_this_cycle() {
+    let snap = snapshot_of([node("small-0", "1", "4Gi")]);
+    let preempts = Arc::new(Preempts);
+    let profile = default_profile("default-scheduler")
+        .pre_filter(preempts.clone())
+        .post_filter(preempts);
+    let err = schedule_pod(
+        &profile,
+        &AlgorithmConfig::default(),
+        &info(pod("big", "2", "1Gi")),
+        &snap,
+        &mut ScanCursor::default(),
+        &mut SmallRng::seed_from_u64(1),
+    )
+    .unwrap_err();
+    assert_eq!(err.nominated.as_deref(), Some("small-0"));
+    let without = schedule_pod(
+        &default_profile("default-scheduler"),
+        &AlgorithmConfig::default(),
+        &info(pod("big", "2", "1Gi")),
+        &snap,
+        &mut ScanCursor::default(),
+        &mut SmallRng::seed_from_u64(1),
+    )
+    .unwrap_err();
+    assert_eq!(without.nominated, None, "no PostFilter, no nomination");
+}
