@@ -18,6 +18,22 @@ fn snapshot_of(nodes: impl IntoIterator<Item = orchestra_core::kinds::Node>) -> 
     snap
 }
 
+/// One cycle with the default settings, a fresh scan and a fixed seed.
+fn one_cycle(
+    profile: &Profile,
+    pod: orchestra_core::kinds::Pod,
+    snap: &Snapshot,
+) -> Result<ScheduleResult, FitError> {
+    schedule_pod(
+        profile,
+        &AlgorithmConfig::default(),
+        &info(pod),
+        snap,
+        &mut ScanCursor::default(),
+        &mut SmallRng::seed_from_u64(1),
+    )
+}
+
 #[test]
 fn feasible_nodes_to_find_follows_kubernetes_adaptive_percentage() {
     assert_eq!(num_feasible_nodes_to_find(None, 50), 50);
@@ -49,13 +65,10 @@ fn the_unschedulable_message_counts_reasons_like_kubernetes() {
         ));
     }
     let snap = snapshot_of(nodes);
-    let err = schedule_pod(
+    let err = one_cycle(
         &default_profile("default-scheduler"),
-        &AlgorithmConfig::default(),
-        &info(pod("big", "2", "1Gi")),
+        pod("big", "2", "1Gi"),
         &snap,
-        &mut ScanCursor::default(),
-        &mut SmallRng::seed_from_u64(1),
     )
     .unwrap_err();
     assert_eq!(
@@ -215,23 +228,12 @@ fn post_filter_plugins_see_what_their_pre_filter_stored_this_cycle() {
     let profile = default_profile("default-scheduler")
         .pre_filter(preempts.clone())
         .post_filter(preempts);
-    let err = schedule_pod(
-        &profile,
-        &AlgorithmConfig::default(),
-        &info(pod("big", "2", "1Gi")),
-        &snap,
-        &mut ScanCursor::default(),
-        &mut SmallRng::seed_from_u64(1),
-    )
-    .unwrap_err();
+    let err = one_cycle(&profile, pod("big", "2", "1Gi"), &snap).unwrap_err();
     assert_eq!(err.nominated.as_deref(), Some("small-0"));
-    let without = schedule_pod(
+    let without = one_cycle(
         &default_profile("default-scheduler"),
-        &AlgorithmConfig::default(),
-        &info(pod("big", "2", "1Gi")),
+        pod("big", "2", "1Gi"),
         &snap,
-        &mut ScanCursor::default(),
-        &mut SmallRng::seed_from_u64(1),
     )
     .unwrap_err();
     assert_eq!(without.nominated, None, "no PostFilter, no nomination");
