@@ -19,12 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
+use serde::{Deserialize, Serialize};
 
 use crate::kinds::{Container, ProbeHandler};
 use crate::time::Time;
 
-/// The pod a container belongs to, as the runtime records it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The pod a container belongs to, as the runtime records it (and persists it, for a
+/// runtime that keeps state across restarts).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PodSandbox {
     /// The pod's uid: what identifies the pod across renames and re-creations.
     pub uid: String,

@@ -80,7 +80,7 @@ impl Runtime for ProcessRuntime {
         inner.cgroups.apply(&id, pid, &spec.resources);
         let record = Record {
             id: id.clone(),
-            sandbox: (&sandbox).into(),
+            sandbox: sandbox.clone(),
             name: spec.name,
             attempt,
             image: spec.image,

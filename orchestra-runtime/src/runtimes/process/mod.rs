@@ -304,7 +304,7 @@ impl Entry {
         let r = &self.record;
         RuntimeContainerStatus {
             id: ContainerId(r.id.clone()),
-            sandbox: (&r.sandbox).into(),
+            sandbox: r.sandbox.clone(),
             name: r.name.clone(),
             image: r.image.clone(),
             attempt: r.attempt,

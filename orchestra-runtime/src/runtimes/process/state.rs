@@ -31,7 +31,7 @@ pub(super) struct StateFile {
 #[serde(rename_all = "camelCase")]
 pub(super) struct Record {
     pub id: String,
-    pub sandbox: SandboxRecord,
+    pub sandbox: PodSandbox,
     pub name: String,
     pub attempt: u32,
     pub image: String,
@@ -52,34 +52,6 @@ pub(super) struct Record {
     /// How it ended, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitRecord>,
-}
-
-/// The pod of a container, as persisted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct SandboxRecord {
-    pub uid: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl From<&PodSandbox> for SandboxRecord {
-    fn from(s: &PodSandbox) -> Self {
-        SandboxRecord {
-            uid: s.uid.clone(),
-            namespace: s.namespace.clone(),
-            name: s.name.clone(),
-        }
-    }
-}
-
-impl From<&SandboxRecord> for PodSandbox {
-    fn from(s: &SandboxRecord) -> Self {
-        PodSandbox {
-            uid: s.uid.clone(),
-            namespace: s.namespace.clone(),
-            name: s.name.clone(),
-        }
-    }
 }
 
 /// How a container ended.
