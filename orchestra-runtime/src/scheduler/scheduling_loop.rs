@@ -39,6 +39,9 @@ pub(crate) struct LoopSettings {
 
 struct BindOutcome {
     key: ObjectKey,
+    /// Which pod of that name: one deleted and re-created while its bind was in
+    /// flight is another pod, with bookkeeping of its own.
+    uid: Option<String>,
     node: Arc<str>,
     result: Result<(), ApiError>,
 }
@@ -279,12 +282,27 @@ impl SchedulingLoop {
         let tx = self.bind_tx.clone();
         tokio::spawn(async move {
             let result = binder.bind(&pod, &node).await;
-            let _ = tx.send(BindOutcome { key, node, result });
+            let uid = pod.metadata.uid.clone();
+            let _ = tx.send(BindOutcome {
+                key,
+                uid,
+                node,
+                result,
+            });
         });
     }
 
     fn on_bound(&mut self, outcome: BindOutcome) {
         self.binds_in_flight -= 1;
+        let ours = self
+            .reserved
+            .get(&outcome.key)
+            .is_some_and(|r| r.info.pod.metadata.uid == outcome.uid);
+        if !ours {
+            // The bind of an earlier pod of this name (deleted meanwhile; its placement
+            // went with it): the entries now under the name are the new pod's.
+            return;
+        }
         let reserved = self.reserved.remove(&outcome.key);
         match outcome.result {
             Ok(()) => {
