@@ -4,15 +4,17 @@
 //! restart; nodes and control plane stop and start independently; process nodes run
 //! real processes (that one in real time).
 
+mod cluster_support;
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use cluster_support::{live_pods, pods_per_node, wait_running};
 use orchestra::cluster::{BuiltinController, Cluster, ClusterError, NodeSpec};
 use orchestra::core::kinds::{Deployment, Node, Pod, ReplicaSet};
 use orchestra::core::{
@@ -21,6 +23,8 @@ use orchestra::core::{
 };
 use orchestra::store::MemoryStore;
 use tokio_util::sync::CancellationToken;
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// A user's store: a MemoryStore that counts the writes it is asked for.
 #[derive(Default)]
@@ -117,41 +121,6 @@ fn clock() -> Clock {
     Clock::starting_at(common::epoch())
 }
 
-/// Waits (virtual time) until the `web` Deployment's pods are all Ready, or panics.
-async fn wait_all_ready(cluster: &Cluster, replicas: usize) -> Vec<Pod> {
-    let pods: Api<Pod> = cluster.api();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let live: Vec<Pod> = pods
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .collect();
-        if live.len() == replicas && live.iter().all(Pod::is_ready) {
-            return live;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not all {replicas} pods Ready: {} live, {} ready",
-            live.len(),
-            live.iter().filter(|p| p.is_ready()).count()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn pods_per_node(pods: &[Pod]) -> BTreeMap<String, usize> {
-    let mut per = BTreeMap::new();
-    for p in pods {
-        *per.entry(p.spec.node_name.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
-    per
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_defaults_run_a_deployment_to_ready_across_the_nodes() {
     let cluster = Cluster::builder()
@@ -170,8 +139,9 @@ async fn the_defaults_run_a_deployment_to_ready_across_the_nodes() {
         .create(&common::web_deployment(9, "web-server:1"))
         .await
         .unwrap();
-    let pods = wait_all_ready(&cluster, 9).await;
-    let per = pods_per_node(&pods);
+    wait_running(&cluster, 9, "web-server:1", MINUTE).await;
+    let pods = live_pods(&cluster).await;
+    let per = pods_per_node(&cluster).await;
     assert_eq!(per.len(), 3, "the reference scheduler spreads: {per:?}");
     assert!(per.values().all(|&n| n == 3), "{per:?}");
 
@@ -230,12 +200,12 @@ async fn a_user_store_and_a_user_scheduler_replace_their_parts_and_nothing_else(
         .create(&common::web_deployment(6, "web-server:1"))
         .await
         .unwrap();
-    let pods = wait_all_ready(&cluster, 6).await;
+    wait_running(&cluster, 6, "web-server:1", MINUTE).await;
 
-    let per = pods_per_node(&pods);
+    let per = pods_per_node(&cluster).await;
     assert_eq!(
         per,
-        BTreeMap::from([("node-1".to_owned(), 6)]),
+        HashMap::from([("node-1".to_owned(), 6)]),
         "the user's scheduler placed every pod"
     );
     let writes = store.writes.load(Ordering::SeqCst) as u64;
@@ -351,7 +321,8 @@ async fn process_nodes_run_each_replica_as_a_process_in_a_directory_of_their_own
     sleeper.spec.template.spec.containers[0].args = vec!["300".into()];
     sleeper.spec.template.spec.termination_grace_period_seconds = Some(1);
     cluster.api::<Deployment>().create(&sleeper).await.unwrap();
-    let pods = wait_all_ready(&cluster, 4).await;
+    wait_running(&cluster, 4, "sleep", MINUTE).await;
+    let pods = live_pods(&cluster).await;
     let mut processes = 0;
     for node in ["node-1", "node-2"] {
         assert!(dir.path().join(node).is_dir(), "{node} keeps its own state");
