@@ -29,7 +29,7 @@ use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey,
 /// The namespace of node heartbeat leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// The pod index by node name this controller (and the agents' pod dispatcher) adds
-/// to the pod informer, computed by [`pod_node_name`].
+/// to the pod informer: the node a pod is bound to.
 pub const INDEX_NODE_NAME: &str = "spec.nodeName";
 
 /// The value of [`INDEX_NODE_NAME`] for `pod`: its node, if bound.
