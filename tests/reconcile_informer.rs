@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use common::{Widget, memory_client};
 use orchestra::core::{Api, DeleteParams, ListParams, OwnerReference, Store};
-use orchestra::runtime::reconcile::{Informer, InformerEvent, ObjectKey, Subscription};
+use orchestra::runtime::reconcile::{
+    HandlerRegistration, Informer, InformerEvent, ObjectKey, Subscription,
+};
 use orchestra::store::{MemoryStore, MemoryStoreConfig};
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 fn start(informer: &Arc<Informer<Widget>>) -> CancellationToken {
@@ -24,6 +27,29 @@ async fn recv(sub: &mut Subscription<Widget>) -> InformerEvent<Widget> {
         .await
         .expect("an event in time")
         .expect("subscription open")
+}
+
+/// A running, synced informer over a store holding widget "a" (size 1).
+async fn synced_with_widget_a() -> (Api<Widget>, Arc<Informer<Widget>>, CancellationToken) {
+    let (client, _) = memory_client();
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    widgets.create(&Widget::new("a", 1)).await.unwrap();
+    let informer = Arc::new(Informer::new(
+        Api::<Widget>::all(client),
+        ListParams::default(),
+    ));
+    let stop = start(&informer);
+    informer.cache().wait_until_synced().await;
+    (widgets, informer, stop)
+}
+
+/// Adds a handler that records each event it hears, described.
+fn record_handled(informer: &Informer<Widget>) -> (Arc<Mutex<Vec<String>>>, HandlerRegistration) {
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let log = handled.clone();
+    let registration =
+        informer.add_handler(move |e: &InformerEvent<Widget>| log.lock().push(describe(e)));
+    (handled, registration)
 }
 
 fn describe(e: &InformerEvent<Widget>) -> String {
@@ -124,15 +150,7 @@ async fn cache_follows_the_store_and_answers_by_index() {
 
 #[tokio::test(start_paused = true)]
 async fn a_late_subscriber_first_gets_what_exists_then_changes() {
-    let (client, _) = memory_client();
-    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    widgets.create(&Widget::new("a", 1)).await.unwrap();
-    let informer = Arc::new(Informer::new(
-        Api::<Widget>::all(client),
-        ListParams::default(),
-    ));
-    let stop = start(&informer);
-    informer.cache().wait_until_synced().await;
+    let (widgets, informer, stop) = synced_with_widget_a().await;
 
     let mut late = informer.subscribe();
     assert_eq!(describe(&recv(&mut late).await), "Added a 1");
@@ -159,10 +177,12 @@ async fn relist_after_compaction_emits_the_difference_and_loses_no_update() {
         ListParams::default(),
     ));
     let mut events = informer.subscribe();
+    let (handled, _registration) = record_handled(&informer);
     let stop = start(&informer);
     informer.cache().wait_until_synced().await;
+    let mut seen = Vec::new();
     for _ in 0..3 {
-        recv(&mut events).await; // the initial Added events
+        seen.push(describe(&recv(&mut events).await)); // the initial Added events
     }
 
     // Stall the informer's task by holding the runtime (paused time: nothing else
@@ -189,7 +209,6 @@ async fn relist_after_compaction_emits_the_difference_and_loses_no_update() {
 
     // Whatever the path (watch, or relist after Gone), the subscriber ends with exactly
     // the store's state, and "vanish" comes out as a deletion.
-    let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let cache = informer.cache();
@@ -223,6 +242,38 @@ async fn relist_after_compaction_emits_the_difference_and_loses_no_update() {
     assert!(
         store.compact_revision().await.unwrap() > 0,
         "the history was compacted meanwhile"
+    );
+    // A handler hears exactly what a subscriber does, relist differences included.
+    assert_eq!(*handled.lock(), seen);
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_hears_what_exists_then_changes_until_its_registration_is_dropped() {
+    let (widgets, informer, stop) = synced_with_widget_a().await;
+
+    let (handled, registration) = record_handled(&informer);
+    assert_eq!(*handled.lock(), ["Added a 1"], "the cached object, at once");
+    // The informer calls its handlers before it queues an event for subscriptions, so
+    // once the subscription has an event the handler has had it too.
+    let mut after = informer.subscribe();
+    recv(&mut after).await;
+    widgets.update_with("a", |w| w.spec.size = 2).await.unwrap();
+    recv(&mut after).await;
+    widgets.delete("a", &DeleteParams::default()).await.unwrap();
+    recv(&mut after).await;
+    assert_eq!(
+        *handled.lock(),
+        ["Added a 1", "Updated a 1->2", "Deleted a 2"]
+    );
+
+    drop(registration);
+    widgets.create(&Widget::new("b", 1)).await.unwrap();
+    assert_eq!(describe(&recv(&mut after).await), "Added b 1");
+    assert_eq!(
+        handled.lock().len(),
+        3,
+        "no call after the registration is dropped"
     );
     stop.cancel();
 }

@@ -25,7 +25,8 @@ use orchestra_core::{
 use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::{
-    Cache, Informer, InformerEvent, Informers, ObjectKey, QueueConfig, WorkQueue,
+    Cache, HandlerRegistration, Informer, InformerEvent, Informers, ObjectKey, QueueConfig,
+    WorkQueue,
 };
 
 /// Index of objects by their own uid.
@@ -155,9 +156,10 @@ impl<K: Resource> TrackedKind for Tracked<K> {
     }
 }
 
-/// Starts forwarding one kind's informer events into the collector's queue.
+/// Starts queuing what one kind's changes concern into the collector's queue, until
+/// the returned registration is dropped.
 type Feeder = Box<
-    dyn Fn(usize, WorkQueue<GcKey>, Arc<Vec<Arc<dyn TrackedKind>>>) -> tokio::task::JoinHandle<()>
+    dyn Fn(usize, WorkQueue<GcKey>, Arc<Vec<Arc<dyn TrackedKind>>>) -> HandlerRegistration
         + Send
         + Sync,
 >;
@@ -208,11 +210,8 @@ impl GarbageCollector {
             cache: informer.cache(),
         }));
         self.subscribers.push(Box::new(move |index, queue, kinds| {
-            let mut events = informer.subscribe();
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    on_event(index, &event, &queue, &kinds);
-                }
+            informer.add_handler(move |event: &InformerEvent<K>| {
+                on_event(index, event, &queue, kinds.as_slice())
             })
         }));
         self
@@ -263,10 +262,8 @@ impl GarbageCollector {
         futures::stream::iter(workers)
             .for_each_concurrent(None, |w| w)
             .await;
+        drop(feeders);
         queue.shut_down();
-        for f in feeders {
-            f.abort();
-        }
     }
 }
 

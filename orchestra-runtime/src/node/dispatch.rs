@@ -69,26 +69,24 @@ impl PodDispatcher {
         self.routes.lock().remove(node);
     }
 
-    /// Routes events until `cancel` fires or the informer stops.
+    /// Routes events until `cancel` fires. Routing happens as the informer applies
+    /// each change (an informer handler), so events wait only in the feeds of agents
+    /// that have not taken them yet.
     pub async fn run(&self, cancel: CancellationToken) {
-        let mut events = self.informer.subscribe();
-        loop {
-            let event = tokio::select! {
-                _ = cancel.cancelled() => return,
-                event = events.recv() => match event {
-                    Some(event) => event,
-                    None => return,
-                },
-            };
-            let Some(node) = event.object().node_name() else {
-                continue;
-            };
-            let mut routes = self.routes.lock();
-            if let Some(tx) = routes.get(node)
-                && tx.send(event.clone()).is_err()
-            {
-                routes.remove(node);
-            }
-        }
+        let routes = self.routes.clone();
+        let _routing = self
+            .informer
+            .add_handler(move |event: &InformerEvent<Pod>| {
+                let Some(node) = event.object().node_name() else {
+                    return;
+                };
+                let mut routes = routes.lock();
+                if let Some(tx) = routes.get(node)
+                    && tx.send(event.clone()).is_err()
+                {
+                    routes.remove(node);
+                }
+            });
+        cancel.cancelled().await;
     }
 }

@@ -112,11 +112,20 @@ pub trait Controller: Send + Sync + 'static {
 /// Maps one changed object of some kind to the keys of the objects to reconcile.
 pub(crate) type Mapper<O> = Arc<dyn Fn(&O) -> Vec<ObjectKey> + Send + Sync>;
 
+/// Starts queuing one trigger's keys into the queue given, until the returned
+/// registration is dropped.
+pub(crate) type Attach = Box<
+    dyn FnOnce(
+            &super::manager::Informers,
+            super::queue::WorkQueue<ObjectKey>,
+        ) -> super::informer::HandlerRegistration
+        + Send,
+>;
+
 /// A declared source of wake-ups, type-erased so one list can hold many kinds.
 pub(crate) struct Trigger {
     pub(crate) kind: &'static str,
-    pub(crate) attach:
-        Box<dyn FnOnce(&super::manager::Informers) -> super::manager::KeyStream + Send>,
+    pub(crate) attach: Attach,
 }
 
 /// Which changes wake a controller: its own objects always; objects it owns (through
@@ -169,7 +178,9 @@ impl<K: Resource> Watches<K> {
         let map: Mapper<O> = Arc::new(map);
         self.triggers.push(Trigger {
             kind: O::KIND,
-            attach: Box::new(move |informers| super::manager::mapped_keys::<O>(informers, map)),
+            attach: Box::new(move |informers, queue| {
+                super::manager::queue_mapped_keys::<O>(informers, map, queue)
+            }),
         });
         self
     }

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
 use orchestra_core::{Api, Client, ListParams, Resource};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -20,12 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, ObjectKey};
 use super::controller::{Controller, Mapper};
-use super::informer::{Informer, InformerEvent};
+use super::informer::{HandlerRegistration, Informer, InformerEvent};
 use super::leader::{LeaderElectionConfig, LeaderElector};
+use super::queue::WorkQueue;
 use super::runner::{ControllerRunner, RunnerConfig};
-
-/// Keys to reconcile, from one trigger.
-pub(crate) type KeyStream = Pin<Box<dyn Stream<Item = ObjectKey> + Send>>;
 
 /// A type-erased informer: what the manager needs to run and await any of them.
 trait AnyInformer: Send + Sync {
@@ -150,30 +147,33 @@ impl Informers {
     }
 }
 
-/// Keys woken by changes to kind `O`, through `map`. An update wakes the keys of both
-/// the old and the new state, so a dependent that changed owners wakes both.
-pub(crate) fn mapped_keys<O: Resource>(informers: &Informers, map: Mapper<O>) -> KeyStream {
-    let events = tokio_stream_from(informers.get::<O>().subscribe());
-    Box::pin(events.flat_map(move |event| {
-        let mut keys = match &event {
+/// Queues the keys woken by changes to kind `O`, through `map`, for as long as the
+/// returned registration lives. An update wakes the keys of both the old and the new
+/// state, so a dependent that changed owners wakes both.
+pub(crate) fn queue_mapped_keys<O: Resource>(
+    informers: &Informers,
+    map: Mapper<O>,
+    queue: WorkQueue<ObjectKey>,
+) -> HandlerRegistration {
+    informers
+        .get::<O>()
+        .add_handler(move |event: &InformerEvent<O>| match event {
             InformerEvent::Updated { old, new } => {
-                let mut keys = map(old);
-                keys.extend(map(new));
-                keys
+                let before = map(old);
+                let after = map(new);
+                for key in after
+                    .iter()
+                    .chain(before.iter().filter(|k| !after.contains(k)))
+                {
+                    queue.add(key.clone());
+                }
             }
-            other => map(other.object()),
-        };
-        keys.sort();
-        keys.dedup();
-        futures::stream::iter(keys)
-    }))
-}
-
-/// An informer subscription as a stream.
-pub(crate) fn tokio_stream_from<K: Send + 'static>(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<K>,
-) -> Pin<Box<dyn Stream<Item = K> + Send>> {
-    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+            other => {
+                for key in map(other.object()) {
+                    queue.add(key);
+                }
+            }
+        })
 }
 
 /// A controller with its runner settings, type-erased for the manager.

@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use orchestra_core::Client;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -20,8 +20,8 @@ use tracing::Instrument;
 
 use super::cache::{Cache, ObjectKey};
 use super::controller::{Context, Controller, Trigger};
-use super::informer::InformerEvent;
-use super::manager::{Informers, tokio_stream_from};
+use super::informer::{HandlerRegistration, InformerEvent};
+use super::manager::Informers;
 use super::queue::{QueueConfig, WorkQueue};
 
 /// How many reconciles of one controller may run at once by default. Reconciles are
@@ -107,7 +107,9 @@ impl<C: Controller> ControllerRunner<C> {
         client: Client,
         cancel: CancellationToken,
     ) {
-        let mut sources = vec![self.own_keys(informers)];
+        // Keys are queued by the informers as they apply each change, so no event (and
+        // no object) waits anywhere for this task to be scheduled.
+        let mut registrations = vec![self.queue_own_keys(informers)];
         let triggers = std::mem::take(&mut *self.triggers.lock());
         for trigger in triggers {
             tracing::debug!(
@@ -115,35 +117,28 @@ impl<C: Controller> ControllerRunner<C> {
                 kind = trigger.kind,
                 "watching"
             );
-            sources.push((trigger.attach)(informers));
+            registrations.push((trigger.attach)(informers, self.queue.clone()));
         }
-        let mut keys = futures::stream::select_all(sources);
-        let feed = async {
-            while let Some(key) = keys.next().await {
-                self.queue.add(key);
-            }
-        };
-        let workers = futures::future::join_all(
+        futures::future::join_all(
             (0..self.config.concurrency).map(|_| self.worker(&client, &cancel)),
-        );
-        tokio::select! {
-            _ = feed => {}
-            _ = workers => {}
-        }
+        )
+        .await;
+        drop(registrations);
         self.queue.shut_down();
     }
 
-    /// Own-kind keys, remembering the last state of deleted objects.
-    fn own_keys(&self, informers: &Informers) -> super::manager::KeyStream {
-        let events = tokio_stream_from(informers.get::<C::Object>().subscribe());
-        let tombstones = self.tombstones.clone();
-        Box::pin(events.map(move |event| {
-            let key = ObjectKey::of(event.object().as_ref());
-            if let InformerEvent::Deleted(last) = &event {
-                tombstones.lock().insert(key.clone(), last.clone());
-            }
-            key
-        }))
+    /// Queues own-kind keys, remembering the last state of deleted objects.
+    fn queue_own_keys(&self, informers: &Informers) -> HandlerRegistration {
+        let (queue, tombstones) = (self.queue.clone(), self.tombstones.clone());
+        informers
+            .get::<C::Object>()
+            .add_handler(move |event: &InformerEvent<C::Object>| {
+                let key = ObjectKey::of(event.object().as_ref());
+                if let InformerEvent::Deleted(last) = event {
+                    tombstones.lock().insert(key.clone(), last.clone());
+                }
+                queue.add(key);
+            })
     }
 
     /// One worker: takes keys until shutdown.
