@@ -1,11 +1,11 @@
 //! The Store conformance suite against `MemoryStore`: every case, with default settings
-//! and with a tiny automatic-compaction history (which the suite's cases must tolerate
+//! (values compressed), with values kept as they are, and with a tiny automatic-compaction history (which the suite's cases must tolerate
 //! only where the contract allows).
 
 use std::sync::Arc;
 
 use orchestra_core::Store;
-use orchestra_store::{MemoryStore, testing};
+use orchestra_store::{MemoryStore, MemoryStoreConfig, testing};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_passes_the_conformance_suite() {
@@ -15,6 +15,15 @@ async fn memory_store_passes_the_conformance_suite() {
 #[tokio::test]
 async fn memory_store_passes_the_conformance_suite_on_one_thread() {
     testing::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_without_compression_passes_the_conformance_suite() {
+    let config = MemoryStoreConfig::default().compression(false);
+    testing::run_all(|| async {
+        Arc::new(MemoryStore::with_config(config.clone())) as Arc<dyn Store>
+    })
+    .await;
 }
 
 #[test]

@@ -139,7 +139,12 @@ impl Cursor {
     async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(event));
+                // Unpacked here, outside the store's lock, one event at a time.
+                return Some(Ok(if self.shared.config.compression {
+                    self.shared.dictionaries.unpack_event(event)
+                } else {
+                    event
+                }));
             }
             if self.ended {
                 return None;

@@ -9,10 +9,12 @@
 //! waits for a watcher. History is bounded: once the log holds more than the configured
 //! number of revisions, the next write compacts a slice of it inline (no background task,
 //! so the store works without a runtime), and a watcher that fell behind the trimmed
-//! history gets [`StoreError::Compacted`] and must relist.
+//! history gets [`StoreError::Compacted`] and must relist. Values are kept compressed
+//! against dictionaries shared by sibling keys ([`packing`]) unless configured off.
 
 mod history;
 mod mvcc;
+mod packing;
 
 #[cfg(test)]
 mod model_tests;
@@ -32,6 +34,7 @@ use tokio::sync::Notify;
 
 use history::EventLog;
 use mvcc::Mvcc;
+use packing::{Dictionaries, Packer};
 
 /// The most revisions compacted by one write when history is over its bound; spreading
 /// the work keeps any single write's pause short.
@@ -57,6 +60,11 @@ pub struct MemoryStoreConfig {
     /// The largest value accepted, in bytes (default 16 MiB); a larger one fails with
     /// [`StoreError::Invalid`].
     pub max_value_size: usize,
+    /// Whether values are kept compressed (default on): LZ4 against a dictionary shared
+    /// by keys with the same parent path, so a namespace's pods cost a fraction of
+    /// their JSON (a running pod's 1.6 KB takes about 0.2 KB). Reads and watches
+    /// decompress, which costs about a microsecond per value.
+    pub compression: bool,
 }
 
 impl Default for MemoryStoreConfig {
@@ -64,6 +72,7 @@ impl Default for MemoryStoreConfig {
         MemoryStoreConfig {
             history: Some(100_000),
             max_value_size: 16 * 1024 * 1024,
+            compression: true,
         }
     }
 }
@@ -80,6 +89,13 @@ impl MemoryStoreConfig {
     #[must_use]
     pub fn unbounded_history(mut self) -> Self {
         self.history = None;
+        self
+    }
+
+    /// Keeps values compressed (`true`, the default) or as they are.
+    #[must_use]
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
         self
     }
 
@@ -147,6 +163,8 @@ struct Shared {
     /// Set when the last store handle is dropped.
     closed: AtomicBool,
     config: MemoryStoreConfig,
+    /// What packed values were compressed against; read by watchers without the lock.
+    dictionaries: Dictionaries,
 }
 
 impl Shared {
@@ -159,11 +177,15 @@ impl Shared {
     }
 }
 
+/// The store's data. Values in `mvcc` and `history` are packed ([`packing`]) when
+/// compression is on; they are unpacked on every way out.
 struct State {
     /// The revision of the latest write.
     revision: Revision,
     mvcc: Mvcc,
     history: EventLog,
+    /// `None` when compression is off.
+    packer: Option<Packer>,
 }
 
 impl State {
@@ -230,14 +252,20 @@ impl MemoryStore {
         revision: Revision,
         kvs: impl IntoIterator<Item = KeyValue>,
     ) -> Self {
+        let dictionaries = Dictionaries::default();
+        let mut packer = config.compression.then(Packer::default);
         let mut mvcc = Mvcc::default();
-        for kv in kvs {
+        for mut kv in kvs {
+            if let Some(packer) = &mut packer {
+                kv.value = packer.pack(&dictionaries, &kv.key, &kv.value);
+            }
             mvcc.restore(kv);
         }
         let state = State {
             revision,
             mvcc,
             history: EventLog::starting_after(revision),
+            packer,
         };
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
@@ -245,6 +273,7 @@ impl MemoryStore {
             sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             config,
+            dictionaries,
         });
         MemoryStore {
             handle: Arc::new(Handle { shared }),
@@ -256,15 +285,22 @@ impl MemoryStore {
     }
 
     /// Applies one write under the lock, logs its event, keeps history bounded, and
-    /// wakes watchers once the lock is released.
+    /// wakes watchers once the lock is released. `apply` records the change in the
+    /// index with values packed by the [`Pack`] it is given, and returns what the
+    /// caller gets (unpacked) with the event to log (packed).
     fn write<T>(
         &self,
-        apply: impl FnOnce(&mut Mvcc, Revision) -> Result<(T, WatchEvent), StoreError>,
+        apply: impl FnOnce(&mut Mvcc, &mut Pack<'_>, Revision) -> Result<(T, WatchEvent), StoreError>,
     ) -> Result<T, StoreError> {
         let shared = self.shared();
-        let mut state = shared.state.write();
+        let mut guard = shared.state.write();
+        let state = &mut *guard;
         let revision = state.revision + 1;
-        let (out, event) = apply(&mut state.mvcc, revision)?;
+        let mut pack = Pack {
+            packer: state.packer.as_mut(),
+            dictionaries: &shared.dictionaries,
+        };
+        let (out, event) = apply(&mut state.mvcc, &mut pack, revision)?;
         state.revision = revision;
         state.history.push(event);
         if let Some(keep) = shared.config.history {
@@ -275,29 +311,50 @@ impl MemoryStore {
                 state.compact(revision - keep as Revision);
             }
         }
-        drop(state);
+        drop(guard);
         shared.wake_watchers();
         Ok(out)
     }
 
     /// The current state of `key`, without going through the async trait.
     pub(crate) fn current(&self, key: &[u8]) -> Option<KeyValue> {
-        self.shared().state.read().mvcc.get(key)
+        let kv = self.shared().state.read().mvcc.get(key);
+        kv.map(|kv| self.unpack_kv(kv))
+    }
+
+    /// `kv` as the caller wrote it.
+    fn unpack_kv(&self, kv: KeyValue) -> KeyValue {
+        if self.shared().config.compression {
+            self.shared().dictionaries.unpack_kv(kv)
+        } else {
+            kv
+        }
     }
 
     /// Applies a change already decided (guards checked) by another backend, at the
     /// next revision, which must be `event.revision()`; returns the change's key-value
     /// (the new state for a put, the previous one for a delete).
     pub(crate) fn apply(&self, event: WatchEvent) -> KeyValue {
-        self.write(|mvcc, revision| {
+        self.write(|mvcc, pack, revision| {
             debug_assert_eq!(revision, event.revision(), "changes arrive in order");
-            let kv = match &event {
-                WatchEvent::Put { kv } => mvcc.put(&kv.key, kv.value.clone(), revision),
-                WatchEvent::Delete { prev, .. } => mvcc
-                    .delete(&prev.key, revision)
-                    .ok_or_else(|| StoreError::not_found(&prev.key))?,
-            };
-            Ok::<_, StoreError>((kv, event))
+            match event {
+                WatchEvent::Put { kv } => {
+                    let stored = mvcc.put(&kv.key, pack.pack(&kv.key, &kv.value), revision);
+                    Ok((kv, WatchEvent::Put { kv: stored }))
+                }
+                WatchEvent::Delete { prev, revision } => {
+                    let stored = mvcc
+                        .delete(&prev.key, revision)
+                        .ok_or_else(|| StoreError::not_found(&prev.key))?;
+                    Ok::<_, StoreError>((
+                        prev,
+                        WatchEvent::Delete {
+                            prev: stored,
+                            revision,
+                        },
+                    ))
+                }
+            }
         })
         .expect("a decided change applies")
     }
@@ -332,6 +389,21 @@ impl MemoryStore {
     }
 }
 
+/// Packs values for one write (or passes them through when compression is off).
+struct Pack<'a> {
+    packer: Option<&'a mut Packer>,
+    dictionaries: &'a Dictionaries,
+}
+
+impl Pack<'_> {
+    fn pack(&mut self, key: &[u8], value: &Bytes) -> Bytes {
+        match &mut self.packer {
+            Some(packer) => packer.pack(self.dictionaries, key, value),
+            None => value.clone(),
+        }
+    }
+}
+
 pub(crate) fn check_key(key: &[u8]) -> Result<(), StoreError> {
     if key.is_empty() {
         return Err(StoreError::Invalid("key must not be empty".to_owned()));
@@ -343,7 +415,7 @@ pub(crate) fn check_key(key: &[u8]) -> Result<(), StoreError> {
 impl Store for MemoryStore {
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
         check_key(key)?;
-        Ok(self.shared().state.read().mvcc.get(key))
+        Ok(self.current(key))
     }
 
     async fn list(&self, prefix: &[u8], options: ListOptions) -> Result<ListResult, StoreError> {
@@ -359,8 +431,9 @@ impl Store for MemoryStore {
         let (kvs, more) = state
             .mvcc
             .range(prefix, options.start_after.as_deref(), revision, limit);
+        drop(state);
         Ok(ListResult {
-            kvs,
+            kvs: kvs.into_iter().map(|kv| self.unpack_kv(kv)).collect(),
             revision,
             more,
         })
@@ -369,12 +442,16 @@ impl Store for MemoryStore {
     async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
         check_key(key)?;
         self.check_value(&value)?;
-        self.write(|mvcc, revision| {
+        self.write(|mvcc, pack, revision| {
             if mvcc.current_mod_revision(key).is_some() {
                 return Err(StoreError::already_exists(key));
             }
-            let kv = mvcc.put(key, value, revision);
-            Ok((kv.clone(), WatchEvent::Put { kv }))
+            let stored = mvcc.put(key, pack.pack(key, &value), revision);
+            let out = KeyValue {
+                value,
+                ..stored.clone()
+            };
+            Ok((out, WatchEvent::Put { kv: stored }))
         })
     }
 
@@ -386,15 +463,19 @@ impl Store for MemoryStore {
     ) -> Result<KeyValue, StoreError> {
         check_key(key)?;
         self.check_value(&value)?;
-        self.write(|mvcc, revision| {
+        self.write(|mvcc, pack, revision| {
             let current = mvcc
                 .current_mod_revision(key)
                 .ok_or_else(|| StoreError::not_found(key))?;
             if current != expected_mod_revision {
                 return Err(StoreError::conflict(key, expected_mod_revision, current));
             }
-            let kv = mvcc.put(key, value, revision);
-            Ok((kv.clone(), WatchEvent::Put { kv }))
+            let stored = mvcc.put(key, pack.pack(key, &value), revision);
+            let out = KeyValue {
+                value,
+                ..stored.clone()
+            };
+            Ok((out, WatchEvent::Put { kv: stored }))
         })
     }
 
@@ -404,7 +485,7 @@ impl Store for MemoryStore {
         expected_mod_revision: Option<Revision>,
     ) -> Result<KeyValue, StoreError> {
         check_key(key)?;
-        self.write(|mvcc, revision| {
+        let prev = self.write(|mvcc, _, revision| {
             let current = mvcc
                 .current_mod_revision(key)
                 .ok_or_else(|| StoreError::not_found(key))?;
@@ -415,7 +496,8 @@ impl Store for MemoryStore {
             }
             let prev = mvcc.delete(key, revision).expect("checked present");
             Ok((prev.clone(), WatchEvent::Delete { prev, revision }))
-        })
+        })?;
+        Ok(self.unpack_kv(prev))
     }
 
     async fn watch(

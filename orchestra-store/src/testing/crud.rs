@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use orchestra_core::{Store, StoreError};
+use orchestra_core::{Store, StoreError, WatchEvent};
 
+use bytes::Bytes;
+
+use super::expected::next_event;
 use super::{CaseResult, Step, ensure, ensure_eq, key, value};
 
 /// `create`: version 1, `create_revision == mod_revision`, strictly above the revision
@@ -311,5 +314,84 @@ pub(super) async fn empty_key_is_invalid(store: Arc<dyn Store>, _prefix: String)
             ));
         }
     }
+    Ok(())
+}
+
+/// Values of every size and shape come back byte for byte, whatever a store does with
+/// them at rest (compression against similar values, say): from create, get, list, a
+/// watch, update and delete.
+pub(super) async fn values_round_trip_exactly(store: Arc<dyn Store>, prefix: String) -> CaseResult {
+    let document = |i: usize| {
+        Bytes::from(format!(
+            r#"{{"metadata":{{"name":"web-{i}","uid":"{i:08x}-4c6a"}},"spec":{{"image":"web:1","replicas":{i}}},"status":{{"ip":"10.0.{}.{}"}}}}"#,
+            i / 256,
+            i % 256
+        ))
+    };
+    let noise = |len: usize, seed: u64| {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Bytes::from(
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let mut values: Vec<Bytes> = (0..12).map(document).collect();
+    values.extend([Bytes::new(), value("x"), noise(300, 1), noise(20_000, 2)]);
+    values.push(Bytes::from(document(3).repeat(200)));
+    let before = store.current_revision().await.step("current_revision")?;
+    let mut created = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let kv = store
+            .create(&key(&prefix, &format!("k{i:02}")), v.clone())
+            .await
+            .step("create")?;
+        ensure_eq!(kv.value, *v, "create #{i}: the returned value");
+        created.push(kv);
+    }
+    for kv in &created {
+        let got = store.get(&kv.key).await.step("get")?;
+        ensure_eq!(got.as_ref(), Some(kv), "get of {:?}", kv.key);
+    }
+    let listed = store
+        .list(prefix.as_bytes(), Default::default())
+        .await
+        .step("list")?;
+    ensure_eq!(listed.kvs, created, "list");
+    let mut watch = store.watch(prefix.as_bytes(), before).await.step("watch")?;
+    for kv in &created {
+        let event = next_event(&mut watch, "watch").await?;
+        ensure_eq!(
+            event,
+            WatchEvent::Put { kv: kv.clone() },
+            "watched create of {:?}",
+            kv.key
+        );
+    }
+    let updated = store
+        .update(&created[5].key, document(99), created[5].mod_revision)
+        .await
+        .step("update")?;
+    ensure_eq!(updated.value, document(99), "update: the returned value");
+    let deleted = store.delete(&updated.key, None).await.step("delete")?;
+    ensure_eq!(deleted, updated, "delete: the previous state");
+    let event = next_event(&mut watch, "watch").await?;
+    ensure_eq!(
+        event,
+        WatchEvent::Put {
+            kv: updated.clone()
+        },
+        "watched update"
+    );
+    let event = next_event(&mut watch, "watch").await?;
+    ensure!(
+        matches!(&event, WatchEvent::Delete { prev, .. } if *prev == updated),
+        "watched delete: expected the previous state {updated:?}, got {event:?}"
+    );
     Ok(())
 }

@@ -196,6 +196,10 @@ pub fn cases() -> Vec<Case> {
             "an empty key is rejected with Invalid"
         ),
         case!(
+            crud::values_round_trip_exactly,
+            "values of every size and shape (empty, binary, near-identical documents) read back byte for byte through create, get, list, watch and delete"
+        ),
+        case!(
             concurrency::revisions_strictly_increase,
             "every write takes a revision above every earlier one; current_revision keeps up"
         ),

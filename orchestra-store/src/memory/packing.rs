@@ -1,0 +1,266 @@
+//! How `MemoryStore` keeps values: compressed with LZ4 against a dictionary that
+//! sibling keys share.
+//!
+//! The objects of one kind in one namespace (`/registry/pods/default/…`) are nearly
+//! the same document: a running pod's 1.6 KB of JSON differs from its neighbour's in a
+//! name, a uid, an IP and a few timestamps. Compressed against a neighbour they take a
+//! fraction of their size, where compressed alone they keep every field name. So keys
+//! are grouped into **families** by their parent path (everything up to the last `/`),
+//! and a family's first value of a useful size becomes its dictionary. When the values
+//! drift from it (they compress to more than half their size), a later value replaces
+//! it for the values that follow.
+//!
+//! A packed value names its dictionary by number, so dictionaries are never freed;
+//! their number and size are capped, so this costs at most [`MAX_DICTIONARIES`] ×
+//! [`MAX_DICTIONARY_SIZE`]. Values that do not shrink are kept as they are, behind a
+//! one-byte tag.
+//!
+//! Packing happens under the store's write lock (it updates the families); unpacking
+//! needs only the dictionaries, which watchers read without the store's lock.
+
+use std::collections::HashMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use orchestra_core::{KeyValue, WatchEvent};
+use parking_lot::RwLock;
+
+/// Values smaller than this are not worth a dictionary.
+const MIN_DICTIONARY_SIZE: usize = 64;
+/// The largest value that can become a dictionary (LZ4 looks back 64 KiB at most).
+pub(crate) const MAX_DICTIONARY_SIZE: usize = 16 * 1024;
+/// The most dictionaries one store makes; later families keep their values unpacked.
+pub(crate) const MAX_DICTIONARIES: usize = 1024;
+/// A family replaces a dictionary its values have drifted from at most once per this
+/// many writes.
+const REFRESH_EVERY: u32 = 100;
+
+/// The tag of a value kept as it is.
+const TAG_RAW: u8 = 0;
+/// The tag of an LZ4 block: dictionary number (u32 LE), unpacked length (u32 LE), block.
+const TAG_LZ4: u8 = 1;
+const LZ4_HEADER: usize = 9;
+
+/// The dictionaries, shared by the store and its watch streams.
+#[derive(Default)]
+pub(crate) struct Dictionaries(RwLock<Vec<Bytes>>);
+
+impl Dictionaries {
+    fn get(&self, id: u32) -> Bytes {
+        self.0.read()[id as usize].clone()
+    }
+
+    fn add(&self, dictionary: Bytes) -> Option<u32> {
+        let mut all = self.0.write();
+        if all.len() >= MAX_DICTIONARIES {
+            return None;
+        }
+        all.push(dictionary);
+        Some(u32::try_from(all.len() - 1).expect("at most MAX_DICTIONARIES"))
+    }
+
+    /// The original of a value packed by a [`Packer`] over these dictionaries.
+    pub(crate) fn unpack(&self, stored: &Bytes) -> Bytes {
+        match stored.first() {
+            Some(&TAG_RAW) => stored.slice(1..),
+            Some(&TAG_LZ4) => {
+                let word = |at: usize| {
+                    u32::from_le_bytes(stored[at..at + 4].try_into().expect("four bytes"))
+                };
+                let dictionary = self.get(word(1));
+                let mut out = vec![0; word(5) as usize];
+                let n = lz4_flex::block::decompress_into_with_dict(
+                    &stored[LZ4_HEADER..],
+                    &mut out,
+                    &dictionary,
+                )
+                .expect("a block this store packed");
+                debug_assert_eq!(n, out.len());
+                Bytes::from(out)
+            }
+            _ => unreachable!("a value this store packed starts with its tag"),
+        }
+    }
+
+    /// `kv` with its value unpacked.
+    pub(crate) fn unpack_kv(&self, mut kv: KeyValue) -> KeyValue {
+        kv.value = self.unpack(&kv.value);
+        kv
+    }
+
+    /// `event` with its value unpacked.
+    pub(crate) fn unpack_event(&self, event: WatchEvent) -> WatchEvent {
+        match event {
+            WatchEvent::Put { kv } => WatchEvent::Put {
+                kv: self.unpack_kv(kv),
+            },
+            WatchEvent::Delete { prev, revision } => WatchEvent::Delete {
+                prev: self.unpack_kv(prev),
+                revision,
+            },
+        }
+    }
+}
+
+/// One family's dictionary, and how long since it was last replaced.
+#[derive(Default)]
+struct Family {
+    dictionary: Option<(u32, Bytes)>,
+    writes_since_choice: u32,
+}
+
+/// Packs values on their way into the store.
+#[derive(Default)]
+pub(crate) struct Packer {
+    families: HashMap<Bytes, Family>,
+}
+
+impl Packer {
+    /// `value`, packed for `key`.
+    pub(crate) fn pack(&mut self, dictionaries: &Dictionaries, key: &[u8], value: &[u8]) -> Bytes {
+        let parent = &key[..key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
+        let family = match self.families.get_mut(parent) {
+            Some(family) => family,
+            None => self
+                .families
+                .entry(Bytes::copy_from_slice(parent))
+                .or_default(),
+        };
+        family.writes_since_choice = family.writes_since_choice.saturating_add(1);
+        let usable = (MIN_DICTIONARY_SIZE..=MAX_DICTIONARY_SIZE).contains(&value.len());
+        if family.dictionary.is_none() && usable {
+            adopt(family, dictionaries, value);
+        }
+        let packed = family
+            .dictionary
+            .as_ref()
+            .and_then(|(id, dictionary)| compress(*id, dictionary, value));
+        // Drifted from the dictionary: the next values compress against this one.
+        let drifted = packed.as_ref().is_none_or(|p| p.len() * 2 > value.len());
+        if drifted && usable && family.writes_since_choice >= REFRESH_EVERY {
+            adopt(family, dictionaries, value);
+        }
+        packed.unwrap_or_else(|| {
+            let mut raw = BytesMut::with_capacity(value.len() + 1);
+            raw.put_u8(TAG_RAW);
+            raw.put_slice(value);
+            raw.freeze()
+        })
+    }
+}
+
+/// Makes `value` the family's dictionary, if the store may make another.
+fn adopt(family: &mut Family, dictionaries: &Dictionaries, value: &[u8]) {
+    let dictionary = Bytes::copy_from_slice(value);
+    if let Some(id) = dictionaries.add(dictionary.clone()) {
+        family.dictionary = Some((id, dictionary));
+        family.writes_since_choice = 0;
+    }
+}
+
+/// `value` as an LZ4 block against `dictionary`, if that is smaller than keeping it.
+fn compress(id: u32, dictionary: &[u8], value: &[u8]) -> Option<Bytes> {
+    let len = u32::try_from(value.len()).ok()?;
+    let mut out = vec![0; LZ4_HEADER + lz4_flex::block::get_maximum_output_size(value.len())];
+    out[0] = TAG_LZ4;
+    out[1..5].copy_from_slice(&id.to_le_bytes());
+    out[5..9].copy_from_slice(&len.to_le_bytes());
+    let n =
+        lz4_flex::block::compress_into_with_dict(value, &mut out[LZ4_HEADER..], dictionary).ok()?;
+    // Kept as it is, a value costs its length and a tag.
+    if LZ4_HEADER + n > value.len() {
+        return None;
+    }
+    out.truncate(LZ4_HEADER + n);
+    Some(Bytes::from(out.into_boxed_slice()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pod(name: &str, ip: &str) -> Vec<u8> {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"default","labels":{{"app":"web"}}}},"spec":{{"containers":[{{"name":"web","image":"web-server:1"}}]}},"status":{{"phase":"Running","podIP":"{ip}"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn siblings_compress_against_the_first_and_unpack_exactly() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        let first = pod("web-1", "10.0.0.1");
+        let packed_first = packer.pack(&dictionaries, b"/registry/pods/default/web-1", &first);
+        let second = pod("web-2", "10.0.0.2");
+        let packed = packer.pack(&dictionaries, b"/registry/pods/default/web-2", &second);
+        assert_eq!(dictionaries.unpack(&packed_first), first);
+        assert_eq!(dictionaries.unpack(&packed), second);
+        assert!(
+            packed.len() * 5 < second.len(),
+            "{} of {} bytes",
+            packed.len(),
+            second.len()
+        );
+        assert_eq!(dictionaries.0.read().len(), 1, "one family, one dictionary");
+    }
+
+    #[test]
+    fn small_and_incompressible_values_are_kept_as_they_are() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        let packed = packer.pack(&dictionaries, b"k", b"tiny");
+        assert_eq!(&packed[..], b"\0tiny");
+        assert_eq!(dictionaries.unpack(&packed), &b"tiny"[..]);
+        assert_eq!(
+            dictionaries.unpack(&packer.pack(&dictionaries, b"k", b"")),
+            &b""[..]
+        );
+        assert!(dictionaries.0.read().is_empty());
+    }
+
+    #[test]
+    fn a_family_that_drifts_gets_a_new_dictionary_and_old_values_still_unpack() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        let old = packer.pack(&dictionaries, b"/f/a", &[b'x'; 200]);
+        let mut drifted: Vec<Bytes> = Vec::new();
+        for i in 0..=REFRESH_EVERY {
+            let value: Vec<u8> = (0..200u32).map(|b| (b * 7 + i) as u8).collect();
+            drifted.push(packer.pack(&dictionaries, b"/f/b", &value));
+        }
+        assert_eq!(dictionaries.0.read().len(), 2, "replaced once");
+        assert_eq!(dictionaries.unpack(&old), &[b'x'; 200][..]);
+        let last: Vec<u8> = (0..200u32).map(|b| (b * 7 + REFRESH_EVERY) as u8).collect();
+        assert_eq!(dictionaries.unpack(drifted.last().unwrap()), last);
+    }
+
+    #[test]
+    fn the_number_of_dictionaries_is_capped() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        for i in 0..MAX_DICTIONARIES + 10 {
+            let key = format!("/family-{i}/key");
+            let value = pod(&format!("p{i}"), "10.0.0.1");
+            let packed = packer.pack(&dictionaries, key.as_bytes(), &value);
+            assert_eq!(dictionaries.unpack(&packed), value);
+        }
+        assert_eq!(dictionaries.0.read().len(), MAX_DICTIONARIES);
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_is_packed_unpacks_to_itself(
+            writes in proptest::collection::vec(
+                (0..4usize, proptest::collection::vec(any::<u8>(), 0..400)), 1..40),
+        ) {
+            let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+            let keys = [&b"/a/x"[..], b"/a/y", b"/b/x", b"plain"];
+            let mut base = pod("base", "10.0.0.1");
+            for (k, noise) in writes {
+                // Values close to each other and values of pure noise.
+                base.extend_from_slice(&noise[..noise.len().min(8)]);
+                for value in [&base[..], &noise[..]] {
+                    let packed = packer.pack(&dictionaries, keys[k], value);
+                    prop_assert_eq!(&dictionaries.unpack(&packed)[..], value);
+                }
+            }
+        }
+    }
+}
