@@ -28,13 +28,31 @@ const BATCH: usize = 256;
 /// of a quiet prefix does not hold the lock for long scanning a busy log.
 const SCAN: usize = 4096;
 
+/// How many of the newest events keep their values unpacked beside the packed ones, so
+/// watchers that keep up deliver them without decompressing each for themselves.
+const UNPACKED_TAIL: usize = 1024;
+
 /// Every change after the compaction point, in revision order.
 #[derive(Default)]
 pub(crate) struct EventLog {
     /// The revision the log starts after: `events[i]` has revision
     /// `compact_revision + 1 + i`.
     compact_revision: Revision,
-    events: VecDeque<WatchEvent>,
+    events: VecDeque<Entry>,
+}
+
+/// One change: as the store keeps it, and, while it is among the newest, as written.
+struct Entry {
+    stored: WatchEvent,
+    plain: Option<WatchEvent>,
+}
+
+/// An event a watcher has read and not yet yielded.
+pub(super) enum Pending {
+    /// As written.
+    Plain(WatchEvent),
+    /// As the store keeps it (packed when compression is on).
+    Stored(WatchEvent),
 }
 
 impl EventLog {
@@ -57,14 +75,23 @@ impl EventLog {
         self.events.len()
     }
 
-    /// Appends the event of the next revision.
-    pub(crate) fn push(&mut self, event: WatchEvent) {
+    /// Appends the event of the next revision, as stored and, when that differs
+    /// (packed), as written.
+    pub(crate) fn push(&mut self, stored: WatchEvent, plain: Option<WatchEvent>) {
         debug_assert_eq!(
-            event.revision(),
+            stored.revision(),
             self.compact_revision + 1 + self.events.len() as Revision,
             "the log holds consecutive revisions"
         );
-        self.events.push_back(event);
+        self.events.push_back(Entry { stored, plain });
+        if let Some(aged) = self
+            .events
+            .len()
+            .checked_sub(UNPACKED_TAIL + 1)
+            .and_then(|i| self.events.get_mut(i))
+        {
+            aged.plain = None;
+        }
     }
 
     /// Drops every event at or before `revision`, calling `trimmed` with the key of each,
@@ -72,8 +99,8 @@ impl EventLog {
     pub(crate) fn compact(&mut self, revision: Revision, mut trimmed: impl FnMut(&[u8])) {
         debug_assert!(revision >= self.compact_revision);
         let count = ((revision - self.compact_revision) as usize).min(self.events.len());
-        for event in self.events.drain(..count) {
-            trimmed(event.key());
+        for entry in self.events.drain(..count) {
+            trimmed(entry.stored.key());
         }
         self.compact_revision = revision;
     }
@@ -86,7 +113,7 @@ impl EventLog {
         &self,
         after: Revision,
         prefix: &[u8],
-        out: &mut VecDeque<WatchEvent>,
+        out: &mut VecDeque<Pending>,
     ) -> Result<Revision, StoreError> {
         if after < self.compact_revision {
             return Err(StoreError::Compacted {
@@ -97,10 +124,13 @@ impl EventLog {
         // A cursor beyond the end (a watch from a future revision) reads nothing yet.
         let start = ((after - self.compact_revision) as usize).min(self.events.len());
         let mut reached = after;
-        for event in self.events.range(start..).take(SCAN) {
-            reached = event.revision();
-            if event.key().starts_with(prefix) {
-                out.push_back(event.clone());
+        for entry in self.events.range(start..).take(SCAN) {
+            reached = entry.stored.revision();
+            if entry.stored.key().starts_with(prefix) {
+                out.push_back(match &entry.plain {
+                    Some(plain) => Pending::Plain(plain.clone()),
+                    None => Pending::Stored(entry.stored.clone()),
+                });
                 if out.len() >= BATCH {
                     break;
                 }
@@ -116,7 +146,7 @@ struct Cursor {
     prefix: Bytes,
     /// The last revision read (delivered, or passed over as not matching).
     after: Revision,
-    pending: VecDeque<WatchEvent>,
+    pending: VecDeque<Pending>,
     ended: bool,
 }
 
@@ -138,13 +168,14 @@ pub(super) fn stream(shared: Arc<Shared>, prefix: Bytes, after: Revision) -> Wat
 impl Cursor {
     async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
+            match self.pending.pop_front() {
+                Some(Pending::Plain(event)) => return Some(Ok(event)),
                 // Unpacked here, outside the store's lock, one event at a time.
-                return Some(Ok(if self.shared.config.compression {
-                    self.shared.dictionaries.unpack_event(event)
-                } else {
-                    event
-                }));
+                Some(Pending::Stored(event)) if self.shared.config.compression => {
+                    return Some(Ok(self.shared.dictionaries.unpack_event(event)));
+                }
+                Some(Pending::Stored(event)) => return Some(Ok(event)),
+                None => {}
             }
             if self.ended {
                 return None;

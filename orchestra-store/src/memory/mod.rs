@@ -286,12 +286,17 @@ impl MemoryStore {
 
     /// Applies one write under the lock, logs its event, keeps history bounded, and
     /// wakes watchers once the lock is released. `apply` records the change in the
-    /// index with values packed by the [`Pack`] it is given, and returns what the
-    /// caller gets (unpacked) with the event to log (packed).
-    fn write<T>(
+    /// index with values packed by the [`Pack`] it is given, and returns the
+    /// key-value the caller gets (as written: the new state of a put, the previous
+    /// state of a delete) with the event as stored.
+    fn write(
         &self,
-        apply: impl FnOnce(&mut Mvcc, &mut Pack<'_>, Revision) -> Result<(T, WatchEvent), StoreError>,
-    ) -> Result<T, StoreError> {
+        apply: impl FnOnce(
+            &mut Mvcc,
+            &mut Pack<'_>,
+            Revision,
+        ) -> Result<(KeyValue, WatchEvent), StoreError>,
+    ) -> Result<KeyValue, StoreError> {
         let shared = self.shared();
         let mut guard = shared.state.write();
         let state = &mut *guard;
@@ -300,9 +305,17 @@ impl MemoryStore {
             packer: state.packer.as_mut(),
             dictionaries: &shared.dictionaries,
         };
-        let (out, event) = apply(&mut state.mvcc, &mut pack, revision)?;
+        let (out, stored) = apply(&mut state.mvcc, &mut pack, revision)?;
+        // Watchers that keep up read the event as written, unpacked once here.
+        let plain = shared.config.compression.then(|| match &stored {
+            WatchEvent::Put { .. } => WatchEvent::Put { kv: out.clone() },
+            WatchEvent::Delete { revision, .. } => WatchEvent::Delete {
+                prev: out.clone(),
+                revision: *revision,
+            },
+        });
         state.revision = revision;
-        state.history.push(event);
+        state.history.push(stored, plain);
         if let Some(keep) = shared.config.history {
             // Let the log run over by a slice before trimming it, so the compaction
             // work is done in batches but each batch stays small.
@@ -346,7 +359,7 @@ impl MemoryStore {
                     let stored = mvcc
                         .delete(&prev.key, revision)
                         .ok_or_else(|| StoreError::not_found(&prev.key))?;
-                    Ok::<_, StoreError>((
+                    Ok((
                         prev,
                         WatchEvent::Delete {
                             prev: stored,
@@ -400,6 +413,13 @@ impl Pack<'_> {
         match &mut self.packer {
             Some(packer) => packer.pack(self.dictionaries, key, value),
             None => value.clone(),
+        }
+    }
+
+    fn unpack_kv(&self, kv: KeyValue) -> KeyValue {
+        match self.packer {
+            Some(_) => self.dictionaries.unpack_kv(kv),
+            None => kv,
         }
     }
 }
@@ -485,7 +505,7 @@ impl Store for MemoryStore {
         expected_mod_revision: Option<Revision>,
     ) -> Result<KeyValue, StoreError> {
         check_key(key)?;
-        let prev = self.write(|mvcc, _, revision| {
+        self.write(|mvcc, pack, revision| {
             let current = mvcc
                 .current_mod_revision(key)
                 .ok_or_else(|| StoreError::not_found(key))?;
@@ -495,9 +515,11 @@ impl Store for MemoryStore {
                 }
             }
             let prev = mvcc.delete(key, revision).expect("checked present");
-            Ok((prev.clone(), WatchEvent::Delete { prev, revision }))
-        })?;
-        Ok(self.unpack_kv(prev))
+            Ok((
+                pack.unpack_kv(prev.clone()),
+                WatchEvent::Delete { prev, revision },
+            ))
+        })
     }
 
     async fn watch(

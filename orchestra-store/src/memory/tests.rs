@@ -542,3 +542,41 @@ async fn watchers_end_after_the_last_store_handle_is_dropped() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn watchers_far_behind_and_caught_up_see_the_values_as_written() {
+    // More writes than the log keeps unpacked, of values that compress, so an early
+    // watcher reads packed events and a late one the unpacked tail.
+    let store = MemoryStore::new();
+    let value = |i: usize| {
+        v(&format!(
+            r#"{{"name":"pod-{i}","namespace":"default","image":"web-server:1","ip":"10.0.{i}"}}"#
+        ))
+    };
+    let mut written = Vec::new();
+    for i in 0..3000 {
+        let key = format!("/registry/pods/default/pod-{}", i % 700);
+        let kv = match store.get(key.as_bytes()).await.unwrap() {
+            Some(kv) => store.update(&kv.key, value(i), kv.mod_revision).await,
+            None => store.create(key.as_bytes(), value(i)).await,
+        };
+        written.push(WatchEvent::Put { kv: kv.unwrap() });
+    }
+    let deleted = store
+        .delete(b"/registry/pods/default/pod-1", None)
+        .await
+        .unwrap();
+    written.push(WatchEvent::Delete {
+        prev: deleted.clone(),
+        revision: 3001,
+    });
+    assert_eq!(
+        deleted.value,
+        value(2801),
+        "delete returns the value as written"
+    );
+    let mut from_start = store.watch(b"/registry/", 0).await.unwrap();
+    assert_eq!(take(&mut from_start, written.len()).await, written);
+    let mut near_end = store.watch(b"/registry/", 2990).await.unwrap();
+    assert_eq!(take(&mut near_end, 11).await, written[2990..]);
+}
