@@ -236,23 +236,27 @@ pub struct ContainerStatus {
     /// Its current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ContainerState>,
-    /// Its previous state (the last termination).
+    /// Its previous state (the last termination). Boxed: most containers never had
+    /// one, and a pod's decoded status is kept for every pod in every cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_state: Option<ContainerState>,
+    pub last_state: Option<Box<ContainerState>>,
 }
 
 /// A container's state: one of waiting, running or terminated.
+///
+/// The waiting and terminated details are boxed, so the common state — running — costs
+/// little in the many copies caches keep.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerState {
     /// Not running yet (or waiting to restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<ContainerStateWaiting>,
+    pub waiting: Option<Box<ContainerStateWaiting>>,
     /// Running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<ContainerStateRunning>,
     /// Exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub terminated: Option<ContainerStateTerminated>,
+    pub terminated: Option<Box<ContainerStateTerminated>>,
 }
 
 /// A waiting container.

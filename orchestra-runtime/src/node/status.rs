@@ -136,24 +136,24 @@ fn terminated(s: &RuntimeContainerStatus) -> Option<ContainerState> {
         return None;
     };
     Some(ContainerState {
-        terminated: Some(ContainerStateTerminated {
+        terminated: Some(Box::new(ContainerStateTerminated {
             exit_code: *exit_code,
             signal: *signal,
             reason: Some(reason.clone()),
             message: message.clone(),
             started_at: s.started_at,
             finished_at: s.finished_at,
-        }),
+        })),
         ..Default::default()
     })
 }
 
 fn container_status(c: &ContainerReport<'_>) -> ContainerStatus {
     let waiting = |w: &Waiting| ContainerState {
-        waiting: Some(ContainerStateWaiting {
+        waiting: Some(Box::new(ContainerStateWaiting {
             reason: Some(w.reason.clone()),
             message: w.message.clone(),
-        }),
+        })),
         ..Default::default()
     };
     let (state, last_state) = match (c.current, &c.waiting) {
@@ -202,7 +202,7 @@ fn container_status(c: &ContainerReport<'_>) -> ContainerStatus {
         started: Some(c.started),
         restart_count: c.restart_count,
         state,
-        last_state,
+        last_state: last_state.map(Box::new),
     }
 }
 
