@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use orchestra_core::{Revision, StoreError, WatchEvent, WatchStream};
+use orchestra_core::{KeyValue, Revision, StoreError, WatchEvent, WatchStream};
 
 use super::Shared;
 
@@ -41,10 +41,28 @@ pub(crate) struct EventLog {
     events: VecDeque<Entry>,
 }
 
-/// One change: as the store keeps it, and, while it is among the newest, as written.
+/// One change: as the store keeps it, and, while it is among the newest, its value as
+/// written.
 struct Entry {
     stored: WatchEvent,
-    plain: Option<WatchEvent>,
+    plain_value: Option<Bytes>,
+}
+
+impl Entry {
+    /// The event with its value as written.
+    fn plain(&self, value: &Bytes) -> WatchEvent {
+        let kv = |kv: &KeyValue| KeyValue {
+            value: value.clone(),
+            ..kv.clone()
+        };
+        match &self.stored {
+            WatchEvent::Put { kv: stored } => WatchEvent::Put { kv: kv(stored) },
+            WatchEvent::Delete { prev, revision } => WatchEvent::Delete {
+                prev: kv(prev),
+                revision: *revision,
+            },
+        }
+    }
 }
 
 /// An event a watcher has read and not yet yielded.
@@ -76,21 +94,24 @@ impl EventLog {
     }
 
     /// Appends the event of the next revision, as stored and, when that differs
-    /// (packed), as written.
-    pub(crate) fn push(&mut self, stored: WatchEvent, plain: Option<WatchEvent>) {
+    /// (packed), with its value as written.
+    pub(crate) fn push(&mut self, stored: WatchEvent, plain_value: Option<Bytes>) {
         debug_assert_eq!(
             stored.revision(),
             self.compact_revision + 1 + self.events.len() as Revision,
             "the log holds consecutive revisions"
         );
-        self.events.push_back(Entry { stored, plain });
+        self.events.push_back(Entry {
+            stored,
+            plain_value,
+        });
         if let Some(aged) = self
             .events
             .len()
             .checked_sub(UNPACKED_TAIL + 1)
             .and_then(|i| self.events.get_mut(i))
         {
-            aged.plain = None;
+            aged.plain_value = None;
         }
     }
 
@@ -127,8 +148,8 @@ impl EventLog {
         for entry in self.events.range(start..).take(SCAN) {
             reached = entry.stored.revision();
             if entry.stored.key().starts_with(prefix) {
-                out.push_back(match &entry.plain {
-                    Some(plain) => Pending::Plain(plain.clone()),
+                out.push_back(match &entry.plain_value {
+                    Some(value) => Pending::Plain(entry.plain(value)),
                     None => Pending::Stored(entry.stored.clone()),
                 });
                 if out.len() >= BATCH {

@@ -306,16 +306,10 @@ impl MemoryStore {
             dictionaries: &shared.dictionaries,
         };
         let (out, stored) = apply(&mut state.mvcc, &mut pack, revision)?;
-        // Watchers that keep up read the event as written, unpacked once here.
-        let plain = shared.config.compression.then(|| match &stored {
-            WatchEvent::Put { .. } => WatchEvent::Put { kv: out.clone() },
-            WatchEvent::Delete { revision, .. } => WatchEvent::Delete {
-                prev: out.clone(),
-                revision: *revision,
-            },
-        });
+        // Watchers that keep up read the value as written, unpacked once here.
+        let plain_value = shared.config.compression.then(|| out.value.clone());
         state.revision = revision;
-        state.history.push(stored, plain);
+        state.history.push(stored, plain_value);
         if let Some(keep) = shared.config.history {
             // Let the log run over by a slice before trimming it, so the compaction
             // work is done in batches but each batch stays small.

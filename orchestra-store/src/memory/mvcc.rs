@@ -167,6 +167,9 @@ impl Mvcc {
         }
         if versions.is_empty() {
             self.keys.remove(key);
+        } else if versions.capacity() > 2 * versions.len() {
+            // Most keys settle to one version between writes: keep room for that only.
+            versions.shrink_to_fit();
         }
     }
 

@@ -7,8 +7,9 @@
 //! fraction of their size, where compressed alone they keep every field name. So keys
 //! are grouped into **families** by their parent path (everything up to the last `/`),
 //! and a family's first value of a useful size becomes its dictionary. When the values
-//! drift from it (they compress to more than half their size), a later value replaces
-//! it for the values that follow.
+//! drift from it (they compress to more than an eighth of their size: a pod that got a
+//! status, against a dictionary made of a pod that had none), a later value is put in
+//! front of the dictionary for the values that follow.
 //!
 //! A packed value names its dictionary by number, so dictionaries are never freed;
 //! their number and size are capped, so this costs at most [`MAX_DICTIONARIES`] ×
@@ -30,9 +31,14 @@ const MIN_DICTIONARY_SIZE: usize = 64;
 pub(crate) const MAX_DICTIONARY_SIZE: usize = 16 * 1024;
 /// The most dictionaries one store makes; later families keep their values unpacked.
 pub(crate) const MAX_DICTIONARIES: usize = 1024;
-/// A family replaces a dictionary its values have drifted from at most once per this
-/// many writes.
+/// A family extends a dictionary its values have drifted from at most once per this
+/// many writes…
 const REFRESH_EVERY: u32 = 100;
+/// …and makes at most this many dictionaries, so values that never compress well
+/// (already compressed, say) do not use up the store's dictionaries.
+const MAX_CHOICES_PER_FAMILY: u32 = 8;
+/// A value compressed to more than `1/DRIFT` of its size has drifted from the dictionary.
+const DRIFT: usize = 8;
 
 /// The tag of a value kept as it is.
 const TAG_RAW: u8 = 0;
@@ -106,6 +112,7 @@ impl Dictionaries {
 struct Family {
     dictionary: Option<(u32, Bytes)>,
     writes_since_choice: u32,
+    choices: u32,
 }
 
 /// Packs values on their way into the store.
@@ -134,9 +141,15 @@ impl Packer {
             .dictionary
             .as_ref()
             .and_then(|(id, dictionary)| compress(*id, dictionary, value));
-        // Drifted from the dictionary: the next values compress against this one.
-        let drifted = packed.as_ref().is_none_or(|p| p.len() * 2 > value.len());
-        if drifted && usable && family.writes_since_choice >= REFRESH_EVERY {
+        // Drifted from the dictionary: the next values compress against this one too.
+        let drifted = packed
+            .as_ref()
+            .is_none_or(|p| p.len() * DRIFT > value.len());
+        if drifted
+            && usable
+            && family.writes_since_choice >= REFRESH_EVERY
+            && family.choices < MAX_CHOICES_PER_FAMILY
+        {
             adopt(family, dictionaries, value);
         }
         packed.unwrap_or_else(|| {
@@ -148,12 +161,20 @@ impl Packer {
     }
 }
 
-/// Makes `value` the family's dictionary, if the store may make another.
+/// Makes `value`, followed by as much of the family's dictionary as fits, the family's
+/// dictionary, if the store may make another.
 fn adopt(family: &mut Family, dictionaries: &Dictionaries, value: &[u8]) {
-    let dictionary = Bytes::copy_from_slice(value);
+    let mut dictionary = Vec::with_capacity(MAX_DICTIONARY_SIZE);
+    dictionary.extend_from_slice(value);
+    if let Some((_, old)) = &family.dictionary {
+        let room = MAX_DICTIONARY_SIZE - value.len();
+        dictionary.extend_from_slice(&old[..old.len().min(room)]);
+    }
+    let dictionary = Bytes::from(dictionary.into_boxed_slice());
     if let Some(id) = dictionaries.add(dictionary.clone()) {
         family.dictionary = Some((id, dictionary));
         family.writes_since_choice = 0;
+        family.choices += 1;
     }
 }
 
@@ -226,10 +247,64 @@ mod tests {
             let value: Vec<u8> = (0..200u32).map(|b| (b * 7 + i) as u8).collect();
             drifted.push(packer.pack(&dictionaries, b"/f/b", &value));
         }
-        assert_eq!(dictionaries.0.read().len(), 2, "replaced once");
+        assert_eq!(dictionaries.0.read().len(), 2, "extended once");
         assert_eq!(dictionaries.unpack(&old), &[b'x'; 200][..]);
         let last: Vec<u8> = (0..200u32).map(|b| (b * 7 + REFRESH_EVERY) as u8).collect();
         assert_eq!(dictionaries.unpack(drifted.last().unwrap()), last);
+    }
+
+    #[test]
+    fn values_that_never_compress_make_few_dictionaries() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        let mut x = 1u64;
+        for _ in 0..(MAX_CHOICES_PER_FAMILY + 4) * REFRESH_EVERY {
+            let noise: Vec<u8> = (0..300)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let packed = packer.pack(&dictionaries, b"/noise/k", &noise);
+            assert_eq!(dictionaries.unpack(&packed), noise);
+        }
+        assert_eq!(dictionaries.0.read().len(), MAX_CHOICES_PER_FAMILY as usize);
+    }
+
+    #[test]
+    fn a_drifted_dictionary_keeps_what_the_older_values_matched() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        let created = pod("web-0", "");
+        packer.pack(&dictionaries, b"/pods/web-0", &created);
+        let running = |i: usize| {
+            let mut v = pod(&format!("web-{i}"), &format!("10.0.0.{i}"));
+            v.extend_from_slice(br#"{"conditions":[{"type":"Ready","status":"True"},{"type":"ContainersReady","status":"True"}]}"#);
+            v
+        };
+        for i in 1..=REFRESH_EVERY as usize {
+            packer.pack(&dictionaries, b"/pods/web-x", &running(i));
+        }
+        assert_eq!(dictionaries.0.read().len(), 2);
+        let both = [
+            (
+                pod("web-1", ""),
+                packer.pack(&dictionaries, b"/pods/web-1", &pod("web-1", "")),
+            ),
+            (
+                running(500),
+                packer.pack(&dictionaries, b"/pods/web-2", &running(500)),
+            ),
+        ];
+        for (value, packed) in both {
+            assert!(
+                packed.len() * DRIFT < value.len(),
+                "{} of {}",
+                packed.len(),
+                value.len()
+            );
+            assert_eq!(dictionaries.unpack(&packed), value);
+        }
     }
 
     #[test]
