@@ -248,7 +248,10 @@ impl NodeAgent {
         cancel: CancellationToken,
     ) -> Result<(), ApiError> {
         let ctx = &self.ctx;
-        registration::register_node(&ctx.client, &ctx.config).await?;
+        // The one-off steps are boxed (registration, adoption), as is each pod sync
+        // below: the agent's task lives as long as the agent, and an inline future
+        // would keep its size (kilobytes, for a store write) for all that time.
+        Box::pin(registration::register_node(&ctx.client, &ctx.config)).await?;
         let lease = tokio::spawn(registration::renew_lease(
             ctx.client.clone(),
             ctx.config.clone(),
@@ -268,7 +271,7 @@ impl NodeAgent {
         ));
         let records = Arc::new(Mutex::new(HashMap::<ObjectKey, PodRecord>::new()));
         if !cancel.is_cancelled() {
-            self.adopt_existing(&pods, &records).await;
+            Box::pin(self.adopt_existing(&pods, &records)).await;
         }
 
         let feeder = {
@@ -302,7 +305,10 @@ impl NodeAgent {
             async move {
                 while let Some(item) = queue.next().await {
                     let key = item.key().clone();
-                    if let Some(at) = sync(&ctx, &pods, &records, &seen, &key).await {
+                    // Boxed: a sync's state machine (kilobytes, for its status write)
+                    // would otherwise make every idle worker as large.
+                    let synced = Box::pin(sync(&ctx, &pods, &records, &seen, &key)).await;
+                    if let Some(at) = synced {
                         queue.add_after(key, at.saturating_duration_since(Instant::now()));
                     }
                 }

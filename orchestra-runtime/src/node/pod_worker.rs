@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::AgentContext;
 use super::probes::{ProbeKind, ProbeTracker};
 use super::restart::should_restart;
-use super::status::{ContainerReport, Waiting, pod_status};
+use super::status::{ContainerReport, InstanceStatus, Waiting, pod_status};
 
 /// What the agent remembers about one container of a pod.
 ///
@@ -32,9 +32,9 @@ pub(crate) struct ContainerRecord {
     /// The current instance.
     id: Option<ContainerId>,
     /// Its last known status.
-    current: Option<RuntimeContainerStatus>,
+    current: Option<InstanceStatus>,
     /// The instance before it, once it exited.
-    previous: Option<Box<RuntimeContainerStatus>>,
+    previous: Option<Box<InstanceStatus>>,
     restart_count: i32,
     /// The backoff before the last restart (None: never restarted since a reset).
     backoff: Option<Duration>,
@@ -128,9 +128,9 @@ impl PodRecord {
                 if status.state.is_running() {
                     c.arm_probes(spec, Instant::now());
                 }
-                c.current = Some(status);
+                c.current = Some(status.into());
             } else if c.previous.is_none() && status.state.is_exited() {
-                c.previous = Some(Box::new(status));
+                c.previous = Some(Box::new(status.into()));
             } else {
                 stale.push(status.id);
             }
@@ -271,7 +271,7 @@ async fn step_container(
     let now = Instant::now();
     if let Some(id) = &c.id {
         match runtime.container_status(id).await {
-            Ok(status) => c.current = Some(status),
+            Ok(status) => c.current = Some(status.into()),
             Err(RuntimeError::NotFound(_)) => {
                 // Removed behind our back: start afresh (as a restart).
                 c.previous = c.current.take().map(Box::new);
@@ -351,7 +351,7 @@ async fn start(
             }
             c.restart_count = attempt;
             c.id = Some(id.clone());
-            c.current = ctx.runtime.container_status(&id).await.ok();
+            c.current = ctx.runtime.container_status(&id).await.ok().map(Into::into);
             c.waiting = None;
             c.arm_probes(spec, Instant::now());
             // Still starting: the relist notices when it runs.
@@ -440,7 +440,7 @@ async fn run_probes(
         if let Err(error) = ctx.runtime.stop_container(&id, grace_period(pod)).await {
             tracing::warn!(container = %id, %error, "could not stop unhealthy container");
         }
-        c.current = ctx.runtime.container_status(&id).await.ok();
+        c.current = ctx.runtime.container_status(&id).await.ok().map(Into::into);
         // Sync again at once: the exited container goes through the restart policy.
         return Some(Instant::now());
     }

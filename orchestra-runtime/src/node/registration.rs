@@ -136,7 +136,9 @@ pub(crate) async fn renew_lease(
             }
             Ok::<(), ApiError>(())
         };
-        let wait = match renewed.await {
+        // Boxed: the renewal's store calls (kilobytes of state) run for a moment every
+        // `renew_interval`; inline, they would size the task for all the time between.
+        let wait = match Box::pin(renewed).await {
             Ok(()) => config.lease_renew_interval,
             Err(error) => {
                 tracing::warn!(node = %name, %error, "could not renew the node lease; retrying");

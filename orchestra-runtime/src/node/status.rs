@@ -7,7 +7,39 @@ use orchestra_core::kinds::{
     ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, Pod, PodPhase, PodStatus, RestartPolicy,
 };
-use orchestra_core::{RuntimeContainerState, RuntimeContainerStatus, Time};
+use std::net::IpAddr;
+
+use orchestra_core::{ContainerId, RuntimeContainerState, RuntimeContainerStatus, Time};
+
+/// What the agent keeps of one container instance's runtime status: the parts a pod
+/// status is made of. An agent holds one or two for every container it runs, so the
+/// rest of a [`RuntimeContainerStatus`] (the sandbox, the container's name and image:
+/// strings the pod already has) is not kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// The instance's id.
+    pub id: ContainerId,
+    /// Its state.
+    pub state: RuntimeContainerState,
+    /// When it started running, once it has.
+    pub started_at: Option<Time>,
+    /// When it exited, once it has.
+    pub finished_at: Option<Time>,
+    /// The address its ports are reachable on, if it has one (the pod IP).
+    pub ip: Option<IpAddr>,
+}
+
+impl From<RuntimeContainerStatus> for InstanceStatus {
+    fn from(status: RuntimeContainerStatus) -> InstanceStatus {
+        InstanceStatus {
+            id: status.id,
+            state: status.state,
+            started_at: status.started_at,
+            finished_at: status.finished_at,
+            ip: status.ip,
+        }
+    }
+}
 
 /// Why a container is not running, as `containerStatuses[].state.waiting` says it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,9 +58,9 @@ pub struct ContainerReport<'a> {
     /// How often the agent restarted it.
     pub restart_count: i32,
     /// Its current (latest) instance in the runtime.
-    pub current: Option<&'a RuntimeContainerStatus>,
+    pub current: Option<&'a InstanceStatus>,
     /// The instance before, if it exited.
-    pub previous: Option<&'a RuntimeContainerStatus>,
+    pub previous: Option<&'a InstanceStatus>,
     /// Set when it is not running and not finished for good: why.
     pub waiting: Option<Waiting>,
     /// Running and passing its readiness probe (or without one).
@@ -83,7 +115,7 @@ pub fn pod_status(
 /// runs or will run again; Succeeded when all exited 0 for good; Failed when all
 /// exited for good and one failed.
 fn phase(policy: RestartPolicy, containers: &[ContainerReport<'_>]) -> PodPhase {
-    let exited = |s: &RuntimeContainerStatus| match &s.state {
+    let exited = |s: &InstanceStatus| match &s.state {
         RuntimeContainerState::Exited { exit_code, .. } => Some(*exit_code),
         _ => None,
     };
@@ -125,7 +157,7 @@ fn phase(policy: RestartPolicy, containers: &[ContainerReport<'_>]) -> PodPhase 
     }
 }
 
-fn terminated(s: &RuntimeContainerStatus) -> Option<ContainerState> {
+fn terminated(s: &InstanceStatus) -> Option<ContainerState> {
     let RuntimeContainerState::Exited {
         exit_code,
         signal,

@@ -1,9 +1,7 @@
 //! Pod phase, conditions and container statuses from container states.
 
 use orchestra_core::kinds::{Container, Pod, PodPhase, RestartPolicy};
-use orchestra_core::{
-    ContainerId, PodSandbox, RuntimeContainerState, RuntimeContainerStatus, Time,
-};
+use orchestra_core::{ContainerId, RuntimeContainerState, Time};
 
 use super::*;
 
@@ -19,19 +17,10 @@ fn spec(name: &str) -> Container {
     }
 }
 
-fn runtime(state: RuntimeContainerState, attempt: u32) -> RuntimeContainerStatus {
-    RuntimeContainerStatus {
+fn runtime(state: RuntimeContainerState, attempt: u32) -> InstanceStatus {
+    InstanceStatus {
         id: ContainerId(format!("c{attempt}")),
-        sandbox: PodSandbox {
-            uid: "u".into(),
-            namespace: "default".into(),
-            name: "p".into(),
-        },
-        name: "main".into(),
-        image: "app:1".into(),
-        attempt,
         state,
-        created_at: now(),
         started_at: Some(now()),
         finished_at: None,
         ip: None,
@@ -55,7 +44,7 @@ fn pod(policy: RestartPolicy) -> Pod {
 
 fn report<'a>(
     spec: &'a Container,
-    current: Option<&'a RuntimeContainerStatus>,
+    current: Option<&'a InstanceStatus>,
     ready: bool,
 ) -> ContainerReport<'a> {
     ContainerReport {
@@ -75,7 +64,7 @@ fn phases_follow_kubernetes_rules() {
     let running = runtime(RuntimeContainerState::Running, 0);
     let ok = runtime(exited(0), 0);
     let failed = runtime(exited(1), 0);
-    let phase_of = |policy, current: Option<&RuntimeContainerStatus>| {
+    let phase_of = |policy, current: Option<&InstanceStatus>| {
         pod_status(
             &pod(policy),
             &[report(&main, current, false)],
