@@ -3,12 +3,12 @@
 //! scheduler's `PodScheduled` is kept) and one `containerStatus` per container, with
 //! Kubernetes' rules. Pure, so "no write when nothing changed" is just equality.
 
+use std::net::IpAddr;
+
 use orchestra_core::kinds::{
     ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, Pod, PodPhase, PodStatus, RestartPolicy,
 };
-use std::net::IpAddr;
-
 use orchestra_core::{ContainerId, RuntimeContainerState, RuntimeContainerStatus, Time};
 
 /// What the agent keeps of one container instance's runtime status: the parts a pod
