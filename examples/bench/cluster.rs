@@ -48,8 +48,13 @@ async fn start_cluster(
     nodes: usize,
     pods_per_node: usize,
     history: usize,
+    compression: bool,
 ) -> Result<Cluster, String> {
-    let store = MemoryStore::with_config(MemoryStoreConfig::default().history(history));
+    let store = MemoryStore::with_config(
+        MemoryStoreConfig::default()
+            .history(history)
+            .compression(compression),
+    );
     let client = Client::new(Arc::new(store));
     let mut manager = Manager::new(client.clone());
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
@@ -165,8 +170,9 @@ pub async fn e2e(args: &mut Args) -> Result<(), String> {
     let nodes: usize = args.get("nodes", 10)?;
     let replicas: usize = args.get("replicas", 1_000)?;
     let history: usize = args.get("history", DEFAULT_HISTORY)?;
+    let compression: bool = args.get("compression", true)?;
     let setup = Instant::now();
-    let cluster = start_cluster(nodes, replicas.div_ceil(nodes) * 2, history).await?;
+    let cluster = start_cluster(nodes, replicas.div_ceil(nodes) * 2, history, compression).await?;
     let setup_secs = setup.elapsed().as_secs_f64();
     let (rss_before, _) = rss();
     let heap_before = live_heap_bytes();
@@ -295,7 +301,8 @@ pub async fn rollout(args: &mut Args) -> Result<(), String> {
     let replicas: usize = args.get("replicas", 1_000)?;
     let r = i32::try_from(replicas).map_err(|e| e.to_string())?;
     let history: usize = args.get("history", DEFAULT_HISTORY)?;
-    let cluster = start_cluster(nodes, replicas.div_ceil(nodes) * 3, history).await?;
+    let compression: bool = args.get("compression", true)?;
+    let cluster = start_cluster(nodes, replicas.div_ceil(nodes) * 3, history, compression).await?;
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), "default");
     let deadline = Instant::now() + Duration::from_secs(900);
     let first = Instant::now();

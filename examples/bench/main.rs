@@ -71,5 +71,6 @@ fn usage() -> &'static str {
        process --pods N          N real processes (sleep) bound to one node agent: time to all Running\n  \
        sim-node --pods N         N simulated containers bound to one node agent: time to all Running\n  \
        e2e --nodes N --replicas R      a Deployment of R replicas on N simulated nodes: pods/s, startup p50/p99, RSS\n  \
-       rollout --replicas R      rolling update of R replicas at 25%/25%: seconds"
+       rollout --replicas R      rolling update of R replicas at 25%/25%: seconds\n  \
+       (e2e and rollout also take --history REVISIONS and --compression true|false for the MemoryStore)"
 }

@@ -118,7 +118,9 @@ struct Family {
 /// Packs values on their way into the store.
 #[derive(Default)]
 pub(crate) struct Packer {
-    families: HashMap<Bytes, Family>,
+    families: HashMap<Bytes, Family, foldhash::fast::RandomState>,
+    /// Where values are compressed before they are copied out at their packed size.
+    scratch: Vec<u8>,
 }
 
 impl Packer {
@@ -140,7 +142,7 @@ impl Packer {
         let packed = family
             .dictionary
             .as_ref()
-            .and_then(|(id, dictionary)| compress(*id, dictionary, value));
+            .and_then(|(id, dictionary)| compress(&mut self.scratch, *id, dictionary, value));
         // Drifted from the dictionary: the next values compress against this one too.
         let drifted = packed
             .as_ref()
@@ -179,20 +181,22 @@ fn adopt(family: &mut Family, dictionaries: &Dictionaries, value: &[u8]) {
 }
 
 /// `value` as an LZ4 block against `dictionary`, if that is smaller than keeping it.
-fn compress(id: u32, dictionary: &[u8], value: &[u8]) -> Option<Bytes> {
+/// Compresses into `scratch` (kept between writes, so a write allocates only the packed
+/// value itself).
+fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> Option<Bytes> {
     let len = u32::try_from(value.len()).ok()?;
-    let mut out = vec![0; LZ4_HEADER + lz4_flex::block::get_maximum_output_size(value.len())];
-    out[0] = TAG_LZ4;
-    out[1..5].copy_from_slice(&id.to_le_bytes());
-    out[5..9].copy_from_slice(&len.to_le_bytes());
-    let n =
-        lz4_flex::block::compress_into_with_dict(value, &mut out[LZ4_HEADER..], dictionary).ok()?;
+    scratch.resize(lz4_flex::block::get_maximum_output_size(value.len()), 0);
+    let n = lz4_flex::block::compress_into_with_dict(value, scratch, dictionary).ok()?;
     // Kept as it is, a value costs its length and a tag.
     if LZ4_HEADER + n > value.len() {
         return None;
     }
-    out.truncate(LZ4_HEADER + n);
-    Some(Bytes::from(out.into_boxed_slice()))
+    let mut out = BytesMut::with_capacity(LZ4_HEADER + n);
+    out.put_u8(TAG_LZ4);
+    out.put_u32_le(id);
+    out.put_u32_le(len);
+    out.put_slice(&scratch[..n]);
+    Some(out.freeze())
 }
 
 #[cfg(test)]
