@@ -23,9 +23,13 @@ use orchestra_core::{Api, ApiError, ListParams, ObjectEvent, Resource, ResourceE
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::cache::{Cache, CacheWriter, ObjectKey};
 use super::tally::Tally;
+
+/// How many decoded watch events may wait for the informer to apply them.
+const DECODED_AHEAD: usize = 256;
 
 /// A change an informer observed.
 #[derive(Debug)]
@@ -273,13 +277,25 @@ impl<K: Resource> Informer<K> {
     /// Applies watch events until the stream ends or fails; records where to resume.
     async fn follow(
         &self,
-        mut watch: ObjectWatch<K>,
+        watch: ObjectWatch<K>,
         from: Revision,
         resume: &mut Option<Revision>,
         delay: &mut Duration,
     ) -> Result<(), ApiError> {
         *resume = Some(from);
-        while let Some(item) = watch.next().await {
+        // Objects are decoded on a task of their own, a bounded batch ahead, while this
+        // one applies them and calls the handlers: the two halves of the kind's one
+        // serial path run side by side on a multi-core runtime.
+        let (tx, mut decoded) = mpsc::channel(DECODED_AHEAD);
+        let _decoder = AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut watch = watch;
+            while let Some(item) = watch.next().await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        while let Some(item) = decoded.recv().await {
             let event = match item {
                 Ok(event) => event,
                 Err(e @ ApiError::Decode { .. }) => {
