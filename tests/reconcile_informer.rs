@@ -277,3 +277,32 @@ async fn a_handler_hears_what_exists_then_changes_until_its_registration_is_drop
     );
     stop.cancel();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_stops_neither_the_informer_nor_the_others() {
+    let (widgets, informer, stop) = synced_with_widget_a().await;
+    let _faulty = informer.add_handler(|e: &InformerEvent<Widget>| {
+        if e.object().spec.size == 2 {
+            panic!("a handler's bug");
+        }
+    });
+    let (handled, _registration) = record_handled(&informer);
+    let mut after = informer.subscribe();
+    recv(&mut after).await;
+    widgets.update_with("a", |w| w.spec.size = 2).await.unwrap();
+    assert_eq!(describe(&recv(&mut after).await), "Updated a 1->2");
+    widgets.update_with("a", |w| w.spec.size = 3).await.unwrap();
+    assert_eq!(describe(&recv(&mut after).await), "Updated a 2->3");
+    assert_eq!(
+        *handled.lock(),
+        ["Added a 1", "Updated a 1->2", "Updated a 2->3"]
+    );
+    assert_eq!(
+        informer
+            .cache()
+            .get(&ObjectKey::namespaced("default", "a"))
+            .map(|w| w.spec.size),
+        Some(3)
+    );
+    stop.cancel();
+}

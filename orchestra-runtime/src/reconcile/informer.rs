@@ -120,14 +120,30 @@ struct Subscribers<K> {
     next_handler: u64,
 }
 
-impl<K> Subscribers<K> {
+impl<K: Resource> Subscribers<K> {
     /// Hands `event` to every handler and every live subscription, forgetting the
     /// subscriptions that hung up.
     fn broadcast(&mut self, event: InformerEvent<K>) {
         for (_, handler) in &self.handlers {
-            handler(&event);
+            call(handler, &event);
         }
         self.channels.retain(|s| s.send(event.clone()).is_ok());
+    }
+}
+
+/// Calls one handler. A handler that panics is logged and the informer goes on: one
+/// consumer's bug must not stop the kind for every other.
+fn call<K: Resource>(
+    handler: &(dyn Fn(&InformerEvent<K>) + Send + Sync),
+    event: &InformerEvent<K>,
+) {
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(event)));
+    if called.is_err() {
+        tracing::error!(
+            kind = K::KIND,
+            object = event.object().name_any(),
+            "an informer handler panicked; the informer goes on"
+        );
     }
 }
 
@@ -212,7 +228,8 @@ impl<K: Resource> Informer<K> {
     /// A handler runs on the informer's task while the informer holds its subscriber
     /// list, before the event is queued for subscriptions. It must be quick, must not
     /// block and must not call back into this informer (subscribe, add or drop a
-    /// handler): map the event to work-queue keys and return. Nothing is held for it between events, so a consumer that only
+    /// handler): map the event to work-queue keys and return. A handler that panics is
+    /// logged, and the informer and the other handlers go on. Nothing is held for it between events, so a consumer that only
     /// needs to know *what* changed (a controller queuing keys) holds no objects —
     /// where a subscription's queue keeps every queued event's objects alive until the
     /// subscriber catches up. The handler is called until the returned registration is
@@ -223,7 +240,7 @@ impl<K: Resource> Informer<K> {
     ) -> HandlerRegistration {
         let mut subscribers = self.subscribers.lock();
         for obj in self.writer.cache().list() {
-            handler(&InformerEvent::Added(obj));
+            call(&handler, &InformerEvent::Added(obj));
         }
         let id = subscribers.next_handler;
         subscribers.next_handler += 1;
