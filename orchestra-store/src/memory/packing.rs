@@ -39,6 +39,10 @@ const REFRESH_EVERY: u32 = 100;
 const MAX_CHOICES_PER_FAMILY: u32 = 8;
 /// A value compressed to more than `1/DRIFT` of its size has drifted from the dictionary.
 const DRIFT: usize = 8;
+/// The most families a store follows. Key layouts with a parent per key (and keys
+/// written once and deleted) would otherwise grow the map for ever; values of parents
+/// beyond the cap are kept as they are.
+const MAX_FAMILIES: usize = 4096;
 
 /// The tag of a value kept as it is.
 const TAG_RAW: u8 = 0;
@@ -107,7 +111,7 @@ impl Dictionaries {
     }
 }
 
-/// One family's dictionary, and how long since it was last replaced.
+/// One family's dictionary, and how long since it was last chosen.
 #[derive(Default)]
 struct Family {
     dictionary: Option<(u32, Bytes)>,
@@ -127,8 +131,10 @@ impl Packer {
     /// `value`, packed for `key`.
     pub(crate) fn pack(&mut self, dictionaries: &Dictionaries, key: &[u8], value: &[u8]) -> Bytes {
         let parent = &key[..key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
+        let full = self.families.len() >= MAX_FAMILIES;
         let family = match self.families.get_mut(parent) {
             Some(family) => family,
+            None if full => return raw(value),
             None => self
                 .families
                 .entry(Bytes::copy_from_slice(parent))
@@ -154,13 +160,16 @@ impl Packer {
         {
             adopt(family, dictionaries, value);
         }
-        packed.unwrap_or_else(|| {
-            let mut raw = BytesMut::with_capacity(value.len() + 1);
-            raw.put_u8(TAG_RAW);
-            raw.put_slice(value);
-            raw.freeze()
-        })
+        packed.unwrap_or_else(|| raw(value))
     }
+}
+
+/// `value` kept as it is, behind its tag.
+fn raw(value: &[u8]) -> Bytes {
+    let mut raw = BytesMut::with_capacity(value.len() + 1);
+    raw.put_u8(TAG_RAW);
+    raw.put_slice(value);
+    raw.freeze()
 }
 
 /// Makes `value`, followed by as much of the family's dictionary as fits, the family's
@@ -311,15 +320,39 @@ mod tests {
         }
     }
 
+    /// Packs one pod under each of `parents` parent paths, checking each unpacks to
+    /// itself; returns the packed values.
+    fn one_value_per_parent(
+        packer: &mut Packer,
+        dictionaries: &Dictionaries,
+        parents: usize,
+    ) -> Vec<Bytes> {
+        (0..parents)
+            .map(|i| {
+                let value = pod(&format!("p{i}"), "10.0.0.1");
+                let packed =
+                    packer.pack(dictionaries, format!("/parent-{i}/key").as_bytes(), &value);
+                assert_eq!(dictionaries.unpack(&packed), value);
+                packed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_number_of_families_is_capped() {
+        let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
+        let packed = one_value_per_parent(&mut packer, &dictionaries, MAX_FAMILIES + 10);
+        assert!(
+            packed[MAX_FAMILIES..].iter().all(|p| p[0] == TAG_RAW),
+            "parents beyond the cap are kept as they are"
+        );
+        assert_eq!(packer.families.len(), MAX_FAMILIES);
+    }
+
     #[test]
     fn the_number_of_dictionaries_is_capped() {
         let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
-        for i in 0..MAX_DICTIONARIES + 10 {
-            let key = format!("/family-{i}/key");
-            let value = pod(&format!("p{i}"), "10.0.0.1");
-            let packed = packer.pack(&dictionaries, key.as_bytes(), &value);
-            assert_eq!(dictionaries.unpack(&packed), value);
-        }
+        one_value_per_parent(&mut packer, &dictionaries, MAX_DICTIONARIES + 10);
         assert_eq!(dictionaries.0.read().len(), MAX_DICTIONARIES);
     }
 
