@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cluster_support::{live_pods, pods_per_node, wait_running};
+use cluster_support::{list_all, live_pods, pods_per_node, wait_running};
 use orchestra::cluster::{BuiltinController, Cluster, ClusterError, NodeSpec};
 use orchestra::core::kinds::{Deployment, Node, Pod, ReplicaSet};
 use orchestra::core::{
-    Api, Client, Clock, KeyValue, ListOptions, ListParams, ListResult, Revision, Scheduler, Store,
-    StoreError, WatchStream,
+    Api, Client, Clock, KeyValue, ListOptions, ListParams, ListResult, Resource, Revision,
+    Scheduler, Store, StoreError, WatchStream,
 };
 use orchestra::store::MemoryStore;
 use tokio_util::sync::CancellationToken;
@@ -148,38 +148,23 @@ async fn the_defaults_run_a_deployment_to_ready_across_the_nodes() {
     // Seeded, the cluster's own client (nodes, the user's Deployment) and the control
     // plane's (ReplicaSets, pods) still draw uids no other object has.
     let mut uids: Vec<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
-    for node in cluster
-        .api::<Node>()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-    {
-        uids.extend(node.metadata.uid);
-    }
-    for d in cluster
-        .api::<Deployment>()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-    {
-        uids.extend(d.metadata.uid);
-    }
-    for rs in cluster
-        .api::<ReplicaSet>()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-    {
-        uids.extend(rs.metadata.uid);
-    }
+    uids.extend(uids_of::<Node>(&cluster).await);
+    uids.extend(uids_of::<Deployment>(&cluster).await);
+    uids.extend(uids_of::<ReplicaSet>(&cluster).await);
     let all = uids.len();
     uids.sort();
     uids.dedup();
     assert_eq!(uids.len(), all, "every uid is unique");
     cluster.shutdown().await;
+}
+
+/// The uids of every object of kind `K` (in the default namespace, for namespaced kinds).
+async fn uids_of<K: Resource>(cluster: &Cluster) -> Vec<String> {
+    let items: Vec<K> = list_all(cluster).await;
+    items
+        .into_iter()
+        .filter_map(|o| o.meta().uid.clone())
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -281,16 +266,7 @@ async fn nodes_and_control_plane_stop_and_start_independently() {
     assert_eq!(added, "node-3");
     cluster.start_control_plane().unwrap();
     cluster.wait_ready().await.unwrap();
-    let nodes: Api<Node> = cluster.api();
-    assert_eq!(
-        nodes
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        3
-    );
+    assert_eq!(list_all::<Node>(&cluster).await.len(), 3);
     cluster.shutdown().await;
 }
 
@@ -337,10 +313,9 @@ async fn process_nodes_run_each_replica_as_a_process_in_a_directory_of_their_own
         .delete("web", &orchestra::core::DeleteParams::default())
         .await
         .unwrap();
-    let pods_api: Api<Pod> = cluster.api();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let left = pods_api.list(&ListParams::default()).await.unwrap().items;
+        let left: Vec<Pod> = list_all(&cluster).await;
         if left.is_empty() {
             break;
         }

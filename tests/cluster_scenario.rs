@@ -9,11 +9,10 @@ mod common;
 use std::time::Duration;
 
 use cluster_support::{
-    Bounds, Invariants, Seed, builder, live_pods, pods_per_node, rolled_out, wait_for_web,
-    wait_running, web,
+    Bounds, Invariants, Seed, builder, list_all, live_pods, pods_per_node, rolled_out,
+    wait_for_web, wait_running, web,
 };
 use orchestra::cluster::Cluster;
-use orchestra::core::ListParams;
 use orchestra::core::kinds::{Deployment, HorizontalPodAutoscaler, ReplicaSet};
 use orchestra::runtime::controllers::deployment::revision::revision;
 use orchestra::runtime::controllers::rollback;
@@ -193,12 +192,7 @@ async fn a_rollback_restores_the_previous_image_as_a_new_revision() {
     wait_for_web(&cluster, MINUTE, rolled_out).await;
     invariants.assert_held();
 
-    let sets = cluster
-        .api::<ReplicaSet>()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items;
+    let sets: Vec<ReplicaSet> = list_all(&cluster).await;
     let mut revisions: Vec<(u64, String, i32)> = sets
         .iter()
         .map(|rs| {

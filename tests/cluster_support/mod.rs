@@ -13,7 +13,7 @@ use orchestra::cluster::{Cluster, ClusterBuilder, NodeSpec};
 use orchestra::core::kinds::{
     Deployment, Node, Pod, PodPhase, ReplicaSet, ResourceRequirements, TAINT_NODE_UNREACHABLE,
 };
-use orchestra::core::{Api, Clock, ListOptions, ListParams, Quantity, Store, WatchEvent};
+use orchestra::core::{Api, Clock, ListOptions, ListParams, Quantity, Resource, Store, WatchEvent};
 use orchestra::runtime::controllers::deployment::status::is_complete;
 use parking_lot::Mutex;
 use rand::SeedableRng;
@@ -99,15 +99,20 @@ pub fn rolled_out(d: &Deployment) -> bool {
     d.status.as_ref().is_some_and(|s| is_complete(d, s))
 }
 
-/// The pods not being deleted.
-pub async fn live_pods(cluster: &Cluster) -> Vec<Pod> {
+/// Every object of kind `K` (in the default namespace, for namespaced kinds).
+pub async fn list_all<K: Resource>(cluster: &Cluster) -> Vec<K> {
     cluster
-        .api::<Pod>()
+        .api::<K>()
         .list(&ListParams::default())
         .await
         .unwrap()
         .items
-        .into_iter()
+}
+
+/// The pods not being deleted.
+pub async fn live_pods(cluster: &Cluster) -> Vec<Pod> {
+    let pods: Vec<Pod> = list_all(cluster).await;
+    pods.into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect()
 }
