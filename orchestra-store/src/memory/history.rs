@@ -192,10 +192,7 @@ impl Cursor {
             match self.pending.pop_front() {
                 Some(Pending::Plain(event)) => return Some(Ok(event)),
                 // Unpacked here, outside the store's lock, one event at a time.
-                Some(Pending::Stored(event)) if self.shared.config.compression => {
-                    return Some(Ok(self.shared.dictionaries.unpack_event(event)));
-                }
-                Some(Pending::Stored(event)) => return Some(Ok(event)),
+                Some(Pending::Stored(event)) => return Some(Ok(self.shared.unpack_event(event))),
                 None => {}
             }
             if self.ended {

@@ -168,6 +168,24 @@ struct Shared {
 }
 
 impl Shared {
+    /// `kv` as it was written: unpacked when the store keeps values compressed.
+    fn unpack_kv(&self, kv: KeyValue) -> KeyValue {
+        if self.config.compression {
+            self.dictionaries.unpack_kv(kv)
+        } else {
+            kv
+        }
+    }
+
+    /// `event` with its value as it was written.
+    fn unpack_event(&self, event: WatchEvent) -> WatchEvent {
+        if self.config.compression {
+            self.dictionaries.unpack_event(event)
+        } else {
+            event
+        }
+    }
+
     /// Wakes the watchers that went to sleep since the last wake, if any.
     fn wake_watchers(&self) {
         // The plain load keeps the flag's cache line shared while nobody sleeps.
@@ -303,7 +321,7 @@ impl MemoryStore {
         let revision = state.revision + 1;
         let mut pack = Pack {
             packer: state.packer.as_mut(),
-            dictionaries: &shared.dictionaries,
+            shared,
         };
         let (out, stored) = apply(&mut state.mvcc, &mut pack, revision)?;
         // Watchers that keep up read the value as written, unpacked once here.
@@ -326,16 +344,7 @@ impl MemoryStore {
     /// The current state of `key`, without going through the async trait.
     pub(crate) fn current(&self, key: &[u8]) -> Option<KeyValue> {
         let kv = self.shared().state.read().mvcc.get(key);
-        kv.map(|kv| self.unpack_kv(kv))
-    }
-
-    /// `kv` as the caller wrote it.
-    fn unpack_kv(&self, kv: KeyValue) -> KeyValue {
-        if self.shared().config.compression {
-            self.shared().dictionaries.unpack_kv(kv)
-        } else {
-            kv
-        }
+        kv.map(|kv| self.shared().unpack_kv(kv))
     }
 
     /// Applies a change already decided (guards checked) by another backend, at the
@@ -398,23 +407,21 @@ impl MemoryStore {
 
 /// Packs values for one write (or passes them through when compression is off).
 struct Pack<'a> {
+    /// `None` when compression is off.
     packer: Option<&'a mut Packer>,
-    dictionaries: &'a Dictionaries,
+    shared: &'a Shared,
 }
 
 impl Pack<'_> {
     fn pack(&mut self, key: &[u8], value: &Bytes) -> Bytes {
         match &mut self.packer {
-            Some(packer) => packer.pack(self.dictionaries, key, value),
+            Some(packer) => packer.pack(&self.shared.dictionaries, key, value),
             None => value.clone(),
         }
     }
 
     fn unpack_kv(&self, kv: KeyValue) -> KeyValue {
-        match self.packer {
-            Some(_) => self.dictionaries.unpack_kv(kv),
-            None => kv,
-        }
+        self.shared.unpack_kv(kv)
     }
 }
 
@@ -447,7 +454,10 @@ impl Store for MemoryStore {
             .range(prefix, options.start_after.as_deref(), revision, limit);
         drop(state);
         Ok(ListResult {
-            kvs: kvs.into_iter().map(|kv| self.unpack_kv(kv)).collect(),
+            kvs: kvs
+                .into_iter()
+                .map(|kv| self.shared().unpack_kv(kv))
+                .collect(),
             revision,
             more,
         })
