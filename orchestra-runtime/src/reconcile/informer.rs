@@ -110,7 +110,7 @@ pub struct Informer<K: Resource> {
 
 /// A function an informer calls with each change, inline and in order; see
 /// [`Informer::add_handler`].
-pub type EventHandler<K> = Box<dyn Fn(&InformerEvent<K>) + Send + Sync>;
+type EventHandler<K> = Box<dyn Fn(&InformerEvent<K>) + Send + Sync>;
 
 /// Who hears an informer's changes: subscriptions (queued events) and handlers (called
 /// at once).
@@ -229,9 +229,11 @@ impl<K: Resource> Informer<K> {
     /// list, before the event is queued for subscriptions. It must be quick, must not
     /// block and must not call back into this informer (subscribe, add or drop a
     /// handler): map the event to work-queue keys and return. A handler that panics is
-    /// logged, and the informer and the other handlers go on. Nothing is held for it between events, so a consumer that only
-    /// needs to know *what* changed (a controller queuing keys) holds no objects —
-    /// where a subscription's queue keeps every queued event's objects alive until the
+    /// logged, and the informer and the other handlers go on.
+    ///
+    /// Nothing is held for a handler between events, so a consumer that only needs to
+    /// know *what* changed (a controller queuing keys) holds no objects — where a
+    /// subscription's queue keeps every queued event's objects alive until the
     /// subscriber catches up. The handler is called until the returned registration is
     /// dropped.
     pub fn add_handler(

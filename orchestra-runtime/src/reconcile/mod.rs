@@ -34,9 +34,7 @@ pub use cache::{Cache, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn, Objec
 pub use controller::{Action, Context, Controller, Watches};
 pub use events::{EventRecorder, EventType};
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
-pub use informer::{
-    EventHandler, HandlerRegistration, Informer, InformerConfig, InformerEvent, Subscription,
-};
+pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerEvent, Subscription};
 pub use leader::{LeaderElectionConfig, LeaderElector};
 pub use manager::{Health, Informers, Manager};
 pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};

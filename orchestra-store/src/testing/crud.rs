@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use orchestra_core::{Store, StoreError, WatchEvent};
-
 use bytes::Bytes;
+use orchestra_core::{Store, StoreError, WatchEvent};
 
 use super::expected::next_event;
 use super::{CaseResult, Step, ensure, ensure_eq, key, value};

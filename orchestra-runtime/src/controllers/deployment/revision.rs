@@ -1,11 +1,12 @@
 //! ReplicaSets as a Deployment's revisions: the template hash that names them, the
 //! revision annotation that orders them, and which ones history keeps.
 
-use crate::stable_hash::stable_hash;
 use std::sync::Arc;
 
 use orchestra_core::ResourceExt;
 use orchestra_core::kinds::{PodTemplateSpec, ReplicaSet};
+
+use crate::stable_hash::stable_hash;
 
 /// The label (on the ReplicaSet, its selector and its pods) carrying the template hash.
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
