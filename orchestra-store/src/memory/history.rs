@@ -51,9 +51,14 @@ struct Entry {
 impl Entry {
     /// The event with its value as written.
     fn plain(&self, value: &Bytes) -> WatchEvent {
+        // Field by field: `..kv.clone()` would also bump (and drop) the packed value's
+        // count, a shared atomic, for every watcher and event.
         let kv = |kv: &KeyValue| KeyValue {
+            key: kv.key.clone(),
             value: value.clone(),
-            ..kv.clone()
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
         };
         match &self.stored {
             WatchEvent::Put { kv: stored } => WatchEvent::Put { kv: kv(stored) },
