@@ -148,8 +148,7 @@ fn rss() -> (u64, u64) {
 
 /// Bytes allocated and not yet freed, counted by the bench's allocator.
 fn live_heap_bytes() -> isize {
-    let stats = crate::GLOBAL.stats();
-    stats.bytes_allocated as isize - stats.bytes_deallocated as isize
+    crate::GLOBAL.allocated() as isize
 }
 
 /// When the driver first saw a pod, and whether it has seen it Running.

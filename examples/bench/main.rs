@@ -17,11 +17,13 @@ mod scheduler;
 mod store;
 
 use args::Args;
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use cap::Cap;
+use mimalloc::MiMalloc;
 
-/// Counts allocations, so memory figures are exact rather than read off the RSS.
+/// mimalloc, with a count of the bytes live on the heap so memory figures are exact
+/// rather than read off the RSS (`Cap` counts; its limit is never reached).
 #[global_allocator]
-static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+static GLOBAL: Cap<MiMalloc> = Cap::new(MiMalloc, usize::MAX);
 
 fn main() {
     let mut args = Args::from_env();

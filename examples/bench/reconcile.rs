@@ -40,8 +40,7 @@ impl Controller for Count {
 }
 
 fn live_bytes() -> isize {
-    let stats = GLOBAL.stats();
-    stats.bytes_allocated as isize - stats.bytes_deallocated as isize
+    GLOBAL.allocated() as isize
 }
 
 pub async fn run(args: &mut Args) -> Result<(), String> {
