@@ -47,7 +47,7 @@ pub use host::host_capacity;
 pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
 
-use crate::reconcile::{Informer, InformerEvent, ObjectKey, QueueConfig, WorkQueue};
+use crate::reconcile::{Informer, InformerEvent, KeyMap, ObjectKey, QueueConfig, WorkQueue};
 use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
 use relist::SeenContainers;
 
@@ -269,7 +269,7 @@ impl NodeAgent {
         let queue = Arc::new(WorkQueue::<ObjectKey>::new(
             QueueConfig::default().name(format!("node-agent/{}", ctx.config.node_name)),
         ));
-        let records = Arc::new(Mutex::new(HashMap::<ObjectKey, PodRecord>::new()));
+        let records = Arc::new(Mutex::new(KeyMap::<PodRecord>::default()));
         if !cancel.is_cancelled() {
             Box::pin(self.adopt_existing(&pods, &records)).await;
         }
@@ -336,7 +336,7 @@ impl NodeAgent {
     async fn adopt_existing(
         &self,
         pods: &crate::reconcile::Cache<Pod>,
-        records: &Mutex<HashMap<ObjectKey, PodRecord>>,
+        records: &Mutex<KeyMap<PodRecord>>,
     ) {
         let existing = match self.ctx.runtime.list_containers().await {
             Ok(list) => list,
@@ -376,7 +376,7 @@ impl NodeAgent {
 async fn sync(
     ctx: &AgentContext,
     pods: &crate::reconcile::Cache<Pod>,
-    records: &Mutex<HashMap<ObjectKey, PodRecord>>,
+    records: &Mutex<KeyMap<PodRecord>>,
     seen: &Mutex<SeenContainers>,
     key: &ObjectKey,
 ) -> Option<Instant> {

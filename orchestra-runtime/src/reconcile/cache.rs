@@ -10,6 +10,7 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use orchestra_core::{LabelSelector, Resource, ResourceExt};
@@ -31,7 +32,7 @@ pub const INDEX_LABEL: &str = "label";
 /// Its strings are shared: a clone copies two pointers, not two strings. The cache
 /// files each object under its key in every index, and the queues, agents and
 /// scheduler keep keys of every pod, so at 100,000 pods the copies add up.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// The namespace, or `None` for cluster-scoped objects.
     pub namespace: Option<Arc<str>>,
@@ -65,6 +66,30 @@ impl ObjectKey {
     }
 }
 
+/// Equal keys are usually clones of one key, sharing their strings: those compare by
+/// pointer before comparing the text.
+impl PartialEq for ObjectKey {
+    fn eq(&self, other: &Self) -> bool {
+        fn same(a: &Arc<str>, b: &Arc<str>) -> bool {
+            Arc::ptr_eq(a, b) || a == b
+        }
+        same(&self.name, &other.name)
+            && match (&self.namespace, &other.namespace) {
+                (Some(a), Some(b)) => same(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+/// Hashes the text, as equality compares it.
+impl Hash for ObjectKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace.as_deref().hash(state);
+        self.name.hash(state);
+    }
+}
+
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {
@@ -86,7 +111,7 @@ pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
 /// Maps and sets of object keys hash with foldhash: as randomly seeded as std's
 /// SipHash (names come from users, so collisions must not be predictable), and several
 /// times faster on the short keys every informer event and index lookup hashes.
-type KeyMap<V> = HashMap<ObjectKey, V, foldhash::fast::RandomState>;
+pub(crate) type KeyMap<V> = HashMap<ObjectKey, V, foldhash::fast::RandomState>;
 
 /// An index: for each value, the objects with it. The objects themselves are held
 /// (shared `Arc`s), so reading an index does not look each key up again — a

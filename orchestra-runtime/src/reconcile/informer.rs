@@ -306,10 +306,12 @@ impl<K: Resource> Informer<K> {
         // one applies them and calls the handlers: the two halves of the kind's one
         // serial path run side by side on a multi-core runtime.
         let (tx, mut decoded) = mpsc::channel(DECODED_AHEAD);
+        // The decoder also moves each object into its `Arc`, so the channel carries
+        // pointers rather than whole objects.
         let _decoder = AbortOnDropHandle::new(tokio::spawn(async move {
             let mut watch = watch;
             while let Some(item) = watch.next().await {
-                if tx.send(item).await.is_err() {
+                if tx.send(item.map(Change::from)).await.is_err() {
                     return;
                 }
             }
@@ -368,22 +370,43 @@ impl<K: Resource> Informer<K> {
         Ok(list.resource_version)
     }
 
-    fn apply(&self, event: ObjectEvent<K>) {
+    fn apply(&self, change: Change<K>) {
         let mut subscribers = self.subscribers.lock();
-        let informer_event = match event {
-            ObjectEvent::Added(obj) | ObjectEvent::Modified(obj) => {
-                let new = Arc::new(obj);
-                match self.writer.apply(new.clone()) {
-                    Some(old) => InformerEvent::Updated { old, new },
-                    None => InformerEvent::Added(new),
-                }
-            }
-            ObjectEvent::Deleted(obj) => {
-                let key = ObjectKey::of(&obj);
-                let last = self.writer.remove(&key).unwrap_or_else(|| Arc::new(obj));
+        let informer_event = match change {
+            Change::Put(new) => match self.writer.apply(new.clone()) {
+                Some(old) => InformerEvent::Updated { old, new },
+                None => InformerEvent::Added(new),
+            },
+            Change::Deleted(obj) => {
+                let key = ObjectKey::of(&*obj);
+                let last = self.writer.remove(&key).unwrap_or(obj);
                 InformerEvent::Deleted(last)
             }
         };
         subscribers.broadcast(informer_event);
+    }
+}
+
+/// A decoded watch event, its object already shared.
+enum Change<K> {
+    /// Added or modified.
+    Put(Arc<K>),
+    Deleted(Arc<K>),
+}
+
+impl<K> Change<K> {
+    fn object(&self) -> &K {
+        match self {
+            Change::Put(obj) | Change::Deleted(obj) => obj,
+        }
+    }
+}
+
+impl<K> From<ObjectEvent<K>> for Change<K> {
+    fn from(event: ObjectEvent<K>) -> Self {
+        match event {
+            ObjectEvent::Added(obj) | ObjectEvent::Modified(obj) => Change::Put(Arc::new(obj)),
+            ObjectEvent::Deleted(obj) => Change::Deleted(Arc::new(obj)),
+        }
     }
 }

@@ -30,6 +30,7 @@ mod rate_limit;
 mod runner;
 mod tally;
 
+pub(crate) use cache::KeyMap;
 pub use cache::{Cache, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn, ObjectKey};
 pub use controller::{Action, Context, Controller, Watches};
 pub use events::{EventRecorder, EventType};

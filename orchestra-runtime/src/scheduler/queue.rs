@@ -14,12 +14,12 @@
 //! lost. The queue is plain data: time is passed in, so it is tested without a clock.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::reconcile::ObjectKey;
+use crate::reconcile::{KeyMap, ObjectKey};
 
 /// Settings of the [`SchedulingQueue`].
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ impl PartialOrd for ActiveEntry {
 #[derive(Debug)]
 pub struct SchedulingQueue {
     config: SchedulingQueueConfig,
-    pods: HashMap<ObjectKey, QueuedPod>,
+    pods: KeyMap<QueuedPod>,
     active: BinaryHeap<ActiveEntry>,
     backoff: BinaryHeap<Reverse<(Instant, u64, ObjectKey)>>,
     unschedulable: usize,
@@ -138,7 +138,7 @@ impl SchedulingQueue {
     pub fn new(config: SchedulingQueueConfig) -> SchedulingQueue {
         SchedulingQueue {
             config,
-            pods: HashMap::new(),
+            pods: KeyMap::default(),
             active: BinaryHeap::new(),
             backoff: BinaryHeap::new(),
             unschedulable: 0,

@@ -2,7 +2,6 @@
 //! informer events to them, runs one cycle at a time, and hands bind writes to their
 //! own tasks so the next cycle never waits for the store.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use orchestra_core::kinds::{ConditionStatus, Node, POD_SCHEDULED, Pod, PodStatus};
@@ -17,7 +16,9 @@ use super::algorithm::{AlgorithmConfig, FitError, ScanCursor, schedule_pod};
 use super::framework::{CycleState, PodInfo, Profile};
 use super::queue::{SchedulingQueue, SchedulingQueueConfig};
 use super::snapshot::{NodeChange, Snapshot};
-use crate::reconcile::{Cache, EventRecorder, EventType, InformerEvent, Informers, ObjectKey};
+use crate::reconcile::{
+    Cache, EventRecorder, EventType, InformerEvent, Informers, KeyMap, ObjectKey,
+};
 
 /// How many cycles run back to back before the loop yields to other tasks.
 const CYCLES_PER_YIELD: u32 = 64;
@@ -63,7 +64,7 @@ pub(crate) struct SchedulingLoop {
     rng: SmallRng,
     recorder: EventRecorder,
     binds_in_flight: usize,
-    reserved: HashMap<ObjectKey, Reserved>,
+    reserved: KeyMap<Reserved>,
     bind_tx: mpsc::UnboundedSender<BindOutcome>,
 }
 
@@ -96,7 +97,7 @@ impl SchedulingLoop {
             cursor: ScanCursor::default(),
             recorder,
             binds_in_flight: 0,
-            reserved: HashMap::new(),
+            reserved: KeyMap::default(),
             bind_tx,
         };
         let mut cycles = 0u32;

@@ -16,7 +16,7 @@ use orchestra_core::kinds::{Node, Pod};
 
 use super::framework::PodInfo;
 use super::node_info::{NodeInfo, PodRequests, Resources};
-use crate::reconcile::ObjectKey;
+use crate::reconcile::{KeyMap, ObjectKey};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ pub enum NodeChange {
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     by_name: HashMap<Arc<str>, usize>,
-    pods: HashMap<ObjectKey, Placement>,
+    pods: KeyMap<Placement>,
     /// One shared copy of each owner uid that placed pods name, with how many do:
     /// nodes count owners by these copies (see [`NodeInfo::pods_of_shared_owner`]).
     owners: HashMap<Arc<str>, usize>,

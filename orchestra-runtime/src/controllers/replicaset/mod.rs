@@ -12,7 +12,7 @@ pub mod plan;
 
 pub use owned::{ControlledPods, LabelGroup};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::controllers::pod_helpers::pod_from_template;
-use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey, Watches};
+use crate::reconcile::{Action, Cache, Context, Controller, Informers, KeyMap, ObjectKey, Watches};
 
 /// Index of pods without a controller (ReplicaSets may adopt them), by namespace.
 pub const INDEX_ORPHANS: &str = "orphans";
@@ -47,7 +47,7 @@ pub struct ReplicaSetController {
     client: Client,
     pods: Cache<Pod>,
     replicasets: Cache<ReplicaSet>,
-    expectations: Mutex<HashMap<ObjectKey, Expectations>>,
+    expectations: Mutex<KeyMap<Expectations>>,
 }
 
 impl ReplicaSetController {
@@ -66,7 +66,7 @@ impl ReplicaSetController {
             client,
             pods: informers.cache::<Pod>(),
             replicasets: informers.cache::<ReplicaSet>(),
-            expectations: Mutex::new(HashMap::new()),
+            expectations: Mutex::new(KeyMap::default()),
         }
     }
 
