@@ -275,10 +275,11 @@ impl NodeAgent {
         }
 
         let feeder = {
-            let queue = queue.clone();
+            let (queue, pods) = (queue.clone(), pods.clone());
             async move {
                 while let Some(event) = events.recv().await {
-                    let key = ObjectKey::of(&**event.object());
+                    // The cache's own key: the agent's record of the pod keeps it.
+                    let key = pods.key_of(event.object());
                     if let InformerEvent::Updated { old, new } = &event
                         && old.metadata.resource_version == new.metadata.resource_version
                     {
@@ -295,6 +296,7 @@ impl NodeAgent {
         let relist = relist::run(
             ctx.clone(),
             queue.clone(),
+            pods.clone(),
             seen.clone(),
             cancel.child_token(),
         );

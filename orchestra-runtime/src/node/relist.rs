@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use orchestra_core::kinds::Pod;
 use orchestra_core::{ChangeMarker, ContainerId, RuntimeContainerState, RuntimeContainerStatus};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -20,12 +21,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::AgentContext;
-use crate::reconcile::{ObjectKey, WorkQueue};
+use crate::reconcile::{Cache, ObjectKey, WorkQueue};
 
 /// Starts the relist loop, keeping `seen` (which the pod syncs read too) up to date.
 pub(crate) fn run(
     ctx: AgentContext,
     queue: Arc<WorkQueue<ObjectKey>>,
+    pods: Cache<Pod>,
     seen: Arc<Mutex<SeenContainers>>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
@@ -44,7 +46,7 @@ pub(crate) fn run(
             }
             match ctx.runtime.list_containers().await {
                 Ok(list) => {
-                    seen.lock().relist(list, |pod| queue.add(pod));
+                    seen.lock().relist(list, &pods, |pod| queue.add(pod));
                     listed_at = marker;
                 }
                 Err(error) => tracing::warn!(%error, "relist failed"),
@@ -102,6 +104,7 @@ impl SeenContainers {
     pub(crate) fn relist(
         &mut self,
         list: Vec<RuntimeContainerStatus>,
+        pods: &Cache<Pod>,
         mut changed: impl FnMut(ObjectKey),
     ) {
         self.round += 1;
@@ -116,7 +119,8 @@ impl SeenContainers {
                     }
                 }
                 None => {
-                    let pod = ObjectKey::namespaced(status.sandbox.namespace, status.sandbox.name);
+                    // Kept for as long as the container lives: share the cache's key.
+                    let pod = pods.key(Some(&status.sandbox.namespace), &status.sandbox.name);
                     changed(pod.clone());
                     let seen = Seen {
                         state: status.state,
@@ -180,7 +184,9 @@ mod tests {
     async fn relist(seen: &mut SeenContainers, runtime: &SimRuntime) -> Vec<String> {
         let mut pods = Vec::new();
         let list = runtime.list_containers().await.unwrap();
-        seen.relist(list, |key| pods.push(key.name.to_string()));
+        // No pod is cached: every key is made afresh.
+        let cache = Cache::<Pod>::new_with_writer().cache().clone();
+        seen.relist(list, &cache, |key| pods.push(key.name.to_string()));
         pods.sort();
         pods
     }

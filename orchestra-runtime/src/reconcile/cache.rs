@@ -9,14 +9,13 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use orchestra_core::{LabelSelector, Resource, ResourceExt};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
+use super::key::{KeyMap, KeyParts, Namespaces, ObjectKey};
 use super::tally::{Groups, Tallies, Tally};
 
 /// Index of objects by `metadata.namespace` (cluster-scoped objects: `""`).
@@ -26,92 +25,8 @@ pub const INDEX_OWNER: &str = "owner";
 /// Index of objects by each `key=value` label pair.
 pub const INDEX_LABEL: &str = "label";
 
-/// Which object: namespace (for namespaced kinds) and name. The key of the cache and of
-/// the work queue.
-///
-/// Its strings are shared: a clone copies two pointers, not two strings. The cache
-/// files each object under its key in every index, and the queues, agents and
-/// scheduler keep keys of every pod, so at 100,000 pods the copies add up.
-#[derive(Clone, Eq, PartialOrd, Ord)]
-pub struct ObjectKey {
-    /// The namespace, or `None` for cluster-scoped objects.
-    pub namespace: Option<Arc<str>>,
-    /// The name.
-    pub name: Arc<str>,
-}
-
-impl ObjectKey {
-    /// The key of a namespaced object.
-    pub fn namespaced(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
-        ObjectKey {
-            namespace: Some(namespace.as_ref().into()),
-            name: name.as_ref().into(),
-        }
-    }
-
-    /// The key of a cluster-scoped object.
-    pub fn cluster(name: impl AsRef<str>) -> Self {
-        ObjectKey {
-            namespace: None,
-            name: name.as_ref().into(),
-        }
-    }
-
-    /// The key of `obj`.
-    pub fn of<K: Resource>(obj: &K) -> Self {
-        ObjectKey {
-            namespace: obj.meta().namespace.as_deref().map(Into::into),
-            name: obj.name_any().into(),
-        }
-    }
-}
-
-/// Equal keys are usually clones of one key, sharing their strings: those compare by
-/// pointer before comparing the text.
-impl PartialEq for ObjectKey {
-    fn eq(&self, other: &Self) -> bool {
-        fn same(a: &Arc<str>, b: &Arc<str>) -> bool {
-            Arc::ptr_eq(a, b) || a == b
-        }
-        same(&self.name, &other.name)
-            && match (&self.namespace, &other.namespace) {
-                (Some(a), Some(b)) => same(a, b),
-                (None, None) => true,
-                _ => false,
-            }
-    }
-}
-
-/// Hashes the text, as equality compares it.
-impl Hash for ObjectKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.namespace.as_deref().hash(state);
-        self.name.hash(state);
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{ns}/{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
-impl fmt::Debug for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
 /// Computes the index values of an object (none, one or many).
 pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
-
-/// Maps and sets of object keys hash with foldhash: as randomly seeded as std's
-/// SipHash (names come from users, so collisions must not be predictable), and several
-/// times faster on the short keys every informer event and index lookup hashes.
-pub(crate) type KeyMap<V> = HashMap<ObjectKey, V, foldhash::fast::RandomState>;
 
 /// An index: for each value, the objects with it. The objects themselves are held
 /// (shared `Arc`s), so reading an index does not look each key up again — a
@@ -162,9 +77,28 @@ impl<K> Index<K> {
 
 struct Inner<K> {
     objects: KeyMap<Arc<K>>,
+    /// The namespaces the keys of `objects` share.
+    namespaces: Namespaces,
     indexes: HashMap<String, Index<K>>,
     /// By the `Tally` type they hold.
     tallies: HashMap<TypeId, Box<dyn Tallies<K>>>,
+}
+
+impl<K> Inner<K> {
+    /// The key of the cached object `namespace/name`, or a new one (sharing the
+    /// namespace when the cache knows it) when nothing is cached under it.
+    fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
+        if let Some((key, _)) = self
+            .objects
+            .get_key_value(&(namespace, name) as &dyn KeyParts)
+        {
+            return key.clone();
+        }
+        ObjectKey {
+            namespace: namespace.map(|ns| self.namespaces.get(ns).unwrap_or_else(|| ns.into())),
+            name: name.into(),
+        }
+    }
 }
 
 /// A shared, indexed, read-mostly view of every object of kind `K` an informer saw.
@@ -232,6 +166,7 @@ impl<K: Resource> Cache<K> {
         let (synced_tx, synced_rx) = watch::channel(false);
         let inner = Arc::new(RwLock::new(Inner {
             objects: HashMap::default(),
+            namespaces: Namespaces::default(),
             indexes,
             tallies: HashMap::new(),
         }));
@@ -247,6 +182,20 @@ impl<K: Resource> Cache<K> {
     /// The object with this key, if cached.
     pub fn get(&self, key: &ObjectKey) -> Option<Arc<K>> {
         self.inner.read().objects.get(key).cloned()
+    }
+
+    /// The key of `obj`: the cache's own key (its strings shared, nothing allocated)
+    /// when an object with that name is cached, as it is for every object a handler or
+    /// subscription of this cache's informer is told about. Keep keys made this way
+    /// when keeping one per object.
+    pub fn key_of(&self, obj: &K) -> ObjectKey {
+        self.key(obj.meta().namespace.as_deref(), obj.name_any())
+    }
+
+    /// The key `namespace/name` (`None`: cluster-scoped), shared with the cache's own
+    /// as [`key_of`](Self::key_of) is.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
+        self.inner.read().key(namespace, name)
     }
 
     /// Every cached object, in no particular order.
@@ -350,12 +299,23 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Stores `obj`, returning the object it replaced.
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
-        let key = ObjectKey::of(obj.as_ref());
         let mut inner = self.cache.inner.write();
+        let (namespace, name) = (obj.meta().namespace.as_deref(), obj.name_any());
+        // An update keeps the key the object was first filed under; a new object's
+        // key shares its namespace with the others.
+        let existing = inner
+            .objects
+            .get_key_value(&(namespace, name) as &dyn KeyParts)
+            .map(|(key, _)| key.clone());
+        let key = existing.unwrap_or_else(|| ObjectKey {
+            namespace: namespace.map(|ns| inner.namespaces.intern(ns)),
+            name: name.into(),
+        });
         let Inner {
             objects,
             indexes,
             tallies,
+            ..
         } = &mut *inner;
         let old = objects.insert(key.clone(), obj.clone());
         for index in indexes.values_mut() {
@@ -378,16 +338,18 @@ impl<K: Resource> CacheWriter<K> {
         let mut inner = self.cache.inner.write();
         let Inner {
             objects,
+            namespaces,
             indexes,
             tallies,
         } = &mut *inner;
-        let old = objects.remove(key)?;
+        let (key, old) = objects.remove_entry(key)?;
         for index in indexes.values_mut() {
-            index.remove(&old, key);
+            index.remove(&old, &key);
         }
         for tally in tallies.values_mut() {
             tally.remove(&old);
         }
+        namespaces.release(&key);
         Some(old)
     }
 
@@ -444,6 +406,47 @@ mod tests {
         pod.metadata.labels.insert("app".into(), app.into());
         pod.spec.node_name = Some(node.into());
         Arc::new(pod)
+    }
+
+    fn named(namespace: &str, name: &str) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: ObjectMeta::namespaced(namespace, name),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn keys_handed_out_share_the_cached_keys_strings() {
+        let writer = Cache::<Pod>::new_with_writer();
+        let cache = writer.cache();
+        let (a, b) = (named("default", "a"), named("default", "b"));
+        writer.apply(a.clone());
+        writer.apply(b.clone());
+        let (key_a, key_b) = (cache.key_of(&a), cache.key_of(&b));
+        assert_eq!(key_a, ObjectKey::namespaced("default", "a"));
+        let shared = |x: &ObjectKey, y: &ObjectKey| {
+            Arc::ptr_eq(x.namespace.as_ref().unwrap(), y.namespace.as_ref().unwrap())
+        };
+        assert!(shared(&key_a, &key_b), "one namespace string for both");
+        assert!(Arc::ptr_eq(&key_a.name, &cache.key_of(&a).name));
+        // An update files the object under the key it already has.
+        writer.apply(named("default", "a"));
+        assert!(Arc::ptr_eq(
+            &key_a.name,
+            &cache.key(Some("default"), "a").name
+        ));
+        // A key of something not cached is made afresh, equal all the same.
+        let absent = cache.key(Some("default"), "c");
+        assert_eq!(absent, ObjectKey::namespaced("default", "c"));
+        assert!(shared(&absent, &key_a), "a known namespace is still shared");
+        assert_eq!(cache.key(None, "a"), ObjectKey::cluster("a"));
+        // Removing the last objects of a namespace forgets it once no key holds it.
+        drop((key_a, key_b, absent));
+        writer.remove(&ObjectKey::namespaced("default", "a"));
+        writer.remove(&ObjectKey::namespaced("default", "b"));
+        let fresh = cache.key(Some("default"), "d");
+        assert_eq!(fresh.namespace.as_deref(), Some("default"));
+        assert_eq!(Arc::strong_count(fresh.namespace.as_ref().unwrap()), 1);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use orchestra_core::{Client, Resource};
 
-use super::cache::{Cache, ObjectKey};
+use super::cache::Cache;
+use super::key::ObjectKey;
 
 /// What the runner should do after a successful reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

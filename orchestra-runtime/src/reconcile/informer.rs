@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::cache::{Cache, CacheWriter, ObjectKey};
+use super::cache::{Cache, CacheWriter};
+use super::key::ObjectKey;
 use super::tally::Tally;
 
 /// How many decoded watch events may wait for the informer to apply them.

@@ -17,9 +17,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::{Cache, ObjectKey};
+use super::cache::Cache;
 use super::controller::{Controller, Mapper};
 use super::informer::{HandlerRegistration, Informer, InformerEvent};
+use super::key::ObjectKey;
 use super::leader::{LeaderElectionConfig, LeaderElector};
 use super::queue::WorkQueue;
 use super::runner::{ControllerRunner, RunnerConfig};

@@ -18,9 +18,10 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::cache::{Cache, ObjectKey};
+use super::cache::Cache;
 use super::controller::{Context, Controller, Trigger};
 use super::informer::{HandlerRegistration, InformerEvent};
+use super::key::ObjectKey;
 use super::manager::Informers;
 use super::queue::{QueueConfig, WorkQueue};
 
@@ -130,15 +131,15 @@ impl<C: Controller> ControllerRunner<C> {
     /// Queues own-kind keys, remembering the last state of deleted objects.
     fn queue_own_keys(&self, informers: &Informers) -> HandlerRegistration {
         let (queue, tombstones) = (self.queue.clone(), self.tombstones.clone());
-        informers
-            .get::<C::Object>()
-            .add_handler(move |event: &InformerEvent<C::Object>| {
-                let key = ObjectKey::of(event.object().as_ref());
-                if let InformerEvent::Deleted(last) = event {
-                    tombstones.lock().insert(key.clone(), last.clone());
-                }
-                queue.add(key);
-            })
+        let informer = informers.get::<C::Object>();
+        let cache = informer.cache();
+        informer.add_handler(move |event: &InformerEvent<C::Object>| {
+            let key = cache.key_of(event.object());
+            if let InformerEvent::Deleted(last) = event {
+                tombstones.lock().insert(key.clone(), last.clone());
+            }
+            queue.add(key);
+        })
     }
 
     /// One worker: takes keys until shutdown.

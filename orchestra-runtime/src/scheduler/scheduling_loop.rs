@@ -162,7 +162,7 @@ impl SchedulingLoop {
         let now = Instant::now();
         match event {
             InformerEvent::Deleted(pod) => {
-                let key = ObjectKey::of(&*pod);
+                let key = self.pods.key_of(&pod);
                 let freed = self.snapshot.placement_of(&key).is_some();
                 self.snapshot.remove_pod(&key);
                 self.queue.remove(&key);
@@ -185,7 +185,8 @@ impl SchedulingLoop {
     }
 
     fn on_pod_state(&mut self, pod: &Arc<Pod>, changed: bool, now: Instant) {
-        let key = ObjectKey::of(&**pod);
+        // The cache's own key: the snapshot and the queue keep it for every pod.
+        let key = self.pods.key_of(pod);
         if pod.node_name().is_some() {
             let was_placed = self.snapshot.placement_of(&key).is_some();
             self.snapshot.observe_pod(key.clone(), pod);
