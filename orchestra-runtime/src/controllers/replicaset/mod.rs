@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::future::join_all;
+use futures::stream::FuturesUnordered;
 use orchestra_core::kinds::{Pod, ReplicaSet};
 use orchestra_core::{Api, ApiError, Client, DeleteParams, ResourceExt};
 use parking_lot::Mutex;
@@ -203,14 +205,22 @@ impl Controller for ReplicaSetController {
                 rs.name_any(),
                 rs.owner_reference(true),
             );
-            let results = join_all((0..batch).map(|_| pods.create(&template))).await;
-            let created: Vec<String> = results
-                .iter()
-                .filter_map(|r| r.as_ref().ok())
-                .map(|p| p.name_any().to_owned())
-                .collect();
+            // Each created pod is reduced to its name as it comes back: a batch of
+            // hundreds of whole pods is never held at once.
+            let mut creating: FuturesUnordered<_> =
+                (0..batch).map(|_| pods.create(&template)).collect();
+            let mut created = Vec::with_capacity(batch);
+            let mut failure = None;
+            while let Some(result) = creating.next().await {
+                match result {
+                    Ok(pod) => created.push(pod.name_any().to_owned()),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
             self.expect(&ctx.key, created, []);
-            if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            if let Some(e) = failure {
                 // Stop at the first failure: a broken template must not make hundreds
                 // of failing pods.
                 return Err(e);
