@@ -47,7 +47,9 @@ pub use host::host_capacity;
 pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
 
-use crate::reconcile::{Informer, InformerEvent, KeyMap, ObjectKey, QueueConfig, WorkQueue};
+use crate::reconcile::{
+    Informer, InformerEvent, KeyMap, KeyParts, ObjectKey, QueueConfig, WorkQueue, parts_of,
+};
 use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
 use relist::SeenContainers;
 
@@ -275,17 +277,23 @@ impl NodeAgent {
         }
 
         let feeder = {
-            let (queue, pods) = (queue.clone(), pods.clone());
+            let (queue, pods, records) = (queue.clone(), pods.clone(), records.clone());
             async move {
                 while let Some(event) = events.recv().await {
-                    // The cache's own key: the agent's record of the pod keeps it.
-                    let key = pods.key_of(event.object());
                     if let InformerEvent::Updated { old, new } = &event
                         && old.metadata.resource_version == new.metadata.resource_version
                     {
                         continue;
                     }
-                    queue.add(key);
+                    // The key the agent's record of the pod keeps, shared with the
+                    // cache's: the record's own once there is one, so the cache's lock
+                    // (its informer takes it for every event) is left alone.
+                    let pod = event.object();
+                    let recorded = records
+                        .lock()
+                        .get_key_value(&parts_of(&**pod) as &dyn KeyParts)
+                        .map(|(key, _)| key.clone());
+                    queue.add(recorded.unwrap_or_else(|| pods.key_of(pod)));
                 }
                 // The feed ended (its informer stopped): keep serving what is queued
                 // until cancelled.

@@ -11,11 +11,11 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use orchestra_core::{LabelSelector, Resource, ResourceExt};
+use orchestra_core::{LabelSelector, Resource};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use super::key::{KeyMap, KeyParts, Namespaces, ObjectKey};
+use super::key::{KeyMap, KeyParts, Namespaces, ObjectKey, parts_of};
 use super::tally::{Groups, Tallies, Tally};
 
 /// Index of objects by `metadata.namespace` (cluster-scoped objects: `""`).
@@ -189,7 +189,8 @@ impl<K: Resource> Cache<K> {
     /// subscription of this cache's informer is told about. Keep keys made this way
     /// when keeping one per object.
     pub fn key_of(&self, obj: &K) -> ObjectKey {
-        self.key(obj.meta().namespace.as_deref(), obj.name_any())
+        let (namespace, name) = parts_of(obj);
+        self.key(namespace, name)
     }
 
     /// The key `namespace/name` (`None`: cluster-scoped), shared with the cache's own
@@ -300,7 +301,7 @@ impl<K: Resource> CacheWriter<K> {
     /// Stores `obj`, returning the object it replaced.
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
         let mut inner = self.cache.inner.write();
-        let (namespace, name) = (obj.meta().namespace.as_deref(), obj.name_any());
+        let (namespace, name) = parts_of(&*obj);
         // An update keeps the key the object was first filed under; a new object's
         // key shares its namespace with the others.
         let existing = inner

@@ -42,9 +42,10 @@ impl ObjectKey {
 
     /// The key of `obj`.
     pub fn of<K: Resource>(obj: &K) -> Self {
+        let (namespace, name) = parts_of(obj);
         ObjectKey {
-            namespace: obj.meta().namespace.as_deref().map(Into::into),
-            name: obj.name_any().into(),
+            namespace: namespace.map(Into::into),
+            name: name.into(),
         }
     }
 }
@@ -109,6 +110,11 @@ impl KeyParts for ObjectKey {
     fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// The parts of `obj`'s key, borrowed from it.
+pub(crate) fn parts_of<K: Resource>(obj: &K) -> (Option<&str>, &str) {
+    (obj.meta().namespace.as_deref(), obj.name_any())
 }
 
 impl KeyParts for (Option<&str>, &str) {

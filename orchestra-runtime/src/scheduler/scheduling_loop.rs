@@ -162,7 +162,7 @@ impl SchedulingLoop {
         let now = Instant::now();
         match event {
             InformerEvent::Deleted(pod) => {
-                let key = self.pods.key_of(&pod);
+                let key = self.key_of(&pod);
                 let freed = self.snapshot.placement_of(&key).is_some();
                 self.snapshot.remove_pod(&key);
                 self.queue.remove(&key);
@@ -185,8 +185,7 @@ impl SchedulingLoop {
     }
 
     fn on_pod_state(&mut self, pod: &Arc<Pod>, changed: bool, now: Instant) {
-        // The cache's own key: the snapshot and the queue keep it for every pod.
-        let key = self.pods.key_of(pod);
+        let key = self.key_of(pod);
         if pod.node_name().is_some() {
             let was_placed = self.snapshot.placement_of(&key).is_some();
             self.snapshot.observe_pod(key.clone(), pod);
@@ -207,6 +206,15 @@ impl SchedulingLoop {
         } else if changed || !self.queue.contains(&key) {
             self.queue.add(key, pod.spec.priority.unwrap_or(0), now);
         }
+    }
+
+    /// The key to keep for `pod`, shared with the cache's: the snapshot's own when it
+    /// has placed the pod (most events: its agent's status updates), so the cache's
+    /// lock, which its informer takes for every event, is left alone.
+    fn key_of(&self, pod: &Pod) -> ObjectKey {
+        self.snapshot
+            .key_of(pod)
+            .unwrap_or_else(|| self.pods.key_of(pod))
     }
 
     fn profile_for(&self, pod: &Pod) -> Option<usize> {

@@ -16,7 +16,7 @@ use orchestra_core::kinds::{Node, Pod};
 
 use super::framework::PodInfo;
 use super::node_info::{NodeInfo, PodRequests, Resources};
-use crate::reconcile::{KeyMap, ObjectKey};
+use crate::reconcile::{KeyMap, KeyParts, ObjectKey, parts_of};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
 #[derive(Clone, Debug)]
@@ -95,6 +95,13 @@ impl Snapshot {
     /// The shared copy of owner uid `uid`, if any placed pod has that owner.
     pub fn owner(&self, uid: &str) -> Option<&Arc<str>> {
         self.owners.get_key_value(uid).map(|(shared, _)| shared)
+    }
+
+    /// The key the snapshot keeps for `pod`, if it has placed it.
+    pub(crate) fn key_of(&self, pod: &Pod) -> Option<ObjectKey> {
+        self.pods
+            .get_key_value(&parts_of(pod) as &dyn KeyParts)
+            .map(|(key, _)| key.clone())
     }
 
     /// The node a pod is placed on, if it is.
