@@ -1,5 +1,6 @@
-//! The autoscaler's arithmetic, as Kubernetes computes it: the replica count each
-//! metric asks for, stabilization windows, and the scaling policies that cap the rate.
+//! The autoscaler's decisions, as Kubernetes makes them: the replica count a usage ratio
+//! asks for (the ratios themselves come from [`super::calculate`]), stabilization
+//! windows, and the scaling policies that cap the rate.
 
 use orchestra_core::Time;
 use orchestra_core::kinds::{HPAScalingPolicyType, HPAScalingRules, ScalingPolicySelect};

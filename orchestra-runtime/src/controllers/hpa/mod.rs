@@ -1,11 +1,13 @@
 //! The HorizontalPodAutoscaler controller: measures the pods of a scale target through a
-//! [`MetricsSource`], computes the replicas each metric asks for ([`decide`]), and
-//! resizes the target within its bounds, windows and policies.
+//! [`MetricsSource`], computes the ratio of each metric to its target and the replicas
+//! it asks for ([`calculate`]), and resizes the target within its bounds, windows and
+//! policies ([`decide`]).
 //!
 //! Any kind that exposes replicas and a pod selector can be a target: register it with
 //! [`HpaController::scale_target`] by implementing [`Scalable`] (Deployments and
 //! ReplicaSets are registered by default).
 
+pub mod calculate;
 pub mod decide;
 
 use std::collections::HashMap;
@@ -16,14 +18,16 @@ use async_trait::async_trait;
 use orchestra_core::kinds::{
     ConditionStatus, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
     HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus, MetricSourceType,
-    MetricStatus, MetricTargetType, MetricValueStatus, Pod, ReplicaSet,
+    MetricStatus, MetricTargetType, MetricValueStatus, Pod, PodsMetricSource, ReplicaSet,
+    ResourceMetricSource,
 };
 use orchestra_core::{Api, ApiError, Client, LabelSelector, Quantity, Resource, ResourceExt, Time};
 use parking_lot::Mutex;
 
 use crate::controllers::pod_helpers::is_active;
 use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey};
-use decide::{Stamped, apply_policies, desired_for_ratio, stabilize};
+use calculate::{PodUsage, UsageRatio, average_value_ratio, utilization_ratio};
+use decide::{Stamped, apply_policies, stabilize};
 
 /// How often each autoscaler is re-evaluated by default (Kubernetes' sync period).
 pub const SYNC_PERIOD: Duration = Duration::from_secs(15);
@@ -174,10 +178,9 @@ impl HpaController {
     }
 
     /// The replicas the metrics ask for, with the status of each metric, or why none
-    /// could be measured. Usage is measured on the `pods` that are ready; when it asks
-    /// for more replicas, the `starting` pods (not ready yet) count as using nothing,
-    /// as in Kubernetes: otherwise every re-evaluation during a scale-out would scale
-    /// again for load the new pods are about to take.
+    /// could be measured. Usage is measured on the `pods` that are ready; the
+    /// `starting` pods (not ready yet) and the ready pods without a figure are counted
+    /// as [`calculate`] says.
     async fn recommend(
         &self,
         hpa: &HorizontalPodAutoscaler,
@@ -188,162 +191,105 @@ impl HpaController {
         let mut best: Option<i32> = None;
         let mut statuses = Vec::new();
         for m in &hpa.spec.metrics {
-            match (m.type_, &m.resource, &m.pods) {
+            let (name, (usage, value)) = match (m.type_, &m.resource, &m.pods) {
                 (MetricSourceType::Resource, Some(r), _) => {
-                    let usage = self
-                        .metrics
-                        .pod_resource_usage(pods, &r.name)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let measured: Vec<&Arc<Pod>> = pods
-                        .iter()
-                        .filter(|p| usage.contains_key(p.name_any()))
-                        .collect();
-                    if measured.is_empty() {
-                        return Err(format!("no {} usage for any pod", r.name));
-                    }
-                    let used: i64 = measured.iter().map(|p| usage[p.name_any()]).sum();
-                    let mut counted = measured.len();
-                    let (ratio, status) = match r.target.type_ {
-                        MetricTargetType::Utilization => {
-                            let requested: i64 =
-                                measured.iter().map(|p| request_milli(p, &r.name)).sum();
-                            if requested == 0 {
-                                return Err(format!(
-                                    "pods have no {} request to compute utilization",
-                                    r.name
-                                ));
-                            }
-                            let utilization =
-                                (used as f64 * 100.0 / requested as f64).round() as i32;
-                            let target = r.target.average_utilization.unwrap_or(80).max(1);
-                            let measured_ratio = f64::from(utilization) / f64::from(target);
-                            let mut ratio = measured_ratio;
-                            let missing: Vec<&Arc<Pod>> = pods
-                                .iter()
-                                .filter(|p| !usage.contains_key(p.name_any()))
-                                .collect();
-                            let request_of = |ps: &[&Arc<Pod>]| -> i64 {
-                                ps.iter().map(|p| request_milli(p, &r.name)).sum()
-                            };
-                            if ratio > 1.0 && (!starting.is_empty() || !missing.is_empty()) {
-                                // Scaling out: pods starting or without a figure count
-                                // as using nothing.
-                                let starting: Vec<&Arc<Pod>> = starting.iter().collect();
-                                let idle = request_of(&starting) + request_of(&missing);
-                                ratio = used as f64 * 100.0
-                                    / (requested + idle) as f64
-                                    / f64::from(target);
-                                counted += starting.len() + missing.len();
-                            } else if ratio < 1.0 && !missing.is_empty() {
-                                // Scaling in: pods without a figure count as using
-                                // exactly the target, so a gap in the metrics never
-                                // removes pods that may be busy (as Kubernetes does).
-                                let missing_request = request_of(&missing);
-                                let assumed = missing_request * i64::from(target) / 100;
-                                ratio = (used + assumed) as f64 * 100.0
-                                    / (requested + missing_request) as f64
-                                    / f64::from(target);
-                                counted += missing.len();
-                            }
-                            // Counting the others must not turn a scale-in into a
-                            // scale-out or back: then nothing changes.
-                            if (measured_ratio - 1.0).signum() != (ratio - 1.0).signum() {
-                                ratio = 1.0;
-                            }
-                            (
-                                ratio,
-                                MetricValueStatus {
-                                    average_utilization: Some(utilization),
-                                    average_value: None,
-                                },
-                            )
-                        }
-                        _ => {
-                            let average = used / measured.len() as i64;
-                            let target = r
-                                .target
-                                .average_value
-                                .as_ref()
-                                .map_or(1, Quantity::milli_value)
-                                .max(1);
-                            let mut ratio = average as f64 / target as f64;
-                            if ratio > 1.0 && !starting.is_empty() {
-                                let all = (measured.len() + starting.len()) as f64;
-                                ratio = used as f64 / all / target as f64;
-                                counted += starting.len();
-                            }
-                            (
-                                ratio,
-                                MetricValueStatus {
-                                    average_utilization: None,
-                                    average_value: Some(Quantity::from_milli(average)),
-                                },
-                            )
-                        }
-                    };
-                    best = Some(
-                        best.unwrap_or(i32::MIN)
-                            .max(desired_for_pods(current, counted, ratio)),
-                    );
-                    statuses.push(MetricStatus {
-                        type_: m.type_,
-                        name: r.name.clone(),
-                        current: status,
-                    });
+                    (&r.name, self.measure_resource(r, pods, starting).await?)
                 }
-                (MetricSourceType::Pods, _, Some(p)) => {
-                    let values = self
-                        .metrics
-                        .pod_metric(pods, &p.metric.name)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if values.is_empty() {
-                        return Err(format!("no values of {} for any pod", p.metric.name));
-                    }
-                    let average = values.values().sum::<i64>() / values.len() as i64;
-                    let target = p
-                        .target
-                        .average_value
-                        .as_ref()
-                        .map_or(1, Quantity::milli_value)
-                        .max(1);
-                    let mut ratio = average as f64 / target as f64;
-                    let mut counted = values.len();
-                    if ratio > 1.0 && !starting.is_empty() {
-                        let all = (values.len() + starting.len()) as f64;
-                        ratio = values.values().sum::<i64>() as f64 / all / target as f64;
-                        counted += starting.len();
-                    }
-                    best = Some(
-                        best.unwrap_or(i32::MIN)
-                            .max(desired_for_pods(current, counted, ratio)),
-                    );
-                    statuses.push(MetricStatus {
-                        type_: m.type_,
-                        name: p.metric.name.clone(),
-                        current: MetricValueStatus {
-                            average_utilization: None,
-                            average_value: Some(Quantity::from_milli(average)),
-                        },
-                    });
-                }
+                (MetricSourceType::Pods, _, Some(p)) => (
+                    &p.metric.name,
+                    self.measure_pods_metric(p, pods, starting.len()).await?,
+                ),
                 (other, _, _) => return Err(format!("{other:?} metrics are not supported")),
-            }
+            };
+            let desired = usage.desired_replicas(current);
+            best = Some(best.map_or(desired, |b| b.max(desired)));
+            statuses.push(MetricStatus {
+                type_: m.type_,
+                name: name.clone(),
+                current: value,
+            });
         }
         best.map(|b| (b, statuses))
             .ok_or_else(|| "no metrics".to_owned())
     }
+
+    /// Fetches the usage of a resource by the `pods` and measures it against the
+    /// target: as utilization of the requests, or as an average value.
+    async fn measure_resource(
+        &self,
+        r: &ResourceMetricSource,
+        pods: &[Arc<Pod>],
+        starting: &[Arc<Pod>],
+    ) -> Result<(UsageRatio, MetricValueStatus), String> {
+        let usage = self
+            .metrics
+            .pod_resource_usage(pods, &r.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (measured, missing): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) =
+            pods.iter().partition(|p| usage.contains_key(p.name_any()));
+        let no_usage = || format!("no {} usage for any pod", r.name);
+        if measured.is_empty() {
+            return Err(no_usage());
+        }
+        if r.target.type_ != MetricTargetType::Utilization {
+            let values: Vec<i64> = measured.iter().map(|p| usage[p.name_any()]).collect();
+            let target = target_milli(r.target.average_value.as_ref());
+            let a = average_value_ratio(&values, starting.len(), target).ok_or_else(no_usage)?;
+            return Ok((a.usage, average_status(a.average)));
+        }
+        let request = |p: &Pod| request_milli(p, &r.name);
+        let measured: Vec<PodUsage> = measured
+            .iter()
+            .map(|p| PodUsage {
+                usage: usage[p.name_any()],
+                request: request(p),
+            })
+            .collect();
+        let missing: Vec<i64> = missing.iter().map(|p| request(p)).collect();
+        let starting: Vec<i64> = starting.iter().map(|p| request(p)).collect();
+        let target = r.target.average_utilization.unwrap_or(80);
+        let u = utilization_ratio(&measured, &missing, &starting, target)
+            .ok_or_else(|| format!("pods have no {} request to compute utilization", r.name))?;
+        let status = MetricValueStatus {
+            average_utilization: Some(u.percent),
+            average_value: None,
+        };
+        Ok((u.usage, status))
+    }
+
+    /// Fetches a custom metric of the `pods` and measures its average against the
+    /// target, with `starting` pods not ready yet.
+    async fn measure_pods_metric(
+        &self,
+        p: &PodsMetricSource,
+        pods: &[Arc<Pod>],
+        starting: usize,
+    ) -> Result<(UsageRatio, MetricValueStatus), String> {
+        let values = self
+            .metrics
+            .pod_metric(pods, &p.metric.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let values: Vec<i64> = values.into_values().collect();
+        let target = target_milli(p.target.average_value.as_ref());
+        let a = average_value_ratio(&values, starting, target)
+            .ok_or_else(|| format!("no values of {} for any pod", p.metric.name))?;
+        Ok((a.usage, average_status(a.average)))
+    }
 }
 
-/// Kubernetes' rule: within the tolerance keep `current`; otherwise scale the pods
-/// that were `counted`, not `current` (which may count pods that do not exist yet, and
-/// would compound one load into several scale-outs).
-fn desired_for_pods(current: i32, counted: usize, ratio: f64) -> i32 {
-    if !ratio.is_finite() || (ratio - 1.0).abs() <= decide::TOLERANCE {
-        return current;
+/// An average-value target in milli-units; none set counts as one milli-unit.
+fn target_milli(target: Option<&Quantity>) -> i64 {
+    target.map_or(1, Quantity::milli_value)
+}
+
+/// The status of a metric measured as an average value (milli-units).
+fn average_status(average: i64) -> MetricValueStatus {
+    MetricValueStatus {
+        average_utilization: None,
+        average_value: Some(Quantity::from_milli(average)),
     }
-    desired_for_ratio(i32::try_from(counted).unwrap_or(i32::MAX), ratio)
 }
 
 fn request_milli(pod: &Pod, resource: &str) -> i64 {
