@@ -46,8 +46,8 @@ pub struct PodUsage {
 /// A resource metric measured as utilization, a percentage of the pods' requests.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Utilization {
-    /// The measured pods' usage as a percentage of their requests, rounded: the figure
-    /// the autoscaler's status reports.
+    /// The measured pods' usage as a whole percentage of their requests (rounded down,
+    /// as Kubernetes computes it): the figure the autoscaler's status reports.
     pub percent: i32,
     /// The ratio to the target, with the unmeasured pods counted.
     pub usage: UsageRatio,
@@ -77,29 +77,30 @@ pub fn utilization_ratio(
     if requested == 0 {
         return None;
     }
-    let percent = (used as f64 * 100.0 / requested as f64).round() as i32;
+    let percent = whole_percent(used, requested);
     let target = target_percent.max(1);
-    let measured_ratio = f64::from(percent) / f64::from(target);
+    // Every ratio comes from a whole percent rounded down, as Kubernetes computes it:
+    // the measured one and the one with the unmeasured pods counted alike.
+    let ratio_of = |percent: i32| f64::from(percent) / f64::from(target);
+    let measured_ratio = ratio_of(percent);
     let mut ratio = measured_ratio;
     let mut counted = measured.len();
     if ratio > 1.0 && (!starting.is_empty() || !missing.is_empty()) {
         let idle = starting.iter().sum::<i64>() + missing.iter().sum::<i64>();
-        ratio = used as f64 * 100.0 / (requested + idle) as f64 / f64::from(target);
+        ratio = ratio_of(whole_percent(used, requested + idle));
         counted += starting.len() + missing.len();
     } else if ratio < 1.0 && !missing.is_empty() {
         let missing_request: i64 = missing.iter().sum();
         let assumed = missing_request * i64::from(target) / 100;
-        ratio = (used + assumed) as f64 * 100.0
-            / (requested + missing_request) as f64
-            / f64::from(target);
+        ratio = ratio_of(whole_percent(used + assumed, requested + missing_request));
         counted += missing.len();
-    }
-    if (measured_ratio - 1.0).signum() != (ratio - 1.0).signum() {
-        ratio = 1.0;
     }
     Some(Utilization {
         percent,
-        usage: UsageRatio { ratio, counted },
+        usage: UsageRatio {
+            ratio: unless_reversed(measured_ratio, ratio),
+            counted,
+        },
     })
 }
 
@@ -116,7 +117,8 @@ pub struct AverageValue {
 /// The average of the measured pods' `values` (milli-units) against `target_average`
 /// (milli-units, at least 1), for a resource metric with an average-value target or a
 /// Pods metric. When it asks for more replicas, the `starting` pods (a count: not ready
-/// yet) are counted as using nothing. Ready pods without a figure are left out.
+/// yet) are counted as using nothing; if that would turn the scale-out into a scale-in,
+/// the ratio is exactly 1. Ready pods without a figure are left out.
 ///
 /// `None` when no pod was measured.
 pub fn average_value_ratio(
@@ -130,7 +132,8 @@ pub fn average_value_ratio(
     let used: i64 = values.iter().sum();
     let average = used / values.len() as i64;
     let target = target_average.max(1);
-    let mut ratio = average as f64 / target as f64;
+    let measured_ratio = average as f64 / target as f64;
+    let mut ratio = measured_ratio;
     let mut counted = values.len();
     if ratio > 1.0 && starting > 0 {
         let all = (values.len() + starting) as f64;
@@ -139,8 +142,27 @@ pub fn average_value_ratio(
     }
     Some(AverageValue {
         average,
-        usage: UsageRatio { ratio, counted },
+        usage: UsageRatio {
+            ratio: unless_reversed(measured_ratio, ratio),
+            counted,
+        },
     })
+}
+
+/// `used` as a whole percentage of `requested` (positive), rounded down.
+fn whole_percent(used: i64, requested: i64) -> i32 {
+    i32::try_from(used.saturating_mul(100) / requested).unwrap_or(i32::MAX)
+}
+
+/// `ratio` (the unmeasured pods counted), or exactly 1 (no change) if counting them
+/// turned the `measured` ratio's scale-out into a scale-in or back, as Kubernetes'
+/// replica calculator rules for every metric type.
+fn unless_reversed(measured: f64, ratio: f64) -> f64 {
+    if (measured - 1.0).signum() == (ratio - 1.0).signum() {
+        ratio
+    } else {
+        1.0
+    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,34 @@ fn a_flip_in_direction_is_no_change() {
 }
 
 #[test]
+fn utilization_is_a_whole_percent_rounded_down() {
+    // 809 of 1,000 requested is 80.9%: 80%, as Kubernetes computes it, for the status
+    // and for the ratio alike.
+    let u = utilization(
+        &[PodUsage {
+            usage: 809,
+            request: 1000,
+        }],
+        &[],
+        &[],
+        50,
+    );
+    assert_eq!(u.percent, 80);
+    assert_eq!(u.usage.ratio, 1.6);
+    // Counting a starting pod: 809 of 2,000 is 40.45%, so 40%.
+    let u = utilization(
+        &[PodUsage {
+            usage: 809,
+            request: 1000,
+        }],
+        &[],
+        &[1000],
+        20,
+    );
+    assert_eq!(u.usage, ratio(2.0, 2));
+}
+
+#[test]
 fn no_request_is_no_utilization() {
     assert_eq!(utilization_ratio(&pods(3, 50, 0), &[100], &[100], 80), None);
     assert_eq!(utilization_ratio(&[], &[100], &[100], 80), None);
@@ -136,6 +164,11 @@ fn average_values() {
         average_value_ratio(&[50], 3, 100).unwrap().usage,
         ratio(0.5, 1)
     );
+    // Nor may they turn a scale-out into a scale-in: one pod at 200 against 150 is
+    // overloaded, and 3 starting pods do not make 4 pods into 2; nothing changes.
+    let a = average_value_ratio(&[200], 3, 150).unwrap();
+    assert_eq!(a.usage, ratio(1.0, 4));
+    assert_eq!(a.usage.desired_replicas(4), 4);
     // A target of zero counts as one milli-unit.
     assert_eq!(average_value_ratio(&[3], 0, 0).unwrap().usage.ratio, 3.0);
     assert_eq!(average_value_ratio(&[], 2, 100), None);
@@ -193,8 +226,9 @@ proptest! {
         }
     }
 
-    /// With every pod measured, the replicas are `ceil(pods × ratio)` of the rounded
-    /// utilization outside the tolerance, and the current count inside it.
+    /// With every pod measured, the replicas are `ceil(pods × ratio)` of the whole
+    /// percent utilization (rounded down) outside the tolerance, and the current count
+    /// inside it.
     #[test]
     fn measured_pods_scale_by_their_ratio(
         measured in measured_pods(),
@@ -203,8 +237,7 @@ proptest! {
     ) {
         let used: i64 = measured.iter().map(|p| p.usage).sum();
         let requested: i64 = measured.iter().map(|p| p.request).sum();
-        // Rounded half up, in integers.
-        let percent = (200 * used + requested) / (2 * requested);
+        let percent = 100 * used / requested;
         let ratio = percent as f64 / f64::from(target);
         let expected = if (ratio - 1.0).abs() <= 0.1 {
             current
@@ -215,6 +248,21 @@ proptest! {
         prop_assert_eq!(i64::from(u.percent), percent);
         prop_assert_eq!(u.usage.counted, measured.len());
         prop_assert_eq!(u.usage.desired_replicas(current), expected);
+    }
+
+    /// Starting pods never reverse what the measured averages ask for either.
+    #[test]
+    fn starting_pods_never_reverse_an_average(
+        values in vec(0i64..10_000, 1..20),
+        starting in 0usize..20,
+        target in 1i64..5000,
+    ) {
+        let alone = average_value_ratio(&values, 0, target).unwrap().usage.ratio;
+        let ratio = average_value_ratio(&values, starting, target).unwrap().usage.ratio;
+        prop_assert!(
+            ratio == 1.0 || (ratio - 1.0).signum() == (alone - 1.0).signum(),
+            "measured alone {alone}, with {starting} starting {ratio}"
+        );
     }
 
     /// The same for an average value.
@@ -239,9 +287,10 @@ proptest! {
 
     /// A scale-out with idle pods of the same template (each requesting as much as a
     /// measured pod, or more) never asks for more replicas than the measured pods
-    /// alone would. The utilization is made a whole percent: the measured-only ratio
-    /// uses the rounded figure the status reports and the one with idle pods does not,
-    /// so otherwise the rounding alone could tip the two apart.
+    /// alone would. The measured utilization is made a whole percent: both ratios are
+    /// whole percents rounded down (as Kubernetes computes them), and the fraction the
+    /// measured one drops can be more than the counted idle pods' share of it, so
+    /// otherwise the rounding alone could tip the two apart by a replica.
     #[test]
     fn idle_pods_never_scale_out_further(
         measured in measured_pods().prop_map(|pods| {
