@@ -147,7 +147,9 @@ struct State {
     /// added, stopped, killed or removed): the generation of [`ChangeMarker`].
     generation: u64,
     next_id: u64,
-    containers: BTreeMap<u64, SimContainer>,
+    /// Boxed: a node's few dozen containers arrive in id order, which leaves the
+    /// B-tree's nodes about half full, so inline records would cost twice their size.
+    containers: BTreeMap<u64, Box<SimContainer>>,
     /// Pods with at least one container, and how many.
     pods: HashMap<Arc<str>, (Arc<SimPod>, u32)>,
     next_ip: u32,
@@ -414,7 +416,7 @@ impl Runtime for SimRuntime {
         state.generation += 1;
         state.containers.insert(
             key,
-            SimContainer {
+            Box::new(SimContainer {
                 pod,
                 name,
                 image,
@@ -429,7 +431,7 @@ impl Runtime for SimRuntime {
                 ended: None,
                 log,
                 extras,
-            },
+            }),
         );
         Ok(self.id(key))
     }
