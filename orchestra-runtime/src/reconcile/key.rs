@@ -14,7 +14,9 @@ use orchestra_core::{Resource, ResourceExt};
 ///
 /// Its strings are shared: a clone copies two pointers, not two strings. The cache
 /// files each object under its key in every index, and the queues, agents and
-/// scheduler keep keys of every pod, so at 100,000 pods the copies add up.
+/// scheduler keep keys of every pod, so at 100,000 pods the copies add up. A key kept
+/// per object is best taken from the cache ([`Cache::key_of`](super::Cache::key_of)),
+/// which shares its own; [`ObjectKey::of`] makes new strings.
 #[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// The namespace, or `None` for cluster-scoped objects.
