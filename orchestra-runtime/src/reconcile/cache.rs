@@ -8,7 +8,9 @@
 //! (a ReplicaSet's ready pods) that the cache keeps current as objects change.
 
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use orchestra_core::{LabelSelector, Resource};
@@ -33,40 +35,79 @@ pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
 /// ReplicaSet of 100,000 pods reads its pods on every sync.
 struct Index<K> {
     func: IndexFn<K>,
-    entries: HashMap<String, KeyMap<Arc<K>>, foldhash::fast::RandomState>,
+    entries: HashMap<String, FiledSet<K>, foldhash::fast::RandomState>,
 }
 
-impl<K> Index<K> {
-    fn insert(&mut self, obj: &Arc<K>, key: &ObjectKey) {
+/// The objects filed under one index value.
+type FiledSet<K> = HashSet<Filed<K>, foldhash::fast::RandomState>;
+
+/// An object filed in an index, hashed and compared by its key's parts read from the
+/// object itself: an entry is one pointer, where a key beside it would add four (every
+/// pod is filed under four or five index values).
+struct Filed<K>(Arc<K>);
+
+impl<K: Resource> KeyParts for Filed<K> {
+    fn namespace(&self) -> Option<&str> {
+        parts_of(&*self.0).0
+    }
+
+    fn name(&self) -> &str {
+        parts_of(&*self.0).1
+    }
+}
+
+/// Hashes as the object's [`ObjectKey`] does, so an entry is found by key.
+impl<K: Resource> Hash for Filed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn KeyParts).hash(state);
+    }
+}
+
+impl<K: Resource> PartialEq for Filed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn KeyParts) == (other as &dyn KeyParts)
+    }
+}
+
+impl<K: Resource> Eq for Filed<K> {}
+
+impl<'a, K: Resource> Borrow<dyn KeyParts + 'a> for Filed<K> {
+    fn borrow(&self) -> &(dyn KeyParts + 'a) {
+        self
+    }
+}
+
+impl<K: Resource> Index<K> {
+    fn insert(&mut self, obj: &Arc<K>) {
         for value in (self.func)(obj) {
             self.entries
                 .entry(value)
                 .or_default()
-                .insert(key.clone(), obj.clone());
+                .replace(Filed(obj.clone()));
         }
     }
 
-    /// Moves `key` from `old`'s index values to `new`'s. Most updates (a status
-    /// change) keep every value: then only the shared object is swapped in place, with
-    /// no key copied or entry moved.
-    fn replace(&mut self, old: &K, new: &Arc<K>, key: &ObjectKey) {
+    /// Moves the object from `old`'s index values to `new`'s. Most updates (a status
+    /// change) keep every value: then only the shared object is swapped in place.
+    fn replace(&mut self, old: &K, new: &Arc<K>) {
         let (before, after) = ((self.func)(old), (self.func)(new));
         if before != after {
-            self.remove(old, key);
-            self.insert(new, key);
+            self.remove(old);
+            self.insert(new);
             return;
         }
         for value in &before {
-            if let Some(slot) = self.entries.get_mut(value).and_then(|set| set.get_mut(key)) {
-                *slot = new.clone();
+            if let Some(set) = self.entries.get_mut(value) {
+                set.replace(Filed(new.clone()));
             }
         }
     }
 
-    fn remove(&mut self, obj: &K, key: &ObjectKey) {
+    fn remove(&mut self, obj: &K) {
+        let key = parts_of(obj);
         for value in (self.func)(obj) {
             if let Some(set) = self.entries.get_mut(&value) {
-                set.remove(key);
+                set.remove(&key as &dyn KeyParts);
                 if set.is_empty() {
                     self.entries.remove(&value);
                 }
@@ -218,10 +259,10 @@ impl<K: Resource> Cache<K> {
     /// nothing.
     pub fn by_index(&self, index: &str, value: &str) -> Vec<Arc<K>> {
         let inner = self.inner.read();
-        let Some(keys) = inner.indexes.get(index).and_then(|i| i.entries.get(value)) else {
+        let Some(filed) = inner.indexes.get(index).and_then(|i| i.entries.get(value)) else {
             return Vec::new();
         };
-        keys.values().cloned().collect()
+        filed.iter().map(|f| f.0.clone()).collect()
     }
 
     /// The keys of the objects whose index `index` has the value `value`.
@@ -231,7 +272,15 @@ impl<K: Resource> Cache<K> {
             .indexes
             .get(index)
             .and_then(|i| i.entries.get(value))
-            .map(|keys| keys.keys().cloned().collect())
+            .map(|filed| {
+                filed
+                    .iter()
+                    .map(|f| {
+                        let (namespace, name) = parts_of(&*f.0);
+                        inner.key(namespace, name)
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -321,8 +370,8 @@ impl<K: Resource> CacheWriter<K> {
         let old = objects.insert(key.clone(), obj.clone());
         for index in indexes.values_mut() {
             match &old {
-                Some(old) => index.replace(old, &obj, &key),
-                None => index.insert(&obj, &key),
+                Some(old) => index.replace(old, &obj),
+                None => index.insert(&obj),
             }
         }
         for tally in tallies.values_mut() {
@@ -345,7 +394,7 @@ impl<K: Resource> CacheWriter<K> {
         } = &mut *inner;
         let (key, old) = objects.remove_entry(key)?;
         for index in indexes.values_mut() {
-            index.remove(&old, &key);
+            index.remove(&old);
         }
         for tally in tallies.values_mut() {
             tally.remove(&old);
@@ -364,8 +413,8 @@ impl<K: Resource> CacheWriter<K> {
             func,
             entries: HashMap::default(),
         };
-        for (key, obj) in objects.iter() {
-            index.insert(obj, key);
+        for obj in objects.values() {
+            index.insert(obj);
         }
         indexes.insert(name.to_owned(), index);
     }
@@ -394,7 +443,7 @@ impl<K: Resource> CacheWriter<K> {
 
 #[cfg(test)]
 mod tests {
-    use orchestra_core::ObjectMeta;
+    use orchestra_core::{ObjectMeta, ResourceExt};
     use orchestra_core::kinds::Pod;
 
     use super::*;
@@ -448,6 +497,41 @@ mod tests {
         let fresh = cache.key(Some("default"), "d");
         assert_eq!(fresh.namespace.as_deref(), Some("default"));
         assert_eq!(Arc::strong_count(fresh.namespace.as_ref().unwrap()), 1);
+    }
+
+    #[test]
+    fn index_entries_are_found_by_key() {
+        let writer = Cache::<Pod>::new_with_writer();
+        let cache = writer.cache();
+        let labelled = |name: &str| {
+            let mut pod = Pod {
+                metadata: ObjectMeta::namespaced("default", name),
+                ..Default::default()
+            };
+            pod.metadata.labels.insert("app".into(), "web".into());
+            Arc::new(pod)
+        };
+        writer.apply(labelled("a"));
+        writer.apply(labelled("b"));
+        let mut names: Vec<String> = cache
+            .by_index(INDEX_LABEL, "app=web")
+            .iter()
+            .map(|p| p.name_any().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        // The keys an index hands out are the cache's own.
+        let keys = cache.keys_by_index(INDEX_LABEL, "app=web");
+        assert_eq!(keys.len(), 2);
+        for key in &keys {
+            assert!(Arc::ptr_eq(&key.name, &cache.key(Some("default"), &key.name).name));
+        }
+        writer.remove(&ObjectKey::namespaced("default", "a"));
+        let left = cache.by_index(INDEX_LABEL, "app=web");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].name_any(), "b");
+        writer.remove(&ObjectKey::namespaced("default", "b"));
+        assert!(cache.keys_by_index(INDEX_LABEL, "app=web").is_empty());
     }
 
     #[test]
