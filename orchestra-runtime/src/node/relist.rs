@@ -72,10 +72,31 @@ fn nothing_changed(
 
 /// What the last relist saw of one container.
 struct Seen {
-    state: RuntimeContainerState,
+    phase: Phase,
     pod: ObjectKey,
     /// The relist that last listed it.
     round: u64,
+}
+
+/// The part of a container's state a relist compares. An id names one run of a
+/// container, which only moves forward through these (an exited container's details
+/// never change), so a change of phase is every change: keeping the whole state for
+/// every container would cost 64 bytes where this costs one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Created,
+    Running,
+    Exited,
+}
+
+impl From<&RuntimeContainerState> for Phase {
+    fn from(state: &RuntimeContainerState) -> Phase {
+        match state {
+            RuntimeContainerState::Created => Phase::Created,
+            RuntimeContainerState::Running => Phase::Running,
+            RuntimeContainerState::Exited { .. } => Phase::Exited,
+        }
+    }
 }
 
 /// The containers the last relist saw, by id, and the comparison with the next.
@@ -110,11 +131,12 @@ impl SeenContainers {
         self.round += 1;
         let round = self.round;
         for status in list {
+            let phase = Phase::from(&status.state);
             match self.by_id.get_mut(&status.id) {
                 Some(seen) => {
                     seen.round = round;
-                    if seen.state != status.state {
-                        seen.state = status.state;
+                    if seen.phase != phase {
+                        seen.phase = phase;
                         changed(seen.pod.clone());
                     }
                 }
@@ -122,11 +144,7 @@ impl SeenContainers {
                     // Kept for as long as the container lives: share the cache's key.
                     let pod = pods.key(Some(&status.sandbox.namespace), &status.sandbox.name);
                     changed(pod.clone());
-                    let seen = Seen {
-                        state: status.state,
-                        pod,
-                        round,
-                    };
+                    let seen = Seen { phase, pod, round };
                     self.by_id.insert(status.id, seen);
                 }
             }
