@@ -443,8 +443,8 @@ impl<K: Resource> CacheWriter<K> {
 
 #[cfg(test)]
 mod tests {
-    use orchestra_core::{ObjectMeta, ResourceExt};
     use orchestra_core::kinds::Pod;
+    use orchestra_core::{ObjectMeta, ResourceExt};
 
     use super::*;
 
@@ -524,7 +524,10 @@ mod tests {
         let keys = cache.keys_by_index(INDEX_LABEL, "app=web");
         assert_eq!(keys.len(), 2);
         for key in &keys {
-            assert!(Arc::ptr_eq(&key.name, &cache.key(Some("default"), &key.name).name));
+            assert!(Arc::ptr_eq(
+                &key.name,
+                &cache.key(Some("default"), &key.name).name
+            ));
         }
         writer.remove(&ObjectKey::namespaced("default", "a"));
         let left = cache.by_index(INDEX_LABEL, "app=web");
