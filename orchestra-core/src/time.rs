@@ -6,6 +6,8 @@
 //! moved since", so under `#[tokio::test(start_paused = true)]` a five-minute eviction
 //! timeout passes in milliseconds and timestamps agree with the timers.
 
+mod rfc3339;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -69,7 +71,10 @@ impl fmt::Debug for Time {
 
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+        match rfc3339::format(&self.0, &mut [0; rfc3339::LEN]) {
+            Some(text) => f.write_str(text),
+            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        }
     }
 }
 
@@ -77,13 +82,19 @@ impl FromStr for Time {
     type Err = chrono::ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Time(DateTime::parse_from_rfc3339(s)?.with_timezone(&Utc)))
+        match rfc3339::parse(s) {
+            Some(t) => Ok(Time(t)),
+            None => Ok(Time(DateTime::parse_from_rfc3339(s)?.with_timezone(&Utc))),
+        }
     }
 }
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match rfc3339::format(&self.0, &mut [0; rfc3339::LEN]) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
