@@ -48,7 +48,7 @@ pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
 
 use crate::reconcile::{
-    Informer, InformerEvent, KeyMap, KeyParts, ObjectKey, QueueConfig, WorkQueue, parts_of,
+    Informer, InformerEvent, KeyMap, ObjectKey, QueueConfig, WorkQueue, held_key, parts_of,
 };
 use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
 use relist::SeenContainers;
@@ -289,10 +289,7 @@ impl NodeAgent {
                     // cache's: the record's own once there is one, so the cache's lock
                     // (its informer takes it for every event) is left alone.
                     let pod = event.object();
-                    let recorded = records
-                        .lock()
-                        .get_key_value(&parts_of(&**pod) as &dyn KeyParts)
-                        .map(|(key, _)| key.clone());
+                    let recorded = held_key(&records.lock(), parts_of(&**pod));
                     queue.add(recorded.unwrap_or_else(|| pods.key_of(pod)));
                 }
                 // The feed ended (its informer stopped): keep serving what is queued

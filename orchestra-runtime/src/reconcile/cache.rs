@@ -17,7 +17,7 @@ use orchestra_core::{LabelSelector, Resource};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use super::key::{KeyMap, KeyParts, Namespaces, ObjectKey, parts_of};
+use super::key::{KeyMap, KeyParts, Namespaces, ObjectKey, held_key, parts_of};
 use super::tally::{Groups, Tallies, Tally};
 
 /// Index of objects by `metadata.namespace` (cluster-scoped objects: `""`).
@@ -129,16 +129,10 @@ impl<K> Inner<K> {
     /// The key of the cached object `namespace/name`, or a new one (sharing the
     /// namespace when the cache knows it) when nothing is cached under it.
     fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
-        if let Some((key, _)) = self
-            .objects
-            .get_key_value(&(namespace, name) as &dyn KeyParts)
-        {
-            return key.clone();
-        }
-        ObjectKey {
+        held_key(&self.objects, (namespace, name)).unwrap_or_else(|| ObjectKey {
             namespace: namespace.map(|ns| self.namespaces.get(ns).unwrap_or_else(|| ns.into())),
             name: name.into(),
-        }
+        })
     }
 }
 
@@ -353,10 +347,7 @@ impl<K: Resource> CacheWriter<K> {
         let (namespace, name) = parts_of(&*obj);
         // An update keeps the key the object was first filed under; a new object's
         // key shares its namespace with the others.
-        let existing = inner
-            .objects
-            .get_key_value(&(namespace, name) as &dyn KeyParts)
-            .map(|(key, _)| key.clone());
+        let existing = held_key(&inner.objects, (namespace, name));
         let key = existing.unwrap_or_else(|| ObjectKey {
             namespace: namespace.map(|ns| inner.namespaces.intern(ns)),
             name: name.into(),

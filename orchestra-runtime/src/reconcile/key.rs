@@ -119,6 +119,13 @@ pub(crate) fn parts_of<K: Resource>(obj: &K) -> (Option<&str>, &str) {
     (obj.meta().namespace.as_deref(), obj.name_any())
 }
 
+/// The key `map` holds for `parts` (its strings shared, nothing allocated), if it
+/// holds one.
+pub(crate) fn held_key<V>(map: &KeyMap<V>, parts: (Option<&str>, &str)) -> Option<ObjectKey> {
+    map.get_key_value(&parts as &dyn KeyParts)
+        .map(|(key, _)| key.clone())
+}
+
 impl KeyParts for (Option<&str>, &str) {
     fn namespace(&self) -> Option<&str> {
         self.0

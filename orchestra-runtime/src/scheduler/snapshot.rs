@@ -16,7 +16,7 @@ use orchestra_core::kinds::{Node, Pod};
 
 use super::framework::PodInfo;
 use super::node_info::{NodeInfo, PodRequests, Resources};
-use crate::reconcile::{KeyMap, KeyParts, ObjectKey, parts_of};
+use crate::reconcile::{KeyMap, ObjectKey, held_key, parts_of};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
 #[derive(Clone, Debug)]
@@ -99,9 +99,7 @@ impl Snapshot {
 
     /// The key the snapshot keeps for `pod`, if it has placed it.
     pub(crate) fn key_of(&self, pod: &Pod) -> Option<ObjectKey> {
-        self.pods
-            .get_key_value(&parts_of(pod) as &dyn KeyParts)
-            .map(|(key, _)| key.clone())
+        held_key(&self.pods, parts_of(pod))
     }
 
     /// The node a pod is placed on, if it is.
