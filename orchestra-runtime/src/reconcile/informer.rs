@@ -354,12 +354,7 @@ impl<K: Resource> Informer<K> {
             if unchanged {
                 continue;
             }
-            let new = Arc::new(obj);
-            let event = match self.writer.apply(new.clone()) {
-                Some(old) => InformerEvent::Updated { old, new },
-                None => InformerEvent::Added(new),
-            };
-            subscribers.broadcast(event);
+            subscribers.broadcast(self.put(Arc::new(obj)));
         }
         for key in stale {
             if let Some(old) = self.writer.remove(&key) {
@@ -374,10 +369,7 @@ impl<K: Resource> Informer<K> {
     fn apply(&self, change: Change<K>) {
         let mut subscribers = self.subscribers.lock();
         let informer_event = match change {
-            Change::Put(new) => match self.writer.apply(new.clone()) {
-                Some(old) => InformerEvent::Updated { old, new },
-                None => InformerEvent::Added(new),
-            },
+            Change::Put(new) => self.put(new),
             Change::Deleted(obj) => {
                 let key = ObjectKey::of(&*obj);
                 let last = self.writer.remove(&key).unwrap_or(obj);
@@ -385,6 +377,14 @@ impl<K: Resource> Informer<K> {
             }
         };
         subscribers.broadcast(informer_event);
+    }
+
+    /// Stores `new` in the cache; the event that tells of it.
+    fn put(&self, new: Arc<K>) -> InformerEvent<K> {
+        match self.writer.apply(new.clone()) {
+            Some(old) => InformerEvent::Updated { old, new },
+            None => InformerEvent::Added(new),
+        }
     }
 }
 
