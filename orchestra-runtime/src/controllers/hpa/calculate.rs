@@ -9,7 +9,7 @@
 //! exactly the target when the measured pods ask for fewer: either way the load the
 //! unmeasured pods take or may already carry damps the change.
 
-use super::decide::{TOLERANCE, desired_for_ratio};
+use super::decide::{desired_for_ratio, within_tolerance};
 
 /// What one metric asks of the pods: their usage over the target, and how many pods
 /// that ratio was computed over.
@@ -27,7 +27,7 @@ impl UsageRatio {
     /// as Kubernetes does: `current` may include pods that do not exist yet, and
     /// scaling those would compound one load into several scale-outs.
     pub fn desired_replicas(self, current: i32) -> i32 {
-        if !self.ratio.is_finite() || (self.ratio - 1.0).abs() <= TOLERANCE {
+        if within_tolerance(self.ratio) {
             return current;
         }
         desired_for_ratio(i32::try_from(self.counted).unwrap_or(i32::MAX), self.ratio)

@@ -8,10 +8,15 @@ use orchestra_core::kinds::{HPAScalingPolicyType, HPAScalingRules, ScalingPolicy
 /// Changes within this fraction of the target are ignored (Kubernetes' tolerance).
 pub const TOLERANCE: f64 = 0.1;
 
+/// Whether a usage ratio is close enough to 1 (or no number at all) to change nothing.
+pub fn within_tolerance(usage_ratio: f64) -> bool {
+    !usage_ratio.is_finite() || (usage_ratio - 1.0).abs() <= TOLERANCE
+}
+
 /// The replicas one metric asks for: `ceil(current × usage / target)`, or `current`
 /// when the ratio is within the tolerance.
 pub fn desired_for_ratio(current: i32, usage_ratio: f64) -> i32 {
-    if !usage_ratio.is_finite() || (usage_ratio - 1.0).abs() <= TOLERANCE {
+    if within_tolerance(usage_ratio) {
         return current;
     }
     (f64::from(current) * usage_ratio).ceil() as i32
