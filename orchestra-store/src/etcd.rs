@@ -10,6 +10,9 @@
 //! Every key is stored under a configurable prefix, so several clusters can share one
 //! etcd.
 
+mod members;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +22,7 @@ use etcd_client::{
     Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use futures::StreamExt;
+use members::Members;
 use orchestra_core::store::prefix_range_end;
 use orchestra_core::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
@@ -28,7 +32,8 @@ use orchestra_core::{
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EtcdStoreConfig {
-    /// Client endpoints, e.g. `http://127.0.0.1:2379`; the client fails over between them.
+    /// Client endpoints, e.g. `http://127.0.0.1:2379`, one per member: requests go to one
+    /// member until it fails them, then to the next.
     pub endpoints: Vec<String>,
     /// Prefix of every key this store writes (default empty).
     pub key_prefix: Vec<u8>,
@@ -128,7 +133,7 @@ impl EtcdStoreConfig {
 /// A [`Store`] over etcd v3.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
+    members: Arc<Members>,
     prefix: Vec<u8>,
 }
 
@@ -168,19 +173,25 @@ fn is_transient(e: &etcd_client::Error) -> bool {
     }
 }
 
-/// Runs `op`, retrying transient failures with backoff. A write that failed after
-/// reaching etcd may have been applied: its retry then reports the conflict it meets,
-/// as any client of a replicated store must expect.
-async fn retrying<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, etcd_client::Error>
+/// Runs `op` on the pinned member, retrying transient failures with backoff on the
+/// next member. A write that failed after reaching etcd may have been applied: its
+/// retry then reports the conflict it meets, as any client of a replicated store must
+/// expect.
+async fn retrying<T, Fut>(
+    members: &Members,
+    mut op: impl FnMut(Client) -> Fut,
+) -> Result<T, etcd_client::Error>
 where
     Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
 {
     let mut delay = Duration::from_millis(50);
     let mut attempt = 0;
     loop {
-        match op().await {
+        let (member, client) = members.pinned();
+        match op(client).await {
             Err(e) if attempt < RETRIES && is_transient(&e) => {
                 attempt += 1;
+                members.fail_over(member);
                 tracing::debug!(error = %e, attempt, "etcd request failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(1));
@@ -224,11 +235,11 @@ impl EtcdStore {
             }
             options = options.with_tls(client_tls);
         }
-        let client = Client::connect(&config.endpoints, Some(options))
+        let members = Members::connect(&config.endpoints, &options)
             .await
             .map_err(unavailable)?;
         Ok(EtcdStore {
-            client,
+            members: Arc::new(members),
             prefix: config.key_prefix,
         })
     }
@@ -259,12 +270,9 @@ impl EtcdStore {
         let options = GetOptions::new()
             .with_count_only()
             .with_revision(revision as i64);
-        match retrying(|| {
-            let (mut kv, key, options) = (
-                self.client.kv_client(),
-                self.full(PROBE_KEY),
-                options.clone(),
-            );
+        match retrying(&self.members, |client| {
+            let (mut kv, key, options) =
+                (client.kv_client(), self.full(PROBE_KEY), options.clone());
             async move { kv.get(key, Some(options)).await }
         })
         .await
@@ -319,12 +327,9 @@ impl EtcdStore {
 
     async fn current(&self) -> Result<Revision, StoreError> {
         let options = GetOptions::new().with_count_only();
-        let resp = retrying(|| {
-            let (mut kv, key, options) = (
-                self.client.kv_client(),
-                self.full(PROBE_KEY),
-                options.clone(),
-            );
+        let resp = retrying(&self.members, |client| {
+            let (mut kv, key, options) =
+                (client.kv_client(), self.full(PROBE_KEY), options.clone());
             async move { kv.get(key, Some(options)).await }
         })
         .await
@@ -345,8 +350,8 @@ impl EtcdStore {
             .when([guard])
             .and_then([then])
             .or_else([TxnOp::get(full, None)]);
-        let resp = retrying(|| {
-            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+        let resp = retrying(&self.members, |client| {
+            let (mut kv, txn) = (client.kv_client(), txn.clone());
             async move { kv.txn(txn).await }
         })
         .await
@@ -374,8 +379,8 @@ fn check_key(key: &[u8]) -> Result<(), StoreError> {
 impl Store for EtcdStore {
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
         check_key(key)?;
-        let resp = retrying(|| {
-            let (mut kv, key) = (self.client.kv_client(), self.full(key));
+        let resp = retrying(&self.members, |client| {
+            let (mut kv, key) = (client.kv_client(), self.full(key));
             async move { kv.get(key, None).await }
         })
         .await
@@ -414,8 +419,8 @@ impl Store for EtcdStore {
             Some(n) => get = get.with_limit(n as i64),
             None => {}
         }
-        let resp = match retrying(|| {
-            let (mut kv, start, get) = (self.client.kv_client(), start.clone(), get.clone());
+        let resp = match retrying(&self.members, |client| {
+            let (mut kv, start, get) = (client.kv_client(), start.clone(), get.clone());
             async move { kv.get(start, Some(get)).await }
         })
         .await
@@ -530,6 +535,7 @@ impl Store for EtcdStore {
             last: after_revision,
             stream: None,
             pending: std::collections::VecDeque::new(),
+            member: 0,
             failures: 0,
             done: false,
         };
@@ -555,7 +561,10 @@ impl Store for EtcdStore {
         if revision <= self.probe_compact_revision().await? {
             return Ok(());
         }
-        match self.client.kv_client().compact(revision as i64, None).await {
+        let compacted = retrying(&self.members, |client| async move {
+            client.kv_client().compact(revision as i64, None).await
+        });
+        match compacted.await {
             Ok(_) => Ok(()),
             Err(e)
                 if e.to_string()
@@ -587,6 +596,8 @@ struct ResumingWatch {
     last: Revision,
     stream: Option<etcd_client::WatchStream>,
     pending: std::collections::VecDeque<WatchEvent>,
+    /// The member the stream was opened on, to fail over from.
+    member: usize,
     failures: u32,
     done: bool,
 }
@@ -598,7 +609,9 @@ impl ResumingWatch {
             .with_range(end)
             .with_prev_key()
             .with_start_revision(self.last as i64 + 1);
-        let mut client = self.store.client.watch_client();
+        let (member, client) = self.store.members.pinned();
+        self.member = member;
+        let mut client = client.watch_client();
         let stream = client
             .watch(self.key.clone(), Some(options))
             .await
@@ -673,6 +686,7 @@ impl ResumingWatch {
     /// Counts a failure and waits before the next attempt; returns the error to end
     /// with once the retries are used up.
     async fn failed(&mut self, e: StoreError) -> Option<StoreError> {
+        self.store.members.fail_over(self.member);
         self.failures += 1;
         if self.failures > RETRIES {
             self.done = true;
