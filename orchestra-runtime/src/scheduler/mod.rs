@@ -56,7 +56,7 @@ pub use framework::{
 pub use node_info::{NodeInfo, PodRequests, Resources};
 pub use queue::{SchedulingQueue, SchedulingQueueConfig};
 pub use scheduling_loop::{REASON_FAILED_SCHEDULING, REASON_UNSCHEDULABLE};
-pub use snapshot::Snapshot;
+pub use snapshot::{PlacedLabels, Snapshot};
 
 use crate::reconcile::Manager;
 use scheduling_loop::{LoopSettings, SchedulingLoop};

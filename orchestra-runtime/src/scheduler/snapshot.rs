@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
+use orchestra_core::StringMap;
 use orchestra_core::kinds::{Node, Pod};
 
 use super::framework::PodInfo;
@@ -19,13 +20,42 @@ use super::node_info::{NodeInfo, PodRequests, Resources};
 use crate::reconcile::{KeyMap, ObjectKey, held_key, parts_of};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
+///
+/// The pod itself is not kept: at 100,000 pods that would hold every one of them
+/// decoded, which the informer's cache does not. What plugins ask of other placed pods
+/// (their namespace and labels, for spreading) is kept instead, shared by all the pods
+/// that have the same — the replicas of one template.
 #[derive(Clone, Debug)]
 struct Placement {
     node: Arc<str>,
     requests: PodRequests,
     owner: Option<Arc<str>>,
-    pod: Arc<Pod>,
+    labels: Arc<PlacedLabels>,
     assumed: bool,
+}
+
+/// The namespace and labels of a placed pod, which is what plugins that count other
+/// pods (topology spreading) match them by.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PlacedLabels {
+    /// The pod's namespace.
+    pub namespace: Option<String>,
+    /// The pod's labels.
+    pub labels: StringMap,
+}
+
+impl PlacedLabels {
+    fn of(pod: &Pod) -> PlacedLabels {
+        PlacedLabels {
+            namespace: pod.metadata.namespace.clone(),
+            labels: pod.metadata.labels.clone(),
+        }
+    }
+
+    /// Whether `pod` has these namespace and labels.
+    fn describe(&self, pod: &Pod) -> bool {
+        self.namespace == pod.metadata.namespace && self.labels == pod.metadata.labels
+    }
 }
 
 /// How a node changed, for deciding whether unschedulable pods deserve another try.
@@ -49,6 +79,9 @@ pub struct Snapshot {
     /// One shared copy of each owner uid that placed pods name, with how many do:
     /// nodes count owners by these copies (see [`NodeInfo::pods_of_shared_owner`]).
     owners: HashMap<Arc<str>, usize>,
+    /// One shared copy of each namespace-and-labels that placed pods have, with how
+    /// many do.
+    labels: HashMap<Arc<PlacedLabels>, usize>,
 }
 
 impl Snapshot {
@@ -87,9 +120,10 @@ impl Snapshot {
         self.index_of(name).map(|i| &self.nodes[i])
     }
 
-    /// Every placed pod (bound or assumed) with the name of its node.
-    pub fn placed_pods(&self) -> impl Iterator<Item = (&Arc<Pod>, &str)> {
-        self.pods.values().map(|p| (&p.pod, &*p.node))
+    /// The namespace and labels of every placed pod (bound or assumed), with the name
+    /// of its node.
+    pub fn placed_pods(&self) -> impl Iterator<Item = (&PlacedLabels, &str)> {
+        self.pods.values().map(|p| (&*p.labels, &*p.node))
     }
 
     /// The shared copy of owner uid `uid`, if any placed pod has that owner.
@@ -169,14 +203,14 @@ impl Snapshot {
             Some(node) if !pod.is_terminal() => {
                 // A confirmed placement that still holds (the common update: a status
                 // change) only takes the newer object.
-                if let Some(placed) = self.pods.get_mut(&key)
+                if let Some(placed) = self.pods.get(&key)
                     && !placed.assumed
                     && *placed.node == *node
                     && placed.owner.as_deref()
                         == pod.metadata.controller_ref().map(|r| r.uid.as_str())
                     && placed.requests == PodRequests::of(pod)
+                    && placed.labels.describe(pod)
                 {
-                    placed.pod = pod.clone();
                     return;
                 }
                 let node: Arc<str> = match self.by_name.get_key_value(node) {
@@ -202,18 +236,18 @@ impl Snapshot {
             requests,
             owner_uid: owner,
         } = info;
-        if let Some(old) = self.pods.get(&key)
+        if let Some(old) = self.pods.get_mut(&key)
             && old.node == node
             && old.requests == requests
             && old.owner == owner
+            && old.labels.describe(&pod)
         {
-            let placement = self.pods.get_mut(&key).expect("just found");
-            placement.pod = pod;
-            placement.assumed = assumed;
+            old.assumed = assumed;
             return;
         }
         self.unplace(&key);
         let owner = owner.map(|uid| self.share_owner(uid));
+        let labels = self.share_labels(PlacedLabels::of(&pod));
         if let Some(&i) = self.by_name.get(&node) {
             self.nodes[i].add_pod(requests, owner.as_ref());
         }
@@ -223,7 +257,7 @@ impl Snapshot {
                 node,
                 requests,
                 owner,
-                pod,
+                labels,
                 assumed,
             },
         );
@@ -238,6 +272,33 @@ impl Snapshot {
         }
         if let Some(owner) = &old.owner {
             self.release_owner(owner);
+        }
+        self.release_labels(&old.labels);
+    }
+
+    /// The shared copy of `labels`, counted once more.
+    fn share_labels(&mut self, labels: PlacedLabels) -> Arc<PlacedLabels> {
+        match self.labels.get_key_value(&labels) {
+            Some((shared, _)) => {
+                let shared = shared.clone();
+                *self.labels.get_mut(&labels).expect("just found") += 1;
+                shared
+            }
+            None => {
+                let shared = Arc::new(labels);
+                self.labels.insert(shared.clone(), 1);
+                shared
+            }
+        }
+    }
+
+    /// Counts a use of the shared `labels` less, forgetting them after their last.
+    fn release_labels(&mut self, labels: &Arc<PlacedLabels>) {
+        if let Some(uses) = self.labels.get_mut(labels) {
+            *uses -= 1;
+            if *uses == 0 {
+                self.labels.remove(labels);
+            }
         }
     }
 
@@ -330,6 +391,41 @@ mod tests {
             1000,
             "a confirmed placement is not forgotten"
         );
+    }
+
+    #[test]
+    fn placed_pods_show_their_labels_shared_and_follow_label_changes() {
+        let labelled = |name: &str, app: &str| {
+            let mut p = (*pod(name, "1", Some("n1"))).clone();
+            p.metadata.labels.insert("app".into(), app.into());
+            Arc::new(p)
+        };
+        let mut snap = Snapshot::new();
+        snap.upsert_node(node("n1", "8"));
+        snap.observe_pod(key("a"), &labelled("a", "web"));
+        snap.assume(key("b"), &PodInfo::new(labelled("b", "web")), 0);
+        let placed: Vec<&PlacedLabels> = snap.placed_pods().map(|(l, _)| l).collect();
+        assert_eq!(placed.len(), 2);
+        assert!(std::ptr::eq(placed[0], placed[1]), "one copy for both");
+        assert_eq!(placed[0].labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(placed[0].namespace.as_deref(), Some("default"));
+
+        // A relabelled pod is matched by its new labels.
+        snap.observe_pod(key("a"), &labelled("a", "db"));
+        let mut apps: Vec<&str> = snap
+            .placed_pods()
+            .map(|(l, _)| l.labels.get("app").map_or("", String::as_str))
+            .collect();
+        apps.sort_unstable();
+        assert_eq!(apps, ["db", "web"]);
+        assert_eq!(
+            snap.node(0).requested().milli_cpu,
+            2000,
+            "still counted once each"
+        );
+        snap.remove_pod(&key("a"));
+        snap.remove_pod(&key("b"));
+        assert!(snap.labels.is_empty(), "forgotten with their last pod");
     }
 
     #[test]

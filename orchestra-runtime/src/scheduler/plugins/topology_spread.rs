@@ -64,9 +64,7 @@ impl DomainCounts {
             }
         }
         for (placed, node_name) in snapshot.placed_pods() {
-            if placed.metadata.namespace.as_deref() != namespace
-                || !selector.matches(&placed.metadata.labels)
-            {
+            if placed.namespace.as_deref() != namespace || !selector.matches(&placed.labels) {
                 continue;
             }
             let Some(d) = snapshot
