@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{Widget, memory_client};
 use orchestra::core::{Api, DeleteParams, ListParams, OwnerReference, Store};
 use orchestra::runtime::reconcile::{
-    HandlerRegistration, Informer, InformerEvent, ObjectKey, Subscription,
+    HandlerRegistration, Informer, InformerConfig, InformerEvent, ObjectKey, Subscription,
 };
 use orchestra::store::{MemoryStore, MemoryStoreConfig};
 use parking_lot::Mutex;
@@ -145,6 +145,56 @@ async fn cache_follows_the_store_and_answers_by_index() {
     // An index added while running covers what is already cached.
     informer.add_index("size", |w: &Widget| vec![w.spec.size.to_string()]);
     assert_eq!(cache.by_index("size", "3").len(), 1);
+    stop.cancel();
+}
+
+/// An informer that keeps only two objects decoded packs the rest, and still serves
+/// every object as the store has it and tells every change with its previous state.
+#[tokio::test(start_paused = true)]
+async fn an_informer_keeping_few_objects_decoded_serves_and_reports_them_all() {
+    let (client, _) = memory_client();
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    for i in 0..10 {
+        let w = Widget::new(&format!("w{i}"), i).with_label("app", "web");
+        widgets.create(&w).await.unwrap();
+    }
+    let mut config = InformerConfig::default();
+    config.decoded = 2;
+    let informer =
+        Arc::new(Informer::new(Api::<Widget>::all(client), ListParams::default()).config(config));
+    let cache = informer.cache();
+    let stop = start(&informer);
+    cache.wait_until_synced().await;
+    let (handled, _registration) = record_handled(&informer);
+    handled.lock().clear();
+
+    for i in 0..10 {
+        widgets
+            .update_with(&format!("w{i}"), |w| w.spec.size += 100)
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        widgets
+            .delete(&format!("w{i}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut expected: Vec<String> = (0..10)
+        .map(|i| format!("Updated w{i} {i}->{}", i + 100))
+        .collect();
+    expected.extend((0..3).map(|i| format!("Deleted w{i} {}", i + 100)));
+    assert_eq!(*handled.lock(), expected);
+    let stored = widgets.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(stored.len(), 7);
+    assert_eq!(cache.len(), 7);
+    for w in &stored {
+        let cached = cache.get(&ObjectKey::of(w)).expect("cached");
+        assert_eq!(*cached, *w, "as the store has it, resourceVersion too");
+    }
+    assert_eq!(cache.matching(None, &"app=web".parse().unwrap()).len(), 7);
     stop.cancel();
 }
 

@@ -1,23 +1,31 @@
-//! The informer's in-memory cache: every object of one kind as a shared `Arc<K>`, with
-//! indexes to find objects without scanning.
+//! The informer's in-memory cache: every object of one kind, with indexes to find
+//! objects without scanning.
 //!
 //! Controllers read only from here (never from the store) so a reconcile costs no I/O
 //! until it writes. Three indexes are always kept — by namespace, by owner uid and by
 //! label pair — and users add their own (pods by `spec.nodeName`, say) with an index
 //! function before the informer starts, and [`Tally`] summaries of groups of objects
 //! (a ReplicaSet's ready pods) that the cache keeps current as objects change.
+//!
+//! **Decoded and packed objects.** The most recently written objects (by default
+//! [`DEFAULT_DECODED`] of them) are kept decoded, as the `Arc<K>` the informer handed
+//! to its handlers, so the objects controllers are working on are read at the cost of
+//! a pointer. Older ones are packed (see `packed.rs`): a settled pod costs about a
+//! tenth of its decoded size, which is what lets one process hold 100,000 of them,
+//! and is decoded again on each read. So two reads of a settled object return equal
+//! objects that need not be the same `Arc`. A cache with fewer objects than the limit
+//! never packs anything.
 
 use std::any::TypeId;
-use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use orchestra_core::{LabelSelector, Resource};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
-use super::key::{KeyMap, KeyParts, Namespaces, ObjectKey, held_key, parts_of};
+use super::key::{KeyMap, Namespaces, ObjectKey, held_key, parts_of};
+use super::packed::{Packed, Packer};
 use super::tally::{Groups, Tallies, Tally};
 
 /// Index of objects by `metadata.namespace` (cluster-scoped objects: `""`).
@@ -27,87 +35,52 @@ pub const INDEX_OWNER: &str = "owner";
 /// Index of objects by each `key=value` label pair.
 pub const INDEX_LABEL: &str = "label";
 
+/// How many of the most recently written objects a cache keeps decoded unless told
+/// otherwise ([`InformerConfig::decoded`](super::InformerConfig::decoded)).
+pub const DEFAULT_DECODED: usize = 4096;
+
 /// Computes the index values of an object (none, one or many).
 pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
 
-/// An index: for each value, the objects with it. The objects themselves are held
-/// (shared `Arc`s), so reading an index does not look each key up again — a
-/// ReplicaSet of 100,000 pods reads its pods on every sync.
+/// An index: for each value, the keys of the objects with it (the cache's own keys,
+/// so an entry costs two reference counts, not a copy of the name).
 struct Index<K> {
     func: IndexFn<K>,
-    entries: HashMap<String, FiledSet<K>, foldhash::fast::RandomState>,
-}
-
-/// The objects filed under one index value.
-type FiledSet<K> = HashSet<Filed<K>, foldhash::fast::RandomState>;
-
-/// An object filed in an index, hashed and compared by its key's parts read from the
-/// object itself: an entry is one pointer, where a key beside it would add four (every
-/// pod is filed under four or five index values).
-struct Filed<K>(Arc<K>);
-
-impl<K: Resource> KeyParts for Filed<K> {
-    fn namespace(&self) -> Option<&str> {
-        parts_of(&*self.0).0
-    }
-
-    fn name(&self) -> &str {
-        parts_of(&*self.0).1
-    }
-}
-
-/// Hashes as the object's [`ObjectKey`] does, so an entry is found by key.
-impl<K: Resource> Hash for Filed<K> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn KeyParts).hash(state);
-    }
-}
-
-impl<K: Resource> PartialEq for Filed<K> {
-    fn eq(&self, other: &Self) -> bool {
-        (self as &dyn KeyParts) == (other as &dyn KeyParts)
-    }
-}
-
-impl<K: Resource> Eq for Filed<K> {}
-
-impl<'a, K: Resource> Borrow<dyn KeyParts + 'a> for Filed<K> {
-    fn borrow(&self) -> &(dyn KeyParts + 'a) {
-        self
-    }
+    entries: HashMap<
+        String,
+        HashSet<ObjectKey, foldhash::fast::RandomState>,
+        foldhash::fast::RandomState,
+    >,
 }
 
 impl<K: Resource> Index<K> {
-    fn insert(&mut self, obj: &Arc<K>) {
+    fn insert(&mut self, obj: &K, key: &ObjectKey) {
         for value in (self.func)(obj) {
-            self.entries
-                .entry(value)
-                .or_default()
-                .replace(Filed(obj.clone()));
+            self.entries.entry(value).or_default().insert(key.clone());
         }
     }
 
-    /// Moves the object from `old`'s index values to `new`'s. Most updates (a status
-    /// change) keep every value: then only the shared object is swapped in place.
-    fn replace(&mut self, old: &K, new: &Arc<K>) {
+    /// Moves the key from `old`'s index values to `new`'s. Most updates (a status
+    /// change) keep every value, and then cost only the index function's calls.
+    fn replace(&mut self, old: &K, new: &K, key: &ObjectKey) {
         let (before, after) = ((self.func)(old), (self.func)(new));
         if before != after {
-            self.remove(old);
-            self.insert(new);
-            return;
-        }
-        for value in &before {
-            if let Some(set) = self.entries.get_mut(value) {
-                set.replace(Filed(new.clone()));
+            self.remove_values(before, key);
+            for value in after {
+                self.entries.entry(value).or_default().insert(key.clone());
             }
         }
     }
 
-    fn remove(&mut self, obj: &K) {
-        let key = parts_of(obj);
-        for value in (self.func)(obj) {
+    fn remove(&mut self, obj: &K, key: &ObjectKey) {
+        let values = (self.func)(obj);
+        self.remove_values(values, key);
+    }
+
+    fn remove_values(&mut self, values: Vec<String>, key: &ObjectKey) {
+        for value in values {
             if let Some(set) = self.entries.get_mut(&value) {
-                set.remove(&key as &dyn KeyParts);
+                set.remove(key);
                 if set.is_empty() {
                     self.entries.remove(&value);
                 }
@@ -116,8 +89,70 @@ impl<K: Resource> Index<K> {
     }
 }
 
+/// How the cache holds one object.
+enum Slot<K> {
+    /// As the informer decoded it; `seq` is its entry in [`Recent`].
+    Decoded {
+        obj: Arc<K>,
+        seq: u64,
+    },
+    Packed(Packed),
+}
+
+impl<K: Resource> Slot<K> {
+    /// What a reader takes away to decode, if need be, after the lock is released.
+    fn fetch(&self) -> Fetched<K> {
+        match self {
+            Slot::Decoded { obj, .. } => Fetched::Ready(obj.clone()),
+            Slot::Packed(packed) => Fetched::Packed(packed.clone()),
+        }
+    }
+}
+
+/// An object read out of the cache, decoded or still to be.
+enum Fetched<K> {
+    Ready(Arc<K>),
+    Packed(Packed),
+}
+
+impl<K: Resource> Fetched<K> {
+    fn decode(self) -> Arc<K> {
+        match self {
+            Fetched::Ready(obj) => obj,
+            Fetched::Packed(packed) => Arc::new(packed.unpack()),
+        }
+    }
+}
+
+/// The decoded objects in the order they were written, oldest first, so the oldest
+/// is packed when there are more than the limit. Each decoded slot's `seq` is its
+/// entry here; replacing or removing the object removes the entry.
+struct Recent {
+    order: BTreeMap<u64, ObjectKey>,
+    next_seq: u64,
+    limit: usize,
+}
+
+impl Recent {
+    fn new(limit: usize) -> Self {
+        Recent {
+            order: BTreeMap::new(),
+            next_seq: 0,
+            limit,
+        }
+    }
+
+    /// Records `key` as the newest decoded object; returns its `seq`.
+    fn push(&mut self, key: &ObjectKey) -> u64 {
+        self.next_seq += 1;
+        self.order.insert(self.next_seq, key.clone());
+        self.next_seq
+    }
+}
+
 struct Inner<K> {
-    objects: KeyMap<Arc<K>>,
+    objects: KeyMap<Slot<K>>,
+    recent: Recent,
     /// The namespaces the keys of `objects` share.
     namespaces: Namespaces,
     indexes: HashMap<String, Index<K>>,
@@ -125,7 +160,7 @@ struct Inner<K> {
     tallies: HashMap<TypeId, Box<dyn Tallies<K>>>,
 }
 
-impl<K> Inner<K> {
+impl<K: Resource> Inner<K> {
     /// The key of the cached object `namespace/name`, or a new one (sharing the
     /// namespace when the cache knows it) when nothing is cached under it.
     fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
@@ -133,6 +168,34 @@ impl<K> Inner<K> {
             namespace: namespace.map(|ns| self.namespaces.get(ns).unwrap_or_else(|| ns.into())),
             name: name.into(),
         })
+    }
+
+    /// Every object, fetched for decoding outside the lock.
+    fn fetch_keys<'a>(&self, keys: impl Iterator<Item = &'a ObjectKey>) -> Vec<Fetched<K>> {
+        keys.filter_map(|k| self.objects.get(k).map(Slot::fetch))
+            .collect()
+    }
+
+    /// Takes the oldest decoded objects beyond the limit off the recency order, to be
+    /// packed; their slots stay decoded until they are.
+    fn over_limit(&mut self) -> Vec<(ObjectKey, u64, Arc<K>)> {
+        let mut out = Vec::new();
+        while self.recent.order.len() > self.recent.limit {
+            let Some((seq, key)) = self.recent.order.pop_first() else {
+                break;
+            };
+            if let Some(Slot::Decoded { obj, .. }) = self.objects.get(&key) {
+                out.push((key, seq, obj.clone()));
+            }
+        }
+        out
+    }
+
+    /// Forgets the recency of a slot that is replaced or removed.
+    fn forget(&mut self, slot: &Slot<K>) {
+        if let Slot::Decoded { seq, .. } = slot {
+            self.recent.order.remove(seq);
+        }
     }
 }
 
@@ -157,6 +220,7 @@ impl<K> Clone for Cache<K> {
 pub(crate) struct CacheWriter<K> {
     cache: Cache<K>,
     synced: watch::Sender<bool>,
+    packer: Mutex<Packer>,
 }
 
 impl<K: Resource> Cache<K> {
@@ -201,6 +265,7 @@ impl<K: Resource> Cache<K> {
         let (synced_tx, synced_rx) = watch::channel(false);
         let inner = Arc::new(RwLock::new(Inner {
             objects: HashMap::default(),
+            recent: Recent::new(DEFAULT_DECODED),
             namespaces: Namespaces::default(),
             indexes,
             tallies: HashMap::new(),
@@ -211,12 +276,14 @@ impl<K: Resource> Cache<K> {
                 synced: synced_rx,
             },
             synced: synced_tx,
+            packer: Mutex::new(Packer::default()),
         }
     }
 
     /// The object with this key, if cached.
     pub fn get(&self, key: &ObjectKey) -> Option<Arc<K>> {
-        self.inner.read().objects.get(key).cloned()
+        let fetched = self.inner.read().objects.get(key).map(Slot::fetch);
+        fetched.map(Fetched::decode)
     }
 
     /// The key of `obj`: the cache's own key (its strings shared, nothing allocated)
@@ -236,7 +303,14 @@ impl<K: Resource> Cache<K> {
 
     /// Every cached object, in no particular order.
     pub fn list(&self) -> Vec<Arc<K>> {
-        self.inner.read().objects.values().cloned().collect()
+        let fetched: Vec<Fetched<K>> = self
+            .inner
+            .read()
+            .objects
+            .values()
+            .map(Slot::fetch)
+            .collect();
+        fetched.into_iter().map(Fetched::decode).collect()
     }
 
     /// How many objects are cached.
@@ -252,11 +326,14 @@ impl<K: Resource> Cache<K> {
     /// The objects whose index `index` has the value `value`. Unknown indexes yield
     /// nothing.
     pub fn by_index(&self, index: &str, value: &str) -> Vec<Arc<K>> {
-        let inner = self.inner.read();
-        let Some(filed) = inner.indexes.get(index).and_then(|i| i.entries.get(value)) else {
-            return Vec::new();
+        let fetched = {
+            let inner = self.inner.read();
+            match inner.indexes.get(index).and_then(|i| i.entries.get(value)) {
+                Some(keys) => inner.fetch_keys(keys.iter()),
+                None => return Vec::new(),
+            }
         };
-        filed.iter().map(|f| f.0.clone()).collect()
+        fetched.into_iter().map(Fetched::decode).collect()
     }
 
     /// The keys of the objects whose index `index` has the value `value`.
@@ -266,15 +343,7 @@ impl<K: Resource> Cache<K> {
             .indexes
             .get(index)
             .and_then(|i| i.entries.get(value))
-            .map(|filed| {
-                filed
-                    .iter()
-                    .map(|f| {
-                        let (namespace, name) = parts_of(&*f.0);
-                        inner.key(namespace, name)
-                    })
-                    .collect()
-            })
+            .map(|keys| keys.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -341,51 +410,121 @@ impl<K: Resource> CacheWriter<K> {
         &self.cache
     }
 
+    /// Keeps at most `limit` objects decoded from now on (at least one).
+    pub(crate) fn set_decoded_limit(&self, limit: usize) {
+        let over = {
+            let mut inner = self.cache.inner.write();
+            inner.recent.limit = limit.max(1);
+            inner.over_limit()
+        };
+        self.pack(over);
+    }
+
+    /// The object cached under `namespace/name`, decoded outside the lock when it is
+    /// packed; with the packed form it was decoded from, to recognise it later.
+    fn current(&self, namespace: Option<&str>, name: &str) -> Option<(Arc<K>, Option<Packed>)> {
+        let fetched = {
+            let inner = self.cache.inner.read();
+            let key = held_key(&inner.objects, (namespace, name))?;
+            inner.objects.get(&key).map(Slot::fetch)?
+        };
+        Some(match fetched {
+            Fetched::Ready(obj) => (obj, None),
+            Fetched::Packed(packed) => (Arc::new(packed.unpack()), Some(packed)),
+        })
+    }
+
     /// Stores `obj`, returning the object it replaced.
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
-        let mut inner = self.cache.inner.write();
         let (namespace, name) = parts_of(&*obj);
-        // An update keeps the key the object was first filed under; a new object's
-        // key shares its namespace with the others.
-        let existing = held_key(&inner.objects, (namespace, name));
-        let key = existing.unwrap_or_else(|| ObjectKey {
-            namespace: namespace.map(|ns| inner.namespaces.intern(ns)),
-            name: name.into(),
-        });
-        let Inner {
-            objects,
-            indexes,
-            tallies,
-            ..
-        } = &mut *inner;
-        let old = objects.insert(key.clone(), obj.clone());
-        for index in indexes.values_mut() {
-            match &old {
-                Some(old) => index.replace(old, &obj),
-                None => index.insert(&obj),
+        // A packed predecessor is decoded before the write lock is taken: the informer
+        // is the only writer, so it is still the one there after.
+        let before = self.current(namespace, name);
+        let (old, over) = {
+            let mut inner = self.cache.inner.write();
+            // An update keeps the key the object was first filed under; a new
+            // object's key shares its namespace with the others.
+            let key = held_key(&inner.objects, (namespace, name)).unwrap_or_else(|| ObjectKey {
+                namespace: namespace.map(|ns| inner.namespaces.intern(ns)),
+                name: name.into(),
+            });
+            let seq = inner.recent.push(&key);
+            let replaced = inner.objects.insert(
+                key.clone(),
+                Slot::Decoded {
+                    obj: obj.clone(),
+                    seq,
+                },
+            );
+            let old = replaced.map(|slot| {
+                inner.forget(&slot);
+                match slot {
+                    Slot::Decoded { obj, .. } => obj,
+                    Slot::Packed(packed) => decoded_before(&before, &packed),
+                }
+            });
+            let Inner {
+                indexes, tallies, ..
+            } = &mut *inner;
+            for index in indexes.values_mut() {
+                match &old {
+                    Some(old) => index.replace(old, &obj, &key),
+                    None => index.insert(&obj, &key),
+                }
             }
-        }
-        for tally in tallies.values_mut() {
-            if let Some(old) = &old {
-                tally.remove(old);
+            for tally in tallies.values_mut() {
+                if let Some(old) = &old {
+                    tally.remove(old);
+                }
+                tally.add(&obj);
             }
-            tally.add(&obj);
-        }
+            (old, inner.over_limit())
+        };
+        self.pack(over);
         old
+    }
+
+    /// Packs the objects [`Inner::over_limit`] took off the recency order. The
+    /// encoding and compressing happen outside the lock; a slot is swapped only if
+    /// it still holds the object that was packed.
+    fn pack(&self, over: Vec<(ObjectKey, u64, Arc<K>)>) {
+        if over.is_empty() {
+            return;
+        }
+        let packed: Vec<(ObjectKey, u64, Packed)> = {
+            let mut packer = self.packer.lock();
+            over.into_iter()
+                .map(|(key, seq, obj)| (key, seq, packer.pack(&*obj)))
+                .collect()
+        };
+        let mut inner = self.cache.inner.write();
+        for (key, seq, packed) in packed {
+            if let Some(slot) = inner.objects.get_mut(&key)
+                && matches!(slot, Slot::Decoded { seq: s, .. } if *s == seq)
+            {
+                *slot = Slot::Packed(packed);
+            }
+        }
     }
 
     /// Removes the object with `key`, returning it.
     pub(crate) fn remove(&self, key: &ObjectKey) -> Option<Arc<K>> {
+        let before = self.current(key.namespace.as_deref(), &key.name);
         let mut inner = self.cache.inner.write();
+        let (key, slot) = inner.objects.remove_entry(key)?;
+        inner.forget(&slot);
+        let old = match slot {
+            Slot::Decoded { obj, .. } => obj,
+            Slot::Packed(packed) => decoded_before(&before, &packed),
+        };
         let Inner {
-            objects,
             namespaces,
             indexes,
             tallies,
+            ..
         } = &mut *inner;
-        let (key, old) = objects.remove_entry(key)?;
         for index in indexes.values_mut() {
-            index.remove(&old);
+            index.remove(&old, &key);
         }
         for tally in tallies.values_mut() {
             tally.remove(&old);
@@ -397,17 +536,14 @@ impl<K: Resource> CacheWriter<K> {
     /// Adds (or replaces) index `name`, computed over the objects already cached.
     pub(crate) fn add_index(&self, name: &str, func: IndexFn<K>) {
         let mut inner = self.cache.inner.write();
-        let Inner {
-            objects, indexes, ..
-        } = &mut *inner;
         let mut index = Index {
             func,
             entries: HashMap::default(),
         };
-        for obj in objects.values() {
-            index.insert(obj);
+        for (key, slot) in &inner.objects {
+            index.insert(&slot.fetch().decode(), key);
         }
-        indexes.insert(name.to_owned(), index);
+        inner.indexes.insert(name.to_owned(), index);
     }
 
     /// Adds (or replaces) the tally of type `T`, computed over the objects already
@@ -415,8 +551,8 @@ impl<K: Resource> CacheWriter<K> {
     pub(crate) fn add_tally<T: Tally<K>>(&self) {
         let mut inner = self.cache.inner.write();
         let mut groups = Groups::<T>::default();
-        for obj in inner.objects.values() {
-            Tallies::<K>::add(&mut groups, obj);
+        for slot in inner.objects.values() {
+            Tallies::<K>::add(&mut groups, &slot.fetch().decode());
         }
         inner.tallies.insert(TypeId::of::<T>(), Box::new(groups));
     }
@@ -429,6 +565,19 @@ impl<K: Resource> CacheWriter<K> {
     /// Marks the cache as holding a complete list.
     pub(crate) fn mark_synced(&self) {
         self.synced.send_replace(true);
+    }
+}
+
+/// The object a packed slot held: the one decoded before the lock was taken when it
+/// came from this very slot (it always does while the informer is the only writer),
+/// else decoded now.
+fn decoded_before<K: Resource>(
+    before: &Option<(Arc<K>, Option<Packed>)>,
+    packed: &Packed,
+) -> Arc<K> {
+    match before {
+        Some((obj, Some(from))) if from.same(packed) => obj.clone(),
+        _ => Arc::new(packed.unpack()),
     }
 }
 
@@ -544,5 +693,170 @@ mod tests {
         writer.apply(pod("db", "n2"));
         assert!(writer.cache().by_index(INDEX_LABEL, "app=web").is_empty());
         assert_eq!(writer.cache().by_index(INDEX_LABEL, "app=db").len(), 1);
+    }
+
+    fn labelled(name: &str, app: &str) -> Arc<Pod> {
+        let mut pod = Pod {
+            metadata: ObjectMeta::namespaced("default", name),
+            ..Default::default()
+        };
+        pod.metadata.labels.insert("app".into(), app.into());
+        pod.spec.node_name = Some(format!("node-of-{name}"));
+        Arc::new(pod)
+    }
+
+    /// How many objects are held decoded, checking the bookkeeping on the way.
+    fn decoded(writer: &CacheWriter<Pod>) -> usize {
+        let inner = writer.cache().inner.read();
+        let decoded = inner
+            .objects
+            .values()
+            .filter(|s| matches!(s, Slot::Decoded { .. }))
+            .count();
+        assert_eq!(
+            decoded,
+            inner.recent.order.len(),
+            "one recency entry per decoded slot"
+        );
+        for (seq, key) in &inner.recent.order {
+            assert!(
+                matches!(inner.objects.get(key), Some(Slot::Decoded { seq: s, .. }) if s == seq)
+            );
+        }
+        assert!(decoded <= inner.recent.limit);
+        decoded
+    }
+
+    fn names(pods: Vec<Arc<Pod>>) -> Vec<String> {
+        let mut names: Vec<String> = pods.iter().map(|p| p.name_any().to_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn objects_beyond_the_limit_are_packed_and_read_back_equal() {
+        let writer = Cache::<Pod>::new_with_writer();
+        writer.set_decoded_limit(2);
+        let pods: Vec<Arc<Pod>> = (0..5).map(|i| labelled(&format!("p{i}"), "web")).collect();
+        for p in &pods {
+            writer.apply(p.clone());
+        }
+        assert_eq!(decoded(&writer), 2, "the two newest stay decoded");
+        let cache = writer.cache();
+        for p in &pods {
+            let read = cache.get(&ObjectKey::of(&**p)).unwrap();
+            assert_eq!(*read, **p);
+        }
+        // The newest is served as the very object the informer handed out.
+        assert!(Arc::ptr_eq(
+            &cache.get(&ObjectKey::of(&*pods[4])).unwrap(),
+            &pods[4]
+        ));
+        assert_eq!(
+            names(cache.by_index(INDEX_LABEL, "app=web")),
+            ["p0", "p1", "p2", "p3", "p4"]
+        );
+        assert_eq!(names(cache.list()), ["p0", "p1", "p2", "p3", "p4"]);
+        assert_eq!(cache.keys_by_index(INDEX_LABEL, "app=web").len(), 5);
+    }
+
+    #[test]
+    fn updating_or_removing_a_packed_object_hands_back_its_last_state() {
+        let writer = Cache::<Pod>::new_with_writer();
+        writer.set_decoded_limit(1);
+        let a = labelled("a", "web");
+        writer.apply(a.clone());
+        writer.apply(labelled("b", "web"));
+        assert_eq!(decoded(&writer), 1, "a is packed");
+        let old = writer.apply(labelled("a", "db")).unwrap();
+        assert_eq!(*old, *a);
+        let cache = writer.cache();
+        assert_eq!(names(cache.by_index(INDEX_LABEL, "app=web")), ["b"]);
+        assert_eq!(names(cache.by_index(INDEX_LABEL, "app=db")), ["a"]);
+        assert_eq!(decoded(&writer), 1, "now b is packed");
+        let removed = writer
+            .remove(&ObjectKey::namespaced("default", "b"))
+            .unwrap();
+        assert_eq!(*removed, *labelled("b", "web"));
+        assert!(cache.by_index(INDEX_LABEL, "app=web").is_empty());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_small_cache_never_packs() {
+        let writer = Cache::<Pod>::new_with_writer();
+        for round in 0..3 {
+            for i in 0..100 {
+                writer.apply(labelled(&format!("p{i}"), &format!("v{round}")));
+            }
+        }
+        assert_eq!(decoded(&writer), 100);
+        assert_eq!(writer.cache().by_index(INDEX_LABEL, "app=v2").len(), 100);
+    }
+
+    mod model {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Apply(u8, u8),
+            Remove(u8),
+            Limit(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (0..8u8, 0..3u8).prop_map(|(k, v)| Op::Apply(k, v)),
+                2 => (0..8u8).prop_map(Op::Remove),
+                1 => (1..5usize).prop_map(Op::Limit),
+            ]
+        }
+
+        proptest! {
+            /// Whatever is decoded or packed, the cache answers as a plain map of
+            /// objects would, and its indexes and the objects it hands back agree.
+            #[test]
+            fn the_cache_reads_as_a_map_of_its_objects(ops in proptest::collection::vec(op(), 1..80)) {
+                let writer = Cache::<Pod>::new_with_writer();
+                writer.set_decoded_limit(2);
+                let mut model: BTreeMap<String, Arc<Pod>> = BTreeMap::new();
+                for op in ops {
+                    match op {
+                        Op::Apply(k, v) => {
+                            let pod = labelled(&format!("p{k}"), &format!("v{v}"));
+                            let old = writer.apply(pod.clone());
+                            let expected = model.insert(format!("p{k}"), pod);
+                            prop_assert_eq!(old.map(|o| (*o).clone()), expected.map(|o| (*o).clone()));
+                        }
+                        Op::Remove(k) => {
+                            let old = writer.remove(&ObjectKey::namespaced("default", format!("p{k}")));
+                            let expected = model.remove(&format!("p{k}"));
+                            prop_assert_eq!(old.map(|o| (*o).clone()), expected.map(|o| (*o).clone()));
+                        }
+                        Op::Limit(limit) => writer.set_decoded_limit(limit),
+                    }
+                    decoded(&writer);
+                    let cache = writer.cache();
+                    prop_assert_eq!(cache.len(), model.len());
+                    for (name, pod) in &model {
+                        let read = cache.get(&ObjectKey::namespaced("default", name));
+                        prop_assert_eq!(read.as_deref(), Some(&**pod));
+                    }
+                    for v in 0..3 {
+                        let value = format!("app=v{v}");
+                        let want: Vec<String> = model
+                            .iter()
+                            .filter(|(_, p)| p.metadata.labels.get("app") == Some(&format!("v{v}")))
+                            .map(|(n, _)| n.clone())
+                            .collect();
+                        prop_assert_eq!(names(cache.by_index(INDEX_LABEL, &value)), want);
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,7 +8,8 @@
 //! controller's queue once held 160,000 events and a third of the process's memory).
 //!
 //! One informer per kind is shared by every controller in a manager; each decoded
-//! object is one `Arc<K>` that the cache and all subscribers share. When the watch
+//! object is one `Arc<K>` that the cache (while the object is among its recently
+//! changed ones) and all subscribers share. When the watch
 //! falls behind the store's history (`Gone`), the informer lists again and emits the
 //! difference — objects that vanished meanwhile come out as deletions — so no
 //! subscriber ever misses a change silently. A subscriber that joins late first gets
@@ -25,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::cache::{Cache, CacheWriter};
+use super::cache::{Cache, CacheWriter, DEFAULT_DECODED};
 use super::key::ObjectKey;
 use super::tally::Tally;
 
@@ -85,6 +86,10 @@ pub struct InformerConfig {
     pub min_retry: Duration,
     /// Longest delay between retries (default 30 s).
     pub max_retry: Duration,
+    /// How many of the most recently changed objects the cache keeps decoded (default
+    /// [`DEFAULT_DECODED`]); the others it keeps packed, at a tenth of the memory, and
+    /// decodes on each read. `usize::MAX` keeps every object decoded.
+    pub decoded: usize,
 }
 
 impl Default for InformerConfig {
@@ -92,6 +97,7 @@ impl Default for InformerConfig {
         InformerConfig {
             min_retry: Duration::from_millis(100),
             max_retry: Duration::from_secs(30),
+            decoded: DEFAULT_DECODED,
         }
     }
 }
@@ -186,9 +192,10 @@ impl<K: Resource> Informer<K> {
         }
     }
 
-    /// Replaces the retry settings.
+    /// Replaces the settings.
     #[must_use]
     pub fn config(mut self, config: InformerConfig) -> Self {
+        self.writer.set_decoded_limit(config.decoded);
         self.config = config;
         self
     }
