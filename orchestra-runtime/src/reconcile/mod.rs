@@ -27,7 +27,6 @@ mod informer;
 mod key;
 mod leader;
 mod manager;
-mod packed;
 pub mod queue;
 mod rate_limit;
 mod runner;

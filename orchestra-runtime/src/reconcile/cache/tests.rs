@@ -1,0 +1,261 @@
+//! The cache's tests: keys, indexes, and objects decoded and packed.
+
+use orchestra_core::kinds::Pod;
+use orchestra_core::{ObjectMeta, ResourceExt};
+
+use super::*;
+
+fn pod(app: &str, node: &str) -> Arc<Pod> {
+    let mut pod = Pod {
+        metadata: ObjectMeta::namespaced("default", "a"),
+        ..Default::default()
+    };
+    pod.metadata.labels.insert("app".into(), app.into());
+    pod.spec.node_name = Some(node.into());
+    Arc::new(pod)
+}
+
+fn named(namespace: &str, name: &str) -> Arc<Pod> {
+    Arc::new(Pod {
+        metadata: ObjectMeta::namespaced(namespace, name),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn keys_handed_out_share_the_cached_keys_strings() {
+    let writer = Cache::<Pod>::new_with_writer();
+    let cache = writer.cache();
+    let (a, b) = (named("default", "a"), named("default", "b"));
+    writer.apply(a.clone());
+    writer.apply(b.clone());
+    let (key_a, key_b) = (cache.key_of(&a), cache.key_of(&b));
+    assert_eq!(key_a, ObjectKey::namespaced("default", "a"));
+    let shared = |x: &ObjectKey, y: &ObjectKey| {
+        Arc::ptr_eq(x.namespace.as_ref().unwrap(), y.namespace.as_ref().unwrap())
+    };
+    assert!(shared(&key_a, &key_b), "one namespace string for both");
+    assert!(Arc::ptr_eq(&key_a.name, &cache.key_of(&a).name));
+    // An update files the object under the key it already has.
+    writer.apply(named("default", "a"));
+    assert!(Arc::ptr_eq(
+        &key_a.name,
+        &cache.key(Some("default"), "a").name
+    ));
+    // A key of something not cached is made afresh, equal all the same.
+    let absent = cache.key(Some("default"), "c");
+    assert_eq!(absent, ObjectKey::namespaced("default", "c"));
+    assert!(shared(&absent, &key_a), "a known namespace is still shared");
+    assert_eq!(cache.key(None, "a"), ObjectKey::cluster("a"));
+    // Removing the last objects of a namespace forgets it once no key holds it.
+    drop((key_a, key_b, absent));
+    writer.remove(&ObjectKey::namespaced("default", "a"));
+    writer.remove(&ObjectKey::namespaced("default", "b"));
+    let fresh = cache.key(Some("default"), "d");
+    assert_eq!(fresh.namespace.as_deref(), Some("default"));
+    assert_eq!(Arc::strong_count(fresh.namespace.as_ref().unwrap()), 1);
+}
+
+#[test]
+fn index_entries_are_found_by_key() {
+    let writer = Cache::<Pod>::new_with_writer();
+    let cache = writer.cache();
+    let labelled = |name: &str| {
+        let mut pod = Pod {
+            metadata: ObjectMeta::namespaced("default", name),
+            ..Default::default()
+        };
+        pod.metadata.labels.insert("app".into(), "web".into());
+        Arc::new(pod)
+    };
+    writer.apply(labelled("a"));
+    writer.apply(labelled("b"));
+    let mut names: Vec<String> = cache
+        .by_index(INDEX_LABEL, "app=web")
+        .iter()
+        .map(|p| p.name_any().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    // The keys an index hands out are the cache's own.
+    let keys = cache.keys_by_index(INDEX_LABEL, "app=web");
+    assert_eq!(keys.len(), 2);
+    for key in &keys {
+        assert!(Arc::ptr_eq(
+            &key.name,
+            &cache.key(Some("default"), &key.name).name
+        ));
+    }
+    writer.remove(&ObjectKey::namespaced("default", "a"));
+    let left = cache.by_index(INDEX_LABEL, "app=web");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].name_any(), "b");
+    writer.remove(&ObjectKey::namespaced("default", "b"));
+    assert!(cache.keys_by_index(INDEX_LABEL, "app=web").is_empty());
+}
+
+#[test]
+fn an_update_keeping_its_index_values_serves_the_new_object_from_the_index() {
+    let writer = Cache::<Pod>::new_with_writer();
+    writer.apply(pod("web", "n1"));
+    let moved = pod("web", "n2");
+    writer.apply(moved.clone());
+    let found = writer.cache().by_index(INDEX_LABEL, "app=web");
+    assert_eq!(found.len(), 1);
+    assert!(
+        Arc::ptr_eq(&found[0], &moved),
+        "the index holds the new object"
+    );
+
+    writer.apply(pod("db", "n2"));
+    assert!(writer.cache().by_index(INDEX_LABEL, "app=web").is_empty());
+    assert_eq!(writer.cache().by_index(INDEX_LABEL, "app=db").len(), 1);
+}
+
+fn labelled(name: &str, app: &str) -> Arc<Pod> {
+    let mut pod = Pod {
+        metadata: ObjectMeta::namespaced("default", name),
+        ..Default::default()
+    };
+    pod.metadata.labels.insert("app".into(), app.into());
+    pod.spec.node_name = Some(format!("node-of-{name}"));
+    Arc::new(pod)
+}
+
+/// How many objects are held decoded, checking the bookkeeping on the way.
+fn decoded(writer: &CacheWriter<Pod>) -> usize {
+    writer.cache().inner.read().objects.check()
+}
+
+fn names(pods: Vec<Arc<Pod>>) -> Vec<String> {
+    let mut names: Vec<String> = pods.iter().map(|p| p.name_any().to_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn objects_beyond_the_limit_are_packed_and_read_back_equal() {
+    let writer = Cache::<Pod>::new_with_writer();
+    writer.set_decoded_limit(2);
+    let pods: Vec<Arc<Pod>> = (0..5).map(|i| labelled(&format!("p{i}"), "web")).collect();
+    for p in &pods {
+        writer.apply(p.clone());
+    }
+    assert_eq!(decoded(&writer), 2, "the two newest stay decoded");
+    let cache = writer.cache();
+    for p in &pods {
+        let read = cache.get(&ObjectKey::of(&**p)).unwrap();
+        assert_eq!(*read, **p);
+    }
+    // The newest is served as the very object the informer handed out.
+    assert!(Arc::ptr_eq(
+        &cache.get(&ObjectKey::of(&*pods[4])).unwrap(),
+        &pods[4]
+    ));
+    assert_eq!(
+        names(cache.by_index(INDEX_LABEL, "app=web")),
+        ["p0", "p1", "p2", "p3", "p4"]
+    );
+    assert_eq!(names(cache.list()), ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(cache.keys_by_index(INDEX_LABEL, "app=web").len(), 5);
+}
+
+#[test]
+fn updating_or_removing_a_packed_object_hands_back_its_last_state() {
+    let writer = Cache::<Pod>::new_with_writer();
+    writer.set_decoded_limit(1);
+    let a = labelled("a", "web");
+    writer.apply(a.clone());
+    writer.apply(labelled("b", "web"));
+    assert_eq!(decoded(&writer), 1, "a is packed");
+    let old = writer.apply(labelled("a", "db")).unwrap();
+    assert_eq!(*old, *a);
+    let cache = writer.cache();
+    assert_eq!(names(cache.by_index(INDEX_LABEL, "app=web")), ["b"]);
+    assert_eq!(names(cache.by_index(INDEX_LABEL, "app=db")), ["a"]);
+    assert_eq!(decoded(&writer), 1, "now b is packed");
+    let removed = writer
+        .remove(&ObjectKey::namespaced("default", "b"))
+        .unwrap();
+    assert_eq!(*removed, *labelled("b", "web"));
+    assert!(cache.by_index(INDEX_LABEL, "app=web").is_empty());
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_small_cache_never_packs() {
+    let writer = Cache::<Pod>::new_with_writer();
+    for round in 0..3 {
+        for i in 0..100 {
+            writer.apply(labelled(&format!("p{i}"), &format!("v{round}")));
+        }
+    }
+    assert_eq!(decoded(&writer), 100);
+    assert_eq!(writer.cache().by_index(INDEX_LABEL, "app=v2").len(), 100);
+}
+
+mod model {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Apply(u8, u8),
+        Remove(u8),
+        Limit(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..8u8, 0..3u8).prop_map(|(k, v)| Op::Apply(k, v)),
+            2 => (0..8u8).prop_map(Op::Remove),
+            1 => (1..5usize).prop_map(Op::Limit),
+        ]
+    }
+
+    proptest! {
+        /// Whatever is decoded or packed, the cache answers as a plain map of
+        /// objects would, and its indexes and the objects it hands back agree.
+        #[test]
+        fn the_cache_reads_as_a_map_of_its_objects(ops in proptest::collection::vec(op(), 1..80)) {
+            let writer = Cache::<Pod>::new_with_writer();
+            writer.set_decoded_limit(2);
+            let mut model: BTreeMap<String, Arc<Pod>> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Apply(k, v) => {
+                        let pod = labelled(&format!("p{k}"), &format!("v{v}"));
+                        let old = writer.apply(pod.clone());
+                        let expected = model.insert(format!("p{k}"), pod);
+                        prop_assert_eq!(old.map(|o| (*o).clone()), expected.map(|o| (*o).clone()));
+                    }
+                    Op::Remove(k) => {
+                        let old = writer.remove(&ObjectKey::namespaced("default", format!("p{k}")));
+                        let expected = model.remove(&format!("p{k}"));
+                        prop_assert_eq!(old.map(|o| (*o).clone()), expected.map(|o| (*o).clone()));
+                    }
+                    Op::Limit(limit) => writer.set_decoded_limit(limit),
+                }
+                decoded(&writer);
+                let cache = writer.cache();
+                prop_assert_eq!(cache.len(), model.len());
+                for (name, pod) in &model {
+                    let read = cache.get(&ObjectKey::namespaced("default", name));
+                    prop_assert_eq!(read.as_deref(), Some(&**pod));
+                }
+                for v in 0..3 {
+                    let value = format!("app=v{v}");
+                    let want: Vec<String> = model
+                        .iter()
+                        .filter(|(_, p)| p.metadata.labels.get("app") == Some(&format!("v{v}")))
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    prop_assert_eq!(names(cache.by_index(INDEX_LABEL, &value)), want);
+                }
+            }
+        }
+    }
+}
