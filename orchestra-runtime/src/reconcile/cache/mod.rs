@@ -369,10 +369,7 @@ impl<K: Resource> CacheWriter<K> {
                 namespace: parts.0.map(|ns| namespaces.intern(ns)),
                 name: parts.1.into(),
             });
-            let old = replaced.map(|slot| match slot {
-                Slot::Decoded { obj, .. } => obj,
-                Slot::Packed(packed) => decoded_before(&before, &packed),
-            });
+            let old = replaced.map(|slot| previous(slot, &before));
             for index in indexes.values_mut() {
                 match &old {
                     Some(old) => index.replace(old, &obj, id),
@@ -420,10 +417,7 @@ impl<K: Resource> CacheWriter<K> {
             tallies,
         } = &mut *inner;
         let (id, place) = objects.remove(key)?;
-        let old = match place.slot {
-            Slot::Decoded { obj, .. } => obj,
-            Slot::Packed(packed) => decoded_before(&before, &packed),
-        };
+        let old = previous(place.slot, &before);
         for index in indexes.values_mut() {
             index.remove(&old, id);
         }
@@ -470,15 +464,13 @@ impl<K: Resource> CacheWriter<K> {
     }
 }
 
-/// The object a packed slot held: the one decoded before the lock was taken when it
-/// came from this very slot (it always does while the informer is the only writer),
-/// else decoded now.
-fn decoded_before<K: Resource>(
-    before: &Option<(Arc<K>, Option<Packed>)>,
-    packed: &Packed,
-) -> Arc<K> {
-    match before {
-        Some((obj, Some(from))) if from.same(packed) => obj.clone(),
-        _ => Arc::new(packed.unpack()),
+/// The object a slot that was just replaced or removed held: when packed, the one
+/// decoded before the lock was taken if it came from this very slot (it always does
+/// while the informer is the only writer), else decoded now.
+fn previous<K: Resource>(slot: Slot<K>, before: &Option<(Arc<K>, Option<Packed>)>) -> Arc<K> {
+    match (slot, before) {
+        (Slot::Decoded { obj, .. }, _) => obj,
+        (Slot::Packed(packed), Some((obj, Some(from)))) if from.same(&packed) => obj.clone(),
+        (Slot::Packed(packed), _) => Arc::new(packed.unpack()),
     }
 }
