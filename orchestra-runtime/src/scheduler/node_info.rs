@@ -17,7 +17,7 @@ pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
 
 /// Requests (or capacity) in the units the scheduler compares: millicores, bytes and
 /// a pod count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Resources {
     /// CPU in millicores.
     pub milli_cpu: i64,
@@ -111,7 +111,7 @@ impl SubAssign for Resources {
 }
 
 /// What one pod requests, for fitting and for scoring.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PodRequests {
     /// Its requests ([`Resources::requested_by`]).
     pub actual: Resources,

@@ -22,16 +22,33 @@ use crate::reconcile::{KeyMap, ObjectKey, held_key, parts_of};
 /// Where a pod's requests are counted, and whether its binding is confirmed.
 ///
 /// The pod itself is not kept: at 100,000 pods that would hold every one of them
-/// decoded, which the informer's cache does not. What plugins ask of other placed pods
-/// (their namespace and labels, for spreading) is kept instead, shared by all the pods
-/// that have the same — the replicas of one template.
+/// decoded, which the informer's cache does not. What the snapshot and its plugins
+/// need of a placed pod besides its node is its [`Shape`], which the replicas of one
+/// template share.
 #[derive(Clone, Debug)]
 struct Placement {
     node: Arc<str>,
+    shape: Arc<Shape>,
+    assumed: bool,
+}
+
+/// What the snapshot keeps of a placed pod besides its node: its requests, its
+/// controlling owner (the snapshot's shared copy of the uid) and what plugins that
+/// count other pods match them by. One copy serves every pod with the same.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Shape {
     requests: PodRequests,
     owner: Option<Arc<str>>,
-    labels: Arc<PlacedLabels>,
-    assumed: bool,
+    labels: PlacedLabels,
+}
+
+impl Shape {
+    /// Whether `pod`, with `requests`, has this shape.
+    fn fits(&self, pod: &Pod, requests: &PodRequests) -> bool {
+        self.requests == *requests
+            && self.owner.as_deref() == pod.metadata.controller_ref().map(|r| r.uid.as_str())
+            && self.labels.describe(pod)
+    }
 }
 
 /// The namespace and labels of a placed pod, which is what plugins that count other
@@ -76,12 +93,11 @@ pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     by_name: HashMap<Arc<str>, usize>,
     pods: KeyMap<Placement>,
-    /// One shared copy of each owner uid that placed pods name, with how many do:
-    /// nodes count owners by these copies (see [`NodeInfo::pods_of_shared_owner`]).
+    /// One shared copy of each owner uid that placed pods name, with how many shapes
+    /// do: nodes count owners by these copies (see [`NodeInfo::pods_of_shared_owner`]).
     owners: HashMap<Arc<str>, usize>,
-    /// One shared copy of each namespace-and-labels that placed pods have, with how
-    /// many do.
-    labels: HashMap<Arc<PlacedLabels>, usize>,
+    /// One shared copy of each shape that placed pods have, with how many do.
+    shapes: HashMap<Arc<Shape>, usize>,
 }
 
 impl Snapshot {
@@ -123,7 +139,7 @@ impl Snapshot {
     /// The namespace and labels of every placed pod (bound or assumed), with the name
     /// of its node.
     pub fn placed_pods(&self) -> impl Iterator<Item = (&PlacedLabels, &str)> {
-        self.pods.values().map(|p| (&*p.labels, &*p.node))
+        self.pods.values().map(|p| (&p.shape.labels, &*p.node))
     }
 
     /// The shared copy of owner uid `uid`, if any placed pod has that owner.
@@ -161,7 +177,7 @@ impl Snapshot {
                 // was deleted and re-created): count them now.
                 let name = info.name_arc().clone();
                 for p in self.pods.values().filter(|p| p.node == name) {
-                    info.add_pod(p.requests, p.owner.as_ref());
+                    info.add_pod(p.shape.requests, p.shape.owner.as_ref());
                 }
                 self.by_name.insert(name, self.nodes.len());
                 self.nodes.push(info);
@@ -206,10 +222,7 @@ impl Snapshot {
                 if let Some(placed) = self.pods.get(&key)
                     && !placed.assumed
                     && *placed.node == *node
-                    && placed.owner.as_deref()
-                        == pod.metadata.controller_ref().map(|r| r.uid.as_str())
-                    && placed.requests == PodRequests::of(pod)
-                    && placed.labels.describe(pod)
+                    && placed.shape.fits(pod, &PodRequests::of(pod))
                 {
                     return;
                 }
@@ -238,26 +251,25 @@ impl Snapshot {
         } = info;
         if let Some(old) = self.pods.get_mut(&key)
             && old.node == node
-            && old.requests == requests
-            && old.owner == owner
-            && old.labels.describe(&pod)
+            && old.shape.fits(&pod, &requests)
         {
             old.assumed = assumed;
             return;
         }
         self.unplace(&key);
-        let owner = owner.map(|uid| self.share_owner(uid));
-        let labels = self.share_labels(PlacedLabels::of(&pod));
+        let shape = self.share_shape(Shape {
+            requests,
+            owner,
+            labels: PlacedLabels::of(&pod),
+        });
         if let Some(&i) = self.by_name.get(&node) {
-            self.nodes[i].add_pod(requests, owner.as_ref());
+            self.nodes[i].add_pod(shape.requests, shape.owner.as_ref());
         }
         self.pods.insert(
             key,
             Placement {
                 node,
-                requests,
-                owner,
-                labels,
+                shape,
                 assumed,
             },
         );
@@ -268,36 +280,38 @@ impl Snapshot {
             return;
         };
         if let Some(&i) = self.by_name.get(&old.node) {
-            self.nodes[i].remove_pod(old.requests, old.owner.as_ref());
+            self.nodes[i].remove_pod(old.shape.requests, old.shape.owner.as_ref());
         }
-        if let Some(owner) = &old.owner {
-            self.release_owner(owner);
-        }
-        self.release_labels(&old.labels);
+        self.release_shape(&old.shape);
     }
 
-    /// The shared copy of `labels`, counted once more.
-    fn share_labels(&mut self, labels: PlacedLabels) -> Arc<PlacedLabels> {
-        match self.labels.get_key_value(&labels) {
-            Some((shared, _)) => {
-                let shared = shared.clone();
-                *self.labels.get_mut(&labels).expect("just found") += 1;
-                shared
-            }
-            None => {
-                let shared = Arc::new(labels);
-                self.labels.insert(shared.clone(), 1);
-                shared
-            }
+    /// The shared copy of `shape`, counted once more. A new shape takes the shared
+    /// copy of its owner's uid.
+    fn share_shape(&mut self, shape: Shape) -> Arc<Shape> {
+        if let Some((shared, _)) = self.shapes.get_key_value(&shape) {
+            let shared = shared.clone();
+            *self.shapes.get_mut(&shape).expect("just found") += 1;
+            return shared;
         }
+        let shape = Arc::new(Shape {
+            owner: shape.owner.map(|uid| self.share_owner(uid)),
+            ..shape
+        });
+        self.shapes.insert(shape.clone(), 1);
+        shape
     }
 
-    /// Counts a use of the shared `labels` less, forgetting them after their last.
-    fn release_labels(&mut self, labels: &Arc<PlacedLabels>) {
-        if let Some(uses) = self.labels.get_mut(labels) {
-            *uses -= 1;
-            if *uses == 0 {
-                self.labels.remove(labels);
+    /// Counts a use of the shared `shape` less, forgetting it (and its use of the
+    /// owner's uid) after its last.
+    fn release_shape(&mut self, shape: &Arc<Shape>) {
+        let Some(uses) = self.shapes.get_mut(shape) else {
+            return;
+        };
+        *uses -= 1;
+        if *uses == 0 {
+            self.shapes.remove(shape);
+            if let Some(owner) = &shape.owner {
+                self.release_owner(owner);
             }
         }
     }
@@ -425,7 +439,7 @@ mod tests {
         );
         snap.remove_pod(&key("a"));
         snap.remove_pod(&key("b"));
-        assert!(snap.labels.is_empty(), "forgotten with their last pod");
+        assert!(snap.shapes.is_empty(), "forgotten with their last pod");
     }
 
     #[test]
