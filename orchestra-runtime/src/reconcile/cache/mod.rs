@@ -21,10 +21,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use orchestra_core::{LabelSelector, Resource};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use tokio::sync::watch;
 
-use self::objects::{Fetched, Id, Objects, Settling, Slot};
+use self::objects::{Fetched, Id, Objects, Place, Settling, Slot};
 use self::packed::{Packed, Packer};
 use super::key::{Namespaces, ObjectKey, parts_of};
 use super::tally::{Groups, Tallies, Tally};
@@ -339,24 +339,38 @@ impl<K: Resource> CacheWriter<K> {
         self.pack(over);
     }
 
-    /// The object cached under `namespace/name`, decoded outside the lock when it is
-    /// packed; with the packed form it was decoded from, to recognise it later.
-    fn current(&self, parts: (Option<&str>, &str)) -> Option<(Arc<K>, Option<Packed>)> {
-        let fetched = self.cache.inner.read().objects.find(parts)?.slot.fetch();
-        Some(match fetched {
-            Fetched::Ready(obj) => (obj, None),
-            Fetched::Packed(packed) => (Arc::new(packed.unpack()), Some(packed)),
-        })
+    /// Takes the write lock to replace or remove the object `namespace/name`; if that
+    /// object is packed, also returns it decoded, with the packed form it came from.
+    /// The decoding happens with the lock released, so readers never wait on it.
+    fn lock_to_change(
+        &self,
+        parts: (Option<&str>, &str),
+    ) -> (RwLockWriteGuard<'_, Inner<K>>, Unpacked<K>) {
+        let mut unpacked: Unpacked<K> = None;
+        loop {
+            let inner = self.cache.inner.write();
+            let packed = match inner.objects.find(parts) {
+                Some(Place {
+                    slot: Slot::Packed(packed),
+                    ..
+                }) => packed,
+                _ => return (inner, unpacked),
+            };
+            // The informer is the only writer: the object is still the one decoded.
+            if unpacked.as_ref().is_some_and(|(_, from)| from.same(packed)) {
+                return (inner, unpacked);
+            }
+            let packed = packed.clone();
+            drop(inner);
+            unpacked = Some((Arc::new(packed.unpack()), packed));
+        }
     }
 
     /// Stores `obj`, returning the object it replaced.
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
         let parts = parts_of(&*obj);
-        // A packed predecessor is decoded before the write lock is taken: the informer
-        // is the only writer, so it is still the one there after.
-        let before = self.current(parts);
         let (old, over) = {
-            let mut inner = self.cache.inner.write();
+            let (mut inner, before) = self.lock_to_change(parts);
             let Inner {
                 objects,
                 namespaces,
@@ -408,8 +422,7 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Removes the object with `key`, returning it.
     pub(crate) fn remove(&self, key: &ObjectKey) -> Option<Arc<K>> {
-        let before = self.current((key.namespace.as_deref(), &key.name));
-        let mut inner = self.cache.inner.write();
+        let (mut inner, before) = self.lock_to_change((key.namespace.as_deref(), &key.name));
         let Inner {
             objects,
             namespaces,
@@ -464,13 +477,16 @@ impl<K: Resource> CacheWriter<K> {
     }
 }
 
+/// A packed object decoded, with the packed form it came from.
+type Unpacked<K> = Option<(Arc<K>, Packed)>;
+
 /// The object a slot that was just replaced or removed held: when packed, the one
-/// decoded before the lock was taken if it came from this very slot (it always does
-/// while the informer is the only writer), else decoded now.
-fn previous<K: Resource>(slot: Slot<K>, before: &Option<(Arc<K>, Option<Packed>)>) -> Arc<K> {
+/// [`CacheWriter::lock_to_change`] decoded, else (never, while the informer is the
+/// only writer) decoded now.
+fn previous<K: Resource>(slot: Slot<K>, before: &Unpacked<K>) -> Arc<K> {
     match (slot, before) {
         (Slot::Decoded { obj, .. }, _) => obj,
-        (Slot::Packed(packed), Some((obj, Some(from)))) if from.same(&packed) => obj.clone(),
+        (Slot::Packed(packed), Some((obj, from))) if from.same(&packed) => obj.clone(),
         (Slot::Packed(packed), _) => Arc::new(packed.unpack()),
     }
 }
