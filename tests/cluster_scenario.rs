@@ -252,3 +252,39 @@ async fn a_stopped_node_is_emptied_and_its_pods_replaced_elsewhere() {
     );
     cluster.shutdown().await;
 }
+
+/// The same scenario with the pod caches keeping only eight pods decoded: every other
+/// pod is read back from its packed form by the scheduler, the controllers and the
+/// agents, and the rollout still holds its bounds.
+#[tokio::test(start_paused = true)]
+async fn with_few_pods_decoded_the_cluster_still_scales_and_rolls_out() {
+    let seed = Seed::new(17);
+    let cluster = builder(&seed, 5).pods_decoded(8).build().await.unwrap();
+    cluster.wait_ready().await.unwrap();
+    let invariants = Invariants::follow(cluster.store().clone()).await;
+    let deployments = cluster.api::<Deployment>();
+    deployments.create(&web(60, "web-server:1")).await.unwrap();
+    wait_running(&cluster, 60, "web-server:1", MINUTE).await;
+
+    deployments
+        .update_with("web", |d| d.spec.replicas = Some(30))
+        .await
+        .unwrap();
+    wait_running(&cluster, 30, "web-server:1", MINUTE).await;
+
+    invariants.bounds(Some(Bounds::web(30)));
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "web-server:2".into()
+        })
+        .await
+        .unwrap();
+    wait_for_web(&cluster, 5 * MINUTE, |d| {
+        rolled_out(d) && d.metadata.generation == Some(3)
+    })
+    .await;
+    wait_running(&cluster, 30, "web-server:2", MINUTE).await;
+    assert_eq!(live_pods(&cluster).await.len(), 30);
+    assert!(invariants.assert_held() > 60 * 3);
+    cluster.shutdown().await;
+}

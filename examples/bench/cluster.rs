@@ -16,7 +16,7 @@ use orchestra::core::{Api, Client, Clock, ListParams};
 use orchestra::runtime::controllers::deployment::status::is_complete;
 use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController};
 use orchestra::runtime::node::{NodeAgent, NodeAgentConfig, PodDispatcher};
-use orchestra::runtime::reconcile::{InformerEvent, Manager};
+use orchestra::runtime::reconcile::{DECODED_IN_LARGE_CACHES, InformerEvent, Manager};
 use orchestra::runtime::runtimes::SimRuntime;
 use orchestra::runtime::scheduler::DefaultScheduler;
 use orchestra::store::{MemoryStore, MemoryStoreConfig};
@@ -58,6 +58,12 @@ async fn start_cluster(
     );
     let client = Client::new(Arc::new(store));
     let mut manager = Manager::new(client.clone());
+    // As the cluster builder does: the pods being worked on stay decoded, the settled
+    // ones are packed.
+    manager
+        .informers()
+        .get::<Pod>()
+        .keep_decoded(DECODED_IN_LARGE_CACHES);
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
     let d = DeploymentController::new(client.clone(), manager.informers());
     manager.add(rs);

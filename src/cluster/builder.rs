@@ -8,7 +8,7 @@ use std::time::Duration;
 use orchestra_core::{Client, ClientConfig, Clock, Scheduler, Store};
 use orchestra_runtime::controllers::{MetricsSource, NodeLifecycleConfig};
 use orchestra_runtime::node::RuntimeMetrics;
-use orchestra_runtime::reconcile::{LeaderElectionConfig, Manager};
+use orchestra_runtime::reconcile::{DECODED_IN_LARGE_CACHES, LeaderElectionConfig, Manager};
 use orchestra_runtime::scheduler::DefaultScheduler;
 use orchestra_store::MemoryStore;
 
@@ -36,6 +36,7 @@ pub struct ClusterBuilder {
     node_lifecycle: NodeLifecycleConfig,
     metrics: Option<Arc<dyn MetricsSource>>,
     hpa_sync_period: Option<Duration>,
+    pods_decoded: usize,
     hooks: Vec<ManagerHook>,
     leader_election: Option<LeaderElectionConfig>,
     nodes: Vec<NodeSpec>,
@@ -54,6 +55,7 @@ impl Default for ClusterBuilder {
             node_lifecycle: NodeLifecycleConfig::default(),
             metrics: None,
             hpa_sync_period: None,
+            pods_decoded: DECODED_IN_LARGE_CACHES,
             hooks: Vec::new(),
             leader_election: None,
             nodes: Vec::new(),
@@ -134,6 +136,15 @@ impl ClusterBuilder {
         self
     }
 
+    /// How many of the most recently changed pods the cluster's pod caches keep
+    /// decoded; older ones are kept packed, at a tenth of the memory, and decoded when
+    /// read (default [`DECODED_IN_LARGE_CACHES`], so a cluster of up to that many pods
+    /// packs none). `usize::MAX` keeps every pod decoded.
+    pub fn pods_decoded(mut self, limit: usize) -> Self {
+        self.pods_decoded = limit;
+        self
+    }
+
     /// Adds the user's controllers: `hook` gets the control plane's manager (its
     /// client and shared informers included) each time one is built, so the
     /// controllers come back after [`Cluster::restart_control_plane`].
@@ -203,6 +214,7 @@ impl ClusterBuilder {
             node_lifecycle: self.node_lifecycle,
             metrics,
             hpa_sync_period: self.hpa_sync_period,
+            pods_decoded: self.pods_decoded,
             hooks: self.hooks,
             leader_election: self.leader_election,
         };

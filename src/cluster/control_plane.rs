@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orchestra_core::kinds::Pod;
 use orchestra_core::{Client, ClientConfig, Clock, Scheduler, Store};
 use orchestra_runtime::controllers::{
     DeploymentController, GarbageCollector, HpaController, MetricsSource, NodeLifecycleConfig,
@@ -64,6 +65,8 @@ pub(super) struct ControlPlanePlan {
     pub node_lifecycle: NodeLifecycleConfig,
     pub metrics: Arc<dyn MetricsSource>,
     pub hpa_sync_period: Option<Duration>,
+    /// How many recently changed pods the pod caches keep decoded.
+    pub pods_decoded: usize,
     pub hooks: Vec<ManagerHook>,
     pub leader_election: Option<LeaderElectionConfig>,
 }
@@ -104,6 +107,10 @@ impl ControlPlanePlan {
 
     fn manager(&self, client: Client) -> Manager {
         let mut manager = Manager::new(client.clone());
+        manager
+            .informers()
+            .get::<Pod>()
+            .keep_decoded(self.pods_decoded);
         if let Some(config) = &self.leader_election {
             manager = manager.leader_election(config.clone());
         }

@@ -113,7 +113,7 @@ impl Cluster {
         sim_profile: Option<SimProfile>,
     ) -> Cluster {
         Cluster {
-            node_pods: Some(NodePods::start(&client)),
+            node_pods: Some(NodePods::start(&client, plan.pods_decoded)),
             client,
             plan,
             metrics,

@@ -206,11 +206,12 @@ pub(super) struct NodePods {
 }
 
 impl NodePods {
-    pub(super) fn start(client: &Client) -> NodePods {
+    pub(super) fn start(client: &Client, pods_decoded: usize) -> NodePods {
         let informer = Arc::new(Informer::new(
             Api::<Pod>::all(client.clone()),
             ListParams::default(),
         ));
+        informer.keep_decoded(pods_decoded);
         let dispatcher = PodDispatcher::new(informer.clone());
         let stop = CancellationToken::new();
         let token = stop.clone();

@@ -4,8 +4,9 @@
 //!
 //! - [`Informer`] lists and watches one kind into a [`Cache`] with indexes, and fans
 //!   its changes out to subscribers; it relists after a compacted watch so no change
-//!   is lost silently. The cache holds recently changed objects as shared `Arc<K>`
-//!   and settled ones packed, so 100,000 pods fit in a few hundred bytes each.
+//!   is lost silently. The cache holds objects as shared `Arc<K>`, or, when told to,
+//!   only the recently changed ones, packing the rest: 100,000 pods then take a few
+//!   hundred bytes each.
 //! - [`WorkQueue`] holds the keys waiting for reconciliation with client-go's
 //!   guarantees: deduplicated, never processed concurrently with itself, earliest
 //!   requeue wins, per-key exponential backoff.
@@ -32,7 +33,9 @@ mod rate_limit;
 mod runner;
 mod tally;
 
-pub use cache::{Cache, DEFAULT_DECODED, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn};
+pub use cache::{
+    Cache, DECODED_IN_LARGE_CACHES, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn,
+};
 pub use controller::{Action, Context, Controller, Watches};
 pub use events::{EventRecorder, EventType};
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};

@@ -7,14 +7,15 @@
 //! function before the informer starts, and [`Tally`] summaries of groups of objects
 //! (a ReplicaSet's ready pods) that the cache keeps current as objects change.
 //!
-//! **Decoded and packed objects.** The most recently written objects (by default
-//! [`DEFAULT_DECODED`] of them) are kept decoded, as the `Arc<K>` the informer handed
-//! to its handlers, so the objects controllers are working on are read at the cost of
-//! a pointer. Older ones are packed (see `packed.rs`): a settled pod costs about a
-//! tenth of its decoded size, which is what lets one process hold 100,000 of them,
-//! and is decoded again on each read. So two reads of a settled object return equal
-//! objects that need not be the same `Arc`. A cache with fewer objects than the limit
-//! never packs anything.
+//! **Decoded and packed objects.** By default every object is kept decoded, as the
+//! `Arc<K>` the informer handed to its handlers, and a read costs a pointer. A cache
+//! can instead be told to keep only the most recently written objects decoded
+//! ([`Informer::keep_decoded`](super::Informer::keep_decoded); the objects controllers
+//! are working on are among them) and to pack the older ones (see `packed.rs`): a
+//! settled pod then costs about a tenth of its decoded size, which is what lets one
+//! process hold 100,000 of them, and is decoded again on each read (a few
+//! microseconds). Two reads of a packed object return equal objects that need not be
+//! the same `Arc`. A cache with fewer objects than its limit never packs anything.
 
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
@@ -41,9 +42,10 @@ pub const INDEX_OWNER: &str = "owner";
 /// Index of objects by each `key=value` label pair.
 pub const INDEX_LABEL: &str = "label";
 
-/// How many of the most recently written objects a cache keeps decoded unless told
-/// otherwise ([`InformerConfig::decoded`](super::InformerConfig::decoded)).
-pub const DEFAULT_DECODED: usize = 4096;
+/// A limit on decoded objects that suits a kind with very many objects, such as the
+/// pods of a large cluster: enough for every object being worked on at a time, a
+/// small part of 100,000. The cluster builder keeps pods to it.
+pub const DECODED_IN_LARGE_CACHES: usize = 4096;
 
 /// Computes the index values of an object (none, one or many).
 pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
@@ -177,7 +179,7 @@ impl<K: Resource> Cache<K> {
         }
         let (synced_tx, synced_rx) = watch::channel(false);
         let inner = Arc::new(RwLock::new(Inner {
-            objects: Objects::new(DEFAULT_DECODED),
+            objects: Objects::new(usize::MAX),
             namespaces: Namespaces::default(),
             indexes,
             tallies: HashMap::new(),

@@ -183,8 +183,9 @@ fn updating_or_removing_a_packed_object_hands_back_its_last_state() {
 }
 
 #[test]
-fn a_small_cache_never_packs() {
+fn a_cache_within_its_limit_never_packs() {
     let writer = Cache::<Pod>::new_with_writer();
+    writer.set_decoded_limit(100);
     for round in 0..3 {
         for i in 0..100 {
             writer.apply(labelled(&format!("p{i}"), &format!("v{round}")));
