@@ -24,6 +24,7 @@ mod host;
 pub mod metrics;
 mod pod_worker;
 pub mod probes;
+mod record;
 mod registration;
 mod relist;
 pub mod restart;
@@ -50,7 +51,8 @@ pub use restart::CrashLoopBackoff;
 use crate::reconcile::{
     Informer, InformerEvent, KeyMap, ObjectKey, QueueConfig, WorkQueue, held_key, parts_of,
 };
-use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
+use pod_worker::{adopt, grace_period, remove_containers, sync_pod};
+use record::PodRecord;
 use relist::SeenContainers;
 
 /// Settings of a [`NodeAgent`].
@@ -271,7 +273,10 @@ impl NodeAgent {
         let queue = Arc::new(WorkQueue::<ObjectKey>::new(
             QueueConfig::default().name(format!("node-agent/{}", ctx.config.node_name)),
         ));
-        let records = Arc::new(Mutex::new(KeyMap::<PodRecord>::default()));
+        // Boxed records: an agent's map has a few dozen entries in tables of up to
+        // twice as many slots, so a small slot (a key and a pointer) costs less than
+        // a record inline in each.
+        let records = Arc::new(Mutex::new(KeyMap::<Box<PodRecord>>::default()));
         if !cancel.is_cancelled() {
             Box::pin(self.adopt_existing(&pods, &records)).await;
         }
@@ -343,7 +348,7 @@ impl NodeAgent {
     async fn adopt_existing(
         &self,
         pods: &crate::reconcile::Cache<Pod>,
-        records: &Mutex<KeyMap<PodRecord>>,
+        records: &Mutex<KeyMap<Box<PodRecord>>>,
     ) {
         let existing = match self.ctx.runtime.list_containers().await {
             Ok(list) => list,
@@ -364,10 +369,10 @@ impl NodeAgent {
                 .filter(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))
             {
                 Some(pod) => {
-                    let (record, stale) = PodRecord::adopt(&pod, statuses);
+                    let (record, stale) = adopt(&pod, statuses);
                     remove_containers(&*self.ctx.runtime, &stale, Duration::ZERO).await;
                     tracing::info!(pod = %key, "adopted running containers");
-                    records.lock().insert(key, record);
+                    records.lock().insert(key, Box::new(record));
                 }
                 None => {
                     let ids: Vec<_> = statuses.into_iter().map(|s| s.id).collect();
@@ -383,7 +388,7 @@ impl NodeAgent {
 async fn sync(
     ctx: &AgentContext,
     pods: &crate::reconcile::Cache<Pod>,
-    records: &Mutex<KeyMap<PodRecord>>,
+    records: &Mutex<KeyMap<Box<PodRecord>>>,
     seen: &Mutex<SeenContainers>,
     key: &ObjectKey,
 ) -> Option<Instant> {
@@ -391,10 +396,7 @@ async fn sync(
     let mut record = records.lock().remove(key);
     let known = record.is_some();
     // A record of an earlier pod of the same name goes first.
-    if let Some(old) = record.take_if(|r| {
-        pod.as_ref()
-            .is_none_or(|p| p.metadata.uid.as_deref() != Some(r.uid()))
-    }) {
+    if let Some(old) = record.take_if(|r| pod.as_ref().is_none_or(|p| !r.is_of(p))) {
         let grace = pod.as_deref().map_or(Duration::ZERO, grace_period);
         remove_containers(&*ctx.runtime, &old.container_ids(), grace).await;
     }
@@ -408,7 +410,7 @@ async fn sync(
         }
         return None;
     };
-    let mut record = record.unwrap_or_else(|| PodRecord::adopt(&pod, Vec::new()).0);
+    let mut record = record.unwrap_or_else(|| Box::new(adopt(&pod, Vec::new()).0));
     let wake = sync_pod(ctx, &pod, &mut record).await;
     records.lock().insert(key.clone(), record);
     wake
