@@ -59,7 +59,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use self::builder::SimRuntimeBuilder;
-use self::container::{ExitReason, Extras, SimContainer, SimLog, SimPod};
+use self::container::{ExitReason, Extras, PodByUid, SimCold, SimContainer, SimLog, SimPod};
 use self::follow::Follower;
 use self::images::well_known;
 use self::profile::Subject;
@@ -151,7 +151,7 @@ struct State {
     /// B-tree's nodes about half full, so inline records would cost twice their size.
     containers: BTreeMap<u64, Box<SimContainer>>,
     /// Pods with at least one container, and how many.
-    pods: HashMap<Arc<str>, (Arc<SimPod>, u32)>,
+    pods: HashMap<PodByUid, u32>,
     next_ip: u32,
     /// Repeated strings (namespaces, images, container names) stored once.
     strings: HashSet<Arc<str>>,
@@ -232,7 +232,8 @@ impl SimRuntime {
     pub fn write_log(&self, id: &ContainerId, bytes: &[u8]) -> Result<(), RuntimeError> {
         let limit = self.inner.log_limit;
         self.with(id, |c, _| {
-            c.log
+            c.cold_mut()
+                .log
                 .get_or_insert_with(Default::default)
                 .append(bytes, limit);
         })?;
@@ -285,11 +286,18 @@ impl SimRuntime {
             image: String::from(&*c.image),
             attempt: c.attempt,
             state: c.state_given(exit, now),
-            created_at: self.time_of(c.created),
+            created_at: self.time_of(self.created(c)),
             started_at: c.started_given(exit, now).map(|t| self.time_of(t)),
             finished_at: exit.map(|e| self.time_of(e.at)),
             ip: Some(IpAddr::V4(c.pod.ip)),
         }
+    }
+
+    /// When `c` was created: its start, less the start latency it was given.
+    fn created(&self, c: &SimContainer) -> Instant {
+        c.starts
+            .checked_sub(self.inner.start_latency)
+            .unwrap_or(c.starts)
     }
 
     /// Runs `f` on the container with `id`; ending it (a stop) counts as a change.
@@ -304,9 +312,9 @@ impl SimRuntime {
             .containers
             .get_mut(&key)
             .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
-        let ended = c.ended.map(|e| e.at);
+        let ended = c.ended().map(|e| e.at);
         let out = f(c, Instant::now());
-        if c.ended.map(|e| e.at) != ended {
+        if c.ended().map(|e| e.at) != ended {
             state.generation += 1;
         }
         Ok(out)
@@ -350,12 +358,12 @@ impl Runtime for SimRuntime {
         let now = Instant::now();
         let mut state = inner.state.lock();
         let (name, image) = (state.intern(&spec.name), state.intern(&spec.image));
-        let uid: Arc<str> = match state.pods.get_key_value(sandbox.uid.as_str()) {
-            Some((uid, _)) => uid.clone(),
-            None => sandbox.uid.as_str().into(),
-        };
+        let existing = state
+            .pods
+            .get_key_value(sandbox.uid.as_str())
+            .map(|(pod, _)| pod.0.clone());
         let subject = Subject {
-            pod: &uid,
+            pod: &sandbox.uid,
             name: &name,
             image: &image,
         };
@@ -373,11 +381,17 @@ impl Runtime for SimRuntime {
             .or(any)
             .unwrap_or(SimBehavior::RunForever);
         let starts = now + inner.start_latency;
-        let mut log = None;
+        let mut cold = SimCold {
+            planned_exit: match behavior {
+                SimBehavior::RunForever => None,
+                SimBehavior::Exit { after, code } => Some((starts + after, code)),
+            },
+            ..SimCold::default()
+        };
         if let Some(output) = known.as_ref().and_then(|k| k.output.as_deref()) {
-            let mut l = SimLog::default();
-            l.append(output.as_bytes(), inner.log_limit);
-            log = Some(Box::new(l));
+            let mut log = SimLog::default();
+            log.append(output.as_bytes(), inner.log_limit);
+            cold.log = Some(log);
         }
         let handler =
             |p: &Option<Box<orchestra_core::kinds::Probe>>| p.as_ref().and_then(|p| p.handler());
@@ -386,28 +400,32 @@ impl Runtime for SimRuntime {
             handler(&spec.liveness_probe),
             handler(&spec.startup_probe),
         ];
-        let extras = (!spec.ports.is_empty() || probes.iter().any(Option::is_some)).then(|| {
-            Box::new(Extras {
+        if !spec.ports.is_empty() || probes.iter().any(Option::is_some) {
+            cold.extras = Some(Box::new(Extras {
                 ports: spec.ports,
                 probes,
-            })
-        });
+            }));
+        }
+        let cold = (cold.planned_exit.is_some() || cold.log.is_some() || cold.extras.is_some())
+            .then(|| Box::new(cold));
 
-        let pod = match state.pods.get_mut(&*uid) {
-            Some((pod, count)) => {
-                *count += 1;
-                pod.clone()
+        let pod = match existing {
+            Some(pod) => {
+                if let Some(count) = state.pods.get_mut(&*pod.uid) {
+                    *count += 1;
+                }
+                pod
             }
             None => {
                 let ip = Ipv4Addr::from(inner.subnet | (state.next_ip % 254 + 1));
                 state.next_ip = state.next_ip.wrapping_add(1);
                 let pod = Arc::new(SimPod {
-                    uid: uid.clone(),
+                    uid: sandbox.uid.into_boxed_str(),
                     namespace: state.intern(&sandbox.namespace),
-                    name: sandbox.name.as_str().into(),
+                    name: sandbox.name.into_boxed_str(),
                     ip,
                 });
-                state.pods.insert(uid, (pod.clone(), 1));
+                state.pods.insert(PodByUid(pod.clone()), 1);
                 pod
             }
         };
@@ -420,17 +438,10 @@ impl Runtime for SimRuntime {
                 pod,
                 name,
                 image,
-                attempt,
-                created: now,
                 starts,
-                planned_exit: match behavior {
-                    SimBehavior::RunForever => None,
-                    SimBehavior::Exit { after, code } => Some((starts + after, code)),
-                },
+                attempt,
                 ignores_term: known.is_some_and(|k| k.ignores_term),
-                ended: None,
-                log,
-                extras,
+                cold,
             }),
         );
         Ok(self.id(key))
@@ -479,7 +490,7 @@ impl Runtime for SimRuntime {
                 .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
             state.generation += 1;
             let uid = &c.pod.uid;
-            if let Some((_, count)) = state.pods.get_mut(&**uid) {
+            if let Some(count) = state.pods.get_mut(&**uid) {
                 *count -= 1;
                 if *count == 0 {
                     state.pods.remove(&**uid);

@@ -26,7 +26,7 @@ pub(super) fn outcome(
         name: &c.name,
         image: &c.image,
     };
-    let extras = c.extras.as_deref();
+    let extras = c.extras();
     let mut forced = None;
     for (i, probe) in SimProbe::ALL.into_iter().enumerate() {
         let matches = extras.is_some_and(|e| e.probes[i].as_ref() == Some(handler));

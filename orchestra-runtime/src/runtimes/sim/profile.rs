@@ -149,15 +149,17 @@ impl SimProbe {
 
 /// The container a rule lookup is for.
 pub(super) struct Subject<'a> {
-    pub pod: &'a Arc<str>,
-    pub name: &'a Arc<str>,
-    pub image: &'a Arc<str>,
+    pub pod: &'a str,
+    pub name: &'a str,
+    pub image: &'a str,
 }
 
 /// One kind of rule at the four levels of specificity.
 #[derive(Debug)]
 struct Layered<V> {
-    container: HashMap<(Arc<str>, Arc<str>), V>,
+    /// By pod uid, then container name: looked up with borrowed strings, so a lookup
+    /// needs no shared string of its own (a container holds its pod's uid unshared).
+    container: HashMap<Arc<str>, HashMap<Arc<str>, V>>,
     pod: HashMap<Arc<str>, V>,
     image: HashMap<Arc<str>, V>,
     any: Option<V>,
@@ -190,23 +192,29 @@ impl<V> Layered<V> {
             SimSelector::Any => self.any = value,
             SimSelector::Image(image) => put(&mut self.image, image, value),
             SimSelector::Pod(pod) => put(&mut self.pod, pod, value),
-            SimSelector::Container { pod, name } => put(&mut self.container, (pod, name), value),
+            SimSelector::Container { pod, name } => {
+                let names = self.container.entry(pod.clone()).or_default();
+                put(names, name, value);
+                if names.is_empty() {
+                    self.container.remove(&pod);
+                }
+            }
         }
+    }
+
+    /// The rule for exactly the container `subject`.
+    fn for_container(&self, subject: &Subject<'_>) -> Option<&V> {
+        self.container.get(subject.pod)?.get(subject.name)
     }
 
     /// The most specific rule for `subject` above the `Any` level.
     fn specific(&self, subject: &Subject<'_>) -> Option<&V> {
-        if !self.container.is_empty() {
-            if let Some(v) = self
-                .container
-                .get(&(subject.pod.clone(), subject.name.clone()))
-            {
-                return Some(v);
-            }
+        if let Some(v) = self.for_container(subject) {
+            return Some(v);
         }
         self.pod
-            .get(&**subject.pod)
-            .or_else(|| self.image.get(&**subject.image))
+            .get(subject.pod)
+            .or_else(|| self.image.get(subject.image))
     }
 
     fn get(&self, subject: &Subject<'_>) -> Option<&V> {
@@ -214,15 +222,17 @@ impl<V> Layered<V> {
     }
 
     fn get_mut(&mut self, subject: &Subject<'_>) -> Option<&mut V> {
-        let key = (subject.pod.clone(), subject.name.clone());
-        if self.container.contains_key(&key) {
-            return self.container.get_mut(&key);
+        if self.for_container(subject).is_some() {
+            return self
+                .container
+                .get_mut(subject.pod)
+                .and_then(|names| names.get_mut(subject.name));
         }
-        if self.pod.contains_key(&**subject.pod) {
-            return self.pod.get_mut(&**subject.pod);
+        if self.pod.contains_key(subject.pod) {
+            return self.pod.get_mut(subject.pod);
         }
-        if self.image.contains_key(&**subject.image) {
-            return self.image.get_mut(&**subject.image);
+        if self.image.contains_key(subject.image) {
+            return self.image.get_mut(subject.image);
         }
         self.any.as_mut()
     }
@@ -392,18 +402,12 @@ impl SimProfile {
 
 /// The selector of the rule `get_mut` found for `subject`, to remove it once spent.
 fn spent_selector(faults: &Layered<StartFault>, subject: &Subject<'_>) -> SimSelector {
-    if faults
-        .container
-        .contains_key(&(subject.pod.clone(), subject.name.clone()))
-    {
-        SimSelector::Container {
-            pod: subject.pod.clone(),
-            name: subject.name.clone(),
-        }
-    } else if faults.pod.contains_key(&**subject.pod) {
-        SimSelector::Pod(subject.pod.clone())
-    } else if faults.image.contains_key(&**subject.image) {
-        SimSelector::Image(subject.image.clone())
+    if faults.for_container(subject).is_some() {
+        SimSelector::container(subject.pod, subject.name)
+    } else if faults.pod.contains_key(subject.pod) {
+        SimSelector::pod(subject.pod)
+    } else if faults.image.contains_key(subject.image) {
+        SimSelector::image(subject.image)
     } else {
         SimSelector::Any
     }
