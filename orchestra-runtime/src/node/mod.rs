@@ -21,6 +21,7 @@
 
 mod dispatch;
 mod host;
+mod mailbox;
 pub mod metrics;
 mod pod_worker;
 pub mod probes;
