@@ -5,12 +5,11 @@
 //! latency), when it would exit on its own (from its behaviour), and, once something
 //! ended it early (stop, kill), how and when. A runtime holds one for every container
 //! of its node, so what most containers never have (a planned exit, an early end, a
-//! log, ports and probes) is kept in one boxed [`SimCold`], and the pod's strings are
-//! shared by its containers. `state_given(exit_at(now), now)` turns that into
+//! log, ports and probes) is kept in one boxed [`SimCold`], and its strings are shared
+//! (see `names.rs`). `state_given(exit_at(now), now)` turns that into
 //! `Created`, `Running` or `Exited`; nothing has to happen at the moment a container
 //! "exits" for the exit to be seen.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,40 +17,7 @@ use orchestra_core::kinds::{ContainerPort, ProbeHandler};
 use orchestra_core::runtime::RuntimeContainerState;
 use tokio::time::Instant;
 
-/// The pod a simulated container belongs to, shared by the pod's containers. Its uid
-/// and name are the strings of the first start's sandbox, kept as they came (no copy).
-#[derive(Debug)]
-pub(super) struct SimPod {
-    pub uid: Box<str>,
-    pub namespace: Arc<str>,
-    pub name: Box<str>,
-    pub ip: Ipv4Addr,
-}
-
-/// A runtime's pods, found by uid: a map slot is a pointer, the pod holds its uid.
-#[derive(Debug)]
-pub(super) struct PodByUid(pub Arc<SimPod>);
-
-impl std::borrow::Borrow<str> for PodByUid {
-    fn borrow(&self) -> &str {
-        &self.0.uid
-    }
-}
-
-impl std::hash::Hash for PodByUid {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As the `str` it borrows as hashes, so lookups by `&str` find it.
-        (*self.0.uid).hash(state);
-    }
-}
-
-impl PartialEq for PodByUid {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.uid == other.0.uid
-    }
-}
-
-impl Eq for PodByUid {}
+use super::names::{SimImage, SimPod};
 
 /// Why a container ended, Kubernetes-style.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,8 +120,8 @@ impl SimLog {
 #[derive(Debug)]
 pub(super) struct SimContainer {
     pub pod: Arc<SimPod>,
-    pub name: Arc<str>,
-    pub image: Arc<str>,
+    /// Its name and image.
+    pub spec: Arc<SimImage>,
     /// When it starts running: its creation plus the runtime's start latency.
     pub starts: Instant,
     pub attempt: u32,

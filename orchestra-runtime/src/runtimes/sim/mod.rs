@@ -38,10 +38,11 @@ mod builder;
 mod container;
 mod follow;
 mod images;
+mod names;
 mod probe;
 mod profile;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +60,10 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use self::builder::SimRuntimeBuilder;
-use self::container::{ExitReason, Extras, PodByUid, SimCold, SimContainer, SimLog, SimPod};
+use self::container::{ExitReason, Extras, SimCold, SimContainer, SimLog};
 use self::follow::Follower;
 use self::images::well_known;
+use self::names::{Images, PodByUid, SimPod};
 use self::profile::Subject;
 pub use self::profile::{SimBehavior, SimProbe, SimProfile, SimSelector, SimUsage};
 use super::logs::tail_lines;
@@ -150,11 +152,13 @@ struct State {
     /// Boxed: a node's few dozen containers arrive in id order, which leaves the
     /// B-tree's nodes about half full, so inline records would cost twice their size.
     containers: BTreeMap<u64, Box<SimContainer>>,
-    /// Pods with at least one container, and how many.
-    pods: HashMap<PodByUid, u32>,
+    /// Pods with at least one container.
+    pods: HashSet<PodByUid>,
     next_ip: u32,
-    /// Repeated strings (namespaces, images, container names) stored once.
+    /// Namespaces, stored once.
     strings: HashSet<Arc<str>>,
+    /// Container names and images, stored once per pair.
+    images: Images,
 }
 
 impl State {
@@ -215,7 +219,7 @@ impl SimRuntime {
         {
             let mut state = self.inner.state.lock();
             for c in state.containers.values_mut() {
-                if &*c.pod.uid == pod_uid && c.exit_at(now).is_none() {
+                if c.pod.uid() == pod_uid && c.exit_at(now).is_none() {
                     kill(c, now, how);
                     killed += 1;
                 }
@@ -278,12 +282,12 @@ impl SimRuntime {
         RuntimeContainerStatus {
             id: self.id(key),
             sandbox: PodSandbox {
-                uid: String::from(&*c.pod.uid),
+                uid: String::from(c.pod.uid()),
                 namespace: String::from(&*c.pod.namespace),
-                name: String::from(&*c.pod.name),
+                name: String::from(c.pod.name()),
             },
-            name: String::from(&*c.name),
-            image: String::from(&*c.image),
+            name: String::from(&*c.spec.name),
+            image: String::from(&*c.spec.image),
             attempt: c.attempt,
             state: c.state_given(exit, now),
             created_at: self.time_of(self.created(c)),
@@ -357,15 +361,10 @@ impl Runtime for SimRuntime {
         }
         let now = Instant::now();
         let mut state = inner.state.lock();
-        let (name, image) = (state.intern(&spec.name), state.intern(&spec.image));
-        let existing = state
-            .pods
-            .get_key_value(sandbox.uid.as_str())
-            .map(|(pod, _)| pod.0.clone());
         let subject = Subject {
             pod: &sandbox.uid,
-            name: &name,
-            image: &image,
+            name: &spec.name,
+            image: &spec.image,
         };
         if let Some(reason) = inner.profile.take_start_fault(&subject) {
             return Err(RuntimeError::StartFailed {
@@ -409,26 +408,18 @@ impl Runtime for SimRuntime {
         let cold = (cold.planned_exit.is_some() || cold.log.is_some() || cold.extras.is_some())
             .then(|| Box::new(cold));
 
-        let pod = match existing {
-            Some(pod) => {
-                if let Some(count) = state.pods.get_mut(&*pod.uid) {
-                    *count += 1;
-                }
-                pod
-            }
+        let pod = match state.pods.get(sandbox.uid.as_str()) {
+            Some(pod) => pod.0.clone(),
             None => {
                 let ip = Ipv4Addr::from(inner.subnet | (state.next_ip % 254 + 1));
+                let namespace = state.intern(&sandbox.namespace);
+                let pod = Arc::new(SimPod::new(&sandbox.uid, &sandbox.name, namespace, ip)?);
                 state.next_ip = state.next_ip.wrapping_add(1);
-                let pod = Arc::new(SimPod {
-                    uid: sandbox.uid.into_boxed_str(),
-                    namespace: state.intern(&sandbox.namespace),
-                    name: sandbox.name.into_boxed_str(),
-                    ip,
-                });
-                state.pods.insert(PodByUid(pod.clone()), 1);
+                state.pods.insert(PodByUid(pod.clone()));
                 pod
             }
         };
+        let image = state.images.intern(&spec.name, &spec.image);
         let key = state.next_id;
         state.next_id += 1;
         state.generation += 1;
@@ -436,8 +427,7 @@ impl Runtime for SimRuntime {
             key,
             Box::new(SimContainer {
                 pod,
-                name,
-                image,
+                spec: image,
                 starts,
                 attempt,
                 ignores_term: known.is_some_and(|k| k.ignores_term),
@@ -489,13 +479,11 @@ impl Runtime for SimRuntime {
                 .remove(&key)
                 .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
             state.generation += 1;
-            let uid = &c.pod.uid;
-            if let Some(count) = state.pods.get_mut(&**uid) {
-                *count -= 1;
-                if *count == 0 {
-                    state.pods.remove(&**uid);
-                }
+            // Held by the set and this container alone: its last container is gone.
+            if Arc::strong_count(&c.pod) <= 2 {
+                state.pods.remove(c.pod.uid());
             }
+            state.images.release(&c.spec);
         }
         self.inner.changed.notify_waiters();
         Ok(())
@@ -561,9 +549,9 @@ impl Runtime for SimRuntime {
                 });
             }
             let usage = profile.usage(&Subject {
-                pod: &c.pod.uid,
-                name: &c.name,
-                image: &c.image,
+                pod: c.pod.uid(),
+                name: &c.spec.name,
+                image: &c.spec.image,
             });
             // CPU time as if the current rate had held since the start: synthetic
             // load has no history worth keeping per container.

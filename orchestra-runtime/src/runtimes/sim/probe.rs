@@ -22,9 +22,9 @@ pub(super) fn outcome(
         return ProbeOutcome::Failure("container is not running".to_owned());
     }
     let subject = Subject {
-        pod: &c.pod.uid,
-        name: &c.name,
-        image: &c.image,
+        pod: c.pod.uid(),
+        name: &c.spec.name,
+        image: &c.spec.image,
     };
     let extras = c.extras();
     let mut forced = None;
