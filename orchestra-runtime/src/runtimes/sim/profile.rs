@@ -14,7 +14,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{
+    MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 /// Which containers a rule applies to. When several rules match a container, the most
 /// specific wins: a container of a pod, then the pod, then the image, then [`Any`].
@@ -272,7 +274,9 @@ struct Rules {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct SimProfile {
-    rules: Arc<RwLock<Rules>>,
+    /// Made with the first rule: a simulated cluster may give every node a profile of
+    /// its own, and the empty rule tables take a kilobyte.
+    rules: Arc<RwLock<Option<Box<Rules>>>>,
 }
 
 impl SimProfile {
@@ -283,30 +287,42 @@ impl SimProfile {
         SimProfile::default()
     }
 
+    /// The rules, made on first use, to change them.
+    fn write(&self) -> MappedRwLockWriteGuard<'_, Rules> {
+        RwLockWriteGuard::map(self.rules.write(), |rules| {
+            &mut **rules.get_or_insert_default()
+        })
+    }
+
+    /// The rules, if any was ever set.
+    fn read(&self) -> Option<MappedRwLockReadGuard<'_, Rules>> {
+        RwLockReadGuard::try_map(self.rules.read(), |rules| rules.as_deref()).ok()
+    }
+
     /// What containers matching `selector` do from their next start on.
     pub fn set_behavior(&self, selector: SimSelector, behavior: SimBehavior) {
-        self.rules.write().behavior.set(selector, Some(behavior));
+        self.write().behavior.set(selector, Some(behavior));
     }
 
     /// Drops the behaviour rule for exactly `selector`.
     pub fn clear_behavior(&self, selector: SimSelector) {
-        self.rules.write().behavior.set(selector, None);
+        self.write().behavior.set(selector, None);
     }
 
     /// The usage `stats` reports for running containers matching `selector`, from now on.
     pub fn set_usage(&self, selector: SimSelector, usage: SimUsage) {
-        self.rules.write().usage.set(selector, Some(usage));
+        self.write().usage.set(selector, Some(usage));
     }
 
     /// Drops the usage rule for exactly `selector`.
     pub fn clear_usage(&self, selector: SimSelector) {
-        self.rules.write().usage.set(selector, None);
+        self.write().usage.set(selector, None);
     }
 
     /// Forces the result of the `probe` probe of containers matching `selector`:
     /// `Some(true)` passes, `Some(false)` fails, `None` drops the rule.
     pub fn set_probe(&self, selector: SimSelector, probe: SimProbe, passes: Option<bool>) {
-        self.rules.write().probes[probe.index()].set(selector, passes);
+        self.write().probes[probe.index()].set(selector, passes);
     }
 
     /// Whether the readiness probe of container `container` of pod `pod_uid` passes.
@@ -334,23 +350,24 @@ impl SimProfile {
             remaining: count,
             reason: reason.into(),
         });
-        self.rules.write().start_faults.set(selector, fault);
+        self.write().start_faults.set(selector, fault);
     }
 
     /// Makes `image` unknown: starts of it fail with `ImageNotFound`.
     pub fn missing_image(&self, image: &str) {
-        self.rules.write().missing_images.insert(image.into());
+        self.write().missing_images.insert(image.into());
     }
 
     pub(super) fn is_missing(&self, image: &str) -> bool {
-        let rules = self.rules.read();
-        !rules.missing_images.is_empty() && rules.missing_images.contains(image)
+        self.read().is_some_and(|rules| {
+            !rules.missing_images.is_empty() && rules.missing_images.contains(image)
+        })
     }
 
     /// Consumes one pending start fault for `subject`, returning its reason.
     pub(super) fn take_start_fault(&self, subject: &Subject<'_>) -> Option<Arc<str>> {
         {
-            let rules = self.rules.read();
+            let rules = self.read()?;
             let faults = &rules.start_faults;
             if faults.any.is_none()
                 && faults.container.is_empty()
@@ -360,7 +377,7 @@ impl SimProfile {
                 return None;
             }
         }
-        let mut rules = self.rules.write();
+        let mut rules = self.write();
         let fault = rules.start_faults.get_mut(subject)?;
         fault.remaining = fault.remaining.saturating_sub(1);
         let reason = fault.reason.clone();
@@ -377,26 +394,23 @@ impl SimProfile {
         &self,
         subject: &Subject<'_>,
     ) -> (Option<SimBehavior>, Option<SimBehavior>) {
-        let rules = self.rules.read();
-        (
-            rules.behavior.specific(subject).copied(),
-            rules.behavior.any,
-        )
+        self.read().map_or((None, None), |rules| {
+            (
+                rules.behavior.specific(subject).copied(),
+                rules.behavior.any,
+            )
+        })
     }
 
     pub(super) fn usage(&self, subject: &Subject<'_>) -> SimUsage {
-        self.rules
-            .read()
-            .usage
-            .get(subject)
-            .copied()
+        self.read()
+            .and_then(|rules| rules.usage.get(subject).copied())
             .unwrap_or_default()
     }
 
     pub(super) fn probe(&self, subject: &Subject<'_>, probe: SimProbe) -> Option<bool> {
-        self.rules.read().probes[probe.index()]
-            .get(subject)
-            .copied()
+        self.read()
+            .and_then(|rules| rules.probes[probe.index()].get(subject).copied())
     }
 }
 
@@ -410,5 +424,31 @@ fn spent_selector(faults: &Layered<StartFault>, subject: &Subject<'_>) -> SimSel
         SimSelector::image(subject.image)
     } else {
         SimSelector::Any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unused_profile_holds_no_rule_tables_and_reads_as_empty() {
+        let profile = SimProfile::new();
+        let subject = Subject {
+            pod: "uid-1",
+            name: "web",
+            image: "web:1",
+        };
+        assert_eq!(profile.behavior(&subject), (None, None));
+        assert_eq!(profile.usage(&subject), SimUsage::default());
+        assert_eq!(profile.probe(&subject, SimProbe::Readiness), None);
+        assert!(!profile.is_missing("web:1"));
+        assert!(profile.take_start_fault(&subject).is_none());
+        assert!(profile.rules.read().is_none(), "reads make nothing");
+
+        profile.set_ready("uid-1", "web", false);
+        assert!(profile.rules.read().is_some());
+        assert_eq!(profile.probe(&subject, SimProbe::Readiness), Some(false));
+        assert_eq!(profile.probe(&subject, SimProbe::Liveness), None);
     }
 }
