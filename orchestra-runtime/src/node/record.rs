@@ -10,6 +10,9 @@
 //! pod's uid (a UUID) and its container names (short DNS labels) are held inline,
 //! so a pod with one container costs its record and one allocation.
 
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use orchestra_core::ContainerId;
@@ -18,6 +21,73 @@ use tokio::time::Instant;
 
 use super::probes::{ProbeKind, ProbeTracker};
 use super::status::{InstanceStatus, Waiting};
+use crate::reconcile::{KeyParts, ObjectKey};
+
+/// An agent's records, by pod key. Each record is boxed with its key and the set's
+/// slot is the box alone: an agent's few dozen records sit in a table of up to twice
+/// as many slots, so a slot of a key and a pointer (a map's) would cost more than the
+/// key kept once in the box.
+#[derive(Default)]
+pub(crate) struct PodRecords(HashSet<KeyedRecord, foldhash::fast::RandomState>);
+
+impl PodRecords {
+    /// Takes out the record of pod `key`, for a sync.
+    pub(crate) fn take(&mut self, key: &ObjectKey) -> Option<KeyedRecord> {
+        self.0.take(key as &dyn KeyParts)
+    }
+
+    /// Puts a record (back) in, replacing one of the same key.
+    pub(crate) fn put(&mut self, record: KeyedRecord) {
+        self.0.replace(record);
+    }
+
+    /// The key a record holds for `parts` (its strings shared, nothing allocated).
+    pub(crate) fn held_key(&self, parts: (Option<&str>, &str)) -> Option<ObjectKey> {
+        self.0.get(&parts as &dyn KeyParts).map(|r| r.key().clone())
+    }
+}
+
+/// A pod's record with its key, in one box.
+pub(crate) struct KeyedRecord(Box<(ObjectKey, PodRecord)>);
+
+impl KeyedRecord {
+    pub(crate) fn new(key: ObjectKey, record: PodRecord) -> KeyedRecord {
+        KeyedRecord(Box::new((key, record)))
+    }
+
+    pub(crate) fn key(&self) -> &ObjectKey {
+        &self.0.0
+    }
+
+    pub(crate) fn record(&self) -> &PodRecord {
+        &self.0.1
+    }
+
+    pub(crate) fn record_mut(&mut self) -> &mut PodRecord {
+        &mut self.0.1
+    }
+}
+
+impl<'a> Borrow<dyn KeyParts + 'a> for KeyedRecord {
+    fn borrow(&self) -> &(dyn KeyParts + 'a) {
+        self.key()
+    }
+}
+
+/// Hashes as its key does, so lookups by key parts find it.
+impl Hash for KeyedRecord {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.key() as &dyn KeyParts).hash(state);
+    }
+}
+
+impl PartialEq for KeyedRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for KeyedRecord {}
 
 /// What the agent remembers about one pod between syncs.
 #[derive(Debug)]
@@ -436,6 +506,34 @@ mod tests {
             message: None,
             finished_at: Some(Time::UNIX_EPOCH),
         }))
+    }
+
+    #[test]
+    fn records_are_found_by_key_or_borrowed_parts() {
+        let mut records = PodRecords::default();
+        let web = ObjectKey::namespaced("default", "web");
+        let mut record = KeyedRecord::new(web.clone(), PodRecord::new("uid-1", 1));
+        record.record_mut().terminating = true;
+        records.put(record);
+        records.put(KeyedRecord::new(
+            ObjectKey::cluster("web"),
+            PodRecord::new("uid-2", 1),
+        ));
+        let held = records.held_key((Some("default"), "web")).unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&held.name, &web.name),
+            "the record's own key"
+        );
+        assert!(records.held_key((Some("other"), "web")).is_none());
+        let taken = records.take(&web).unwrap();
+        assert!(taken.record().terminating);
+        assert!(records.take(&web).is_none(), "taken out");
+        assert!(records.take(&ObjectKey::cluster("web")).is_some());
+        records.put(taken);
+        records.put(KeyedRecord::new(web.clone(), PodRecord::new("uid-3", 1)));
+        let replaced = records.take(&web).unwrap();
+        assert!(!replaced.record().terminating, "replaced");
+        assert!(records.take(&web).is_none());
     }
 
     #[test]
