@@ -255,6 +255,70 @@ async fn a_crashing_container_restarts_with_kubernetes_backoff() {
     agent.stop().await;
 }
 
+/// The restart count and the waiting reason of the pod's first container.
+fn restarts_and_waiting(p: &Pod) -> (i32, Option<String>) {
+    let c = p.status.as_ref().and_then(|s| s.container_statuses.first());
+    let waiting = c
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.reason.clone());
+    (c.map_or(0, |c| c.restart_count), waiting)
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_starts_back_off_and_a_vanished_container_is_restarted() {
+    let Fixture {
+        profile,
+        runtime,
+        pods,
+        agent,
+        ..
+    } = fixture();
+    profile.fail_starts(SimSelector::image("flaky:1"), 2, "injected fault");
+    let started = tokio::time::Instant::now();
+    pods.create(&pod("flaky", "node-1", "flaky:1"))
+        .await
+        .unwrap();
+    let waiting = wait_for(&pods, "flaky", Duration::from_secs(5), |p| {
+        restarts_and_waiting(p).1.as_deref() == Some("CreateContainerError")
+    })
+    .await;
+    let message = waiting.status.as_ref().unwrap().container_statuses[0]
+        .state
+        .as_ref()
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("injected fault"), "{message}");
+
+    // Two failures: 10 s, then 20 s of backoff before the third start runs.
+    let running = wait_for(&pods, "flaky", Duration::from_secs(60), |p| {
+        p.phase() == PodPhase::Running && p.is_ready()
+    })
+    .await;
+    let waited = started.elapsed().as_secs_f64();
+    assert!((30.0..=33.0).contains(&waited), "running after {waited} s");
+    assert_eq!(
+        restarts_and_waiting(&running),
+        (0, None),
+        "a failed start is no restart"
+    );
+
+    // Removed behind the agent's back: started again at once, as a restart.
+    let list = runtime.list_containers().await.unwrap();
+    assert_eq!(list.len(), 1);
+    runtime.remove_container(&list[0].id).await.unwrap();
+    let again = wait_for(&pods, "flaky", Duration::from_secs(5), |p| {
+        restarts_and_waiting(p).0 == 1 && p.is_ready()
+    })
+    .await;
+    assert_eq!(again.phase(), PodPhase::Running);
+    let list = runtime.list_containers().await.unwrap();
+    assert_eq!(list.len(), 1, "the new instance alone");
+    assert_eq!(list[0].attempt, 1);
+    agent.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failing_liveness_probe_restarts_the_container() {
     let Fixture {

@@ -330,10 +330,20 @@ async fn pods_get_one_ip_shared_by_their_containers() {
         let runtime = runtime.clone();
         async move { runtime.container_status(&id).await.unwrap().ip.unwrap() }
     };
-    let (ia, ib, ic) = (ip(a).await, ip(b).await, ip(c).await);
+    let (ia, ib, ic) = (ip(a.clone()).await, ip(b.clone()).await, ip(c).await);
     assert_eq!(ia, ib);
     assert_ne!(ia, ic);
     assert_eq!(ia.to_string(), "10.9.8.1");
+
+    // The pod keeps its IP while one of its containers is left, and leaves with the
+    // last: a new container of it is a new sandbox.
+    runtime.remove_container(&a).await.unwrap();
+    let d = start(&runtime, "p", "a", "web").await;
+    assert_eq!(ip(d.clone()).await, ia, "b is still there");
+    runtime.remove_container(&b).await.unwrap();
+    runtime.remove_container(&d).await.unwrap();
+    let e = start(&runtime, "p", "a", "web").await;
+    assert_eq!(ip(e).await.to_string(), "10.9.8.3", "a new sandbox");
 }
 
 #[tokio::test(start_paused = true)]

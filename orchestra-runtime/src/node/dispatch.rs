@@ -2,15 +2,17 @@
 //! [`PodDispatcher`] serves many in-process agents from one shared pod informer,
 //! routing each event by `spec.nodeName` (as Kubernetes' watch cache does with its
 //! triggers), so the decoded pods are shared and no agent filters other nodes' events.
+//! Each routed feed's events wait in a small [mailbox](super::mailbox) rather than a
+//! channel: thousands of them are held, nearly all empty.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use orchestra_core::kinds::Pod;
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::mailbox::{MailboxReceiver, MailboxSender, mailbox};
 use crate::controllers::node_lifecycle::{INDEX_NODE_NAME, pod_node_name};
 use crate::reconcile::{Cache, Informer, InformerEvent, Subscription};
 
@@ -18,18 +20,39 @@ use crate::reconcile::{Cache, Informer, InformerEvent, Subscription};
 /// too) and the events of its own node's pods.
 pub struct PodFeed {
     pub(crate) cache: Cache<Pod>,
-    pub(crate) events: Subscription<Pod>,
+    pub(crate) events: PodEvents,
 }
 
 impl PodFeed {
     /// A feed from a cache and a stream of the node's pod events. The stream must
     /// start with every existing pod of the node (as an informer subscription does).
     pub fn new(cache: Cache<Pod>, events: Subscription<Pod>) -> PodFeed {
-        PodFeed { cache, events }
+        PodFeed {
+            cache,
+            events: PodEvents::Subscription(events),
+        }
     }
 }
 
-type Routes = HashMap<String, mpsc::UnboundedSender<InformerEvent<Pod>>>;
+/// Where a feed's events come from.
+pub(crate) enum PodEvents {
+    /// An informer's subscription (an agent's own informer, or a caller's stream).
+    Subscription(Subscription<Pod>),
+    /// A [`PodDispatcher`]'s mailbox.
+    Routed(MailboxReceiver),
+}
+
+impl PodEvents {
+    /// The next event; `None` once the stream has ended.
+    pub(crate) async fn recv(&mut self) -> Option<InformerEvent<Pod>> {
+        match self {
+            PodEvents::Subscription(events) => events.recv().await,
+            PodEvents::Routed(events) => events.recv().await,
+        }
+    }
+}
+
+type Routes = HashMap<String, MailboxSender>;
 
 /// Routes one pod informer's events to per-node feeds.
 #[derive(Clone)]
@@ -53,7 +76,7 @@ impl PodDispatcher {
     /// with the node's pods already cached, then receives every event of the node's
     /// pods.
     pub fn feed(&self, node: &str) -> PodFeed {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mailbox();
         let cache = self.informer.cache();
         // Routed first, then replayed: an event in between may arrive twice, which an
         // agent (it only queues the pod) does not mind; none is lost.
@@ -61,7 +84,10 @@ impl PodDispatcher {
         for pod in cache.by_index(INDEX_NODE_NAME, node) {
             let _ = tx.send(InformerEvent::Added(pod));
         }
-        PodFeed::new(cache, rx)
+        PodFeed {
+            cache,
+            events: PodEvents::Routed(rx),
+        }
     }
 
     /// Stops routing to node `node` (its agent is gone).

@@ -21,9 +21,11 @@
 
 mod dispatch;
 mod host;
+mod mailbox;
 pub mod metrics;
 mod pod_worker;
 pub mod probes;
+mod record;
 mod registration;
 mod relist;
 pub mod restart;
@@ -47,10 +49,9 @@ pub use host::host_capacity;
 pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
 
-use crate::reconcile::{
-    Informer, InformerEvent, KeyMap, ObjectKey, QueueConfig, WorkQueue, held_key, parts_of,
-};
-use pod_worker::{PodRecord, grace_period, remove_containers, sync_pod};
+use crate::reconcile::{Informer, InformerEvent, ObjectKey, QueueConfig, WorkQueue, parts_of};
+use pod_worker::{adopt, grace_period, remove_containers, sync_pod};
+use record::{KeyedRecord, PodRecords};
 use relist::SeenContainers;
 
 /// Settings of a [`NodeAgent`].
@@ -271,7 +272,7 @@ impl NodeAgent {
         let queue = Arc::new(WorkQueue::<ObjectKey>::new(
             QueueConfig::default().name(format!("node-agent/{}", ctx.config.node_name)),
         ));
-        let records = Arc::new(Mutex::new(KeyMap::<PodRecord>::default()));
+        let records = Arc::new(Mutex::new(PodRecords::default()));
         if !cancel.is_cancelled() {
             Box::pin(self.adopt_existing(&pods, &records)).await;
         }
@@ -289,7 +290,7 @@ impl NodeAgent {
                     // cache's: the record's own once there is one, so the cache's lock
                     // (its informer takes it for every event) is left alone.
                     let pod = event.object();
-                    let recorded = held_key(&records.lock(), parts_of(&**pod));
+                    let recorded = records.lock().held_key(parts_of(&**pod));
                     queue.add(recorded.unwrap_or_else(|| pods.key_of(pod)));
                 }
                 // The feed ended (its informer stopped): keep serving what is queued
@@ -343,7 +344,7 @@ impl NodeAgent {
     async fn adopt_existing(
         &self,
         pods: &crate::reconcile::Cache<Pod>,
-        records: &Mutex<KeyMap<PodRecord>>,
+        records: &Mutex<PodRecords>,
     ) {
         let existing = match self.ctx.runtime.list_containers().await {
             Ok(list) => list,
@@ -364,10 +365,10 @@ impl NodeAgent {
                 .filter(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))
             {
                 Some(pod) => {
-                    let (record, stale) = PodRecord::adopt(&pod, statuses);
+                    let (record, stale) = adopt(&pod, statuses);
                     remove_containers(&*self.ctx.runtime, &stale, Duration::ZERO).await;
                     tracing::info!(pod = %key, "adopted running containers");
-                    records.lock().insert(key, record);
+                    records.lock().put(KeyedRecord::new(key, record));
                 }
                 None => {
                     let ids: Vec<_> = statuses.into_iter().map(|s| s.id).collect();
@@ -383,20 +384,17 @@ impl NodeAgent {
 async fn sync(
     ctx: &AgentContext,
     pods: &crate::reconcile::Cache<Pod>,
-    records: &Mutex<KeyMap<PodRecord>>,
+    records: &Mutex<PodRecords>,
     seen: &Mutex<SeenContainers>,
     key: &ObjectKey,
 ) -> Option<Instant> {
     let pod = pods.get(key);
-    let mut record = records.lock().remove(key);
+    let mut record = records.lock().take(key);
     let known = record.is_some();
     // A record of an earlier pod of the same name goes first.
-    if let Some(old) = record.take_if(|r| {
-        pod.as_ref()
-            .is_none_or(|p| p.metadata.uid.as_deref() != Some(r.uid()))
-    }) {
+    if let Some(old) = record.take_if(|r| pod.as_ref().is_none_or(|p| !r.record().is_of(p))) {
         let grace = pod.as_deref().map_or(Duration::ZERO, grace_period);
-        remove_containers(&*ctx.runtime, &old.container_ids(), grace).await;
+        remove_containers(&*ctx.runtime, &old.record().container_ids(), grace).await;
     }
     let Some(pod) = pod else {
         // Gone from the store. Its record's containers are removed above; those of a
@@ -408,8 +406,9 @@ async fn sync(
         }
         return None;
     };
-    let mut record = record.unwrap_or_else(|| PodRecord::adopt(&pod, Vec::new()).0);
-    let wake = sync_pod(ctx, &pod, &mut record).await;
-    records.lock().insert(key.clone(), record);
+    let mut record =
+        record.unwrap_or_else(|| KeyedRecord::new(key.clone(), adopt(&pod, Vec::new()).0));
+    let wake = sync_pod(ctx, &pod, record.record_mut()).await;
+    records.lock().put(record);
     wake
 }

@@ -5,7 +5,7 @@
 //! One sync is one pass over one pod, run by the agent's work queue (so a pod is never
 //! synced twice at once); it returns when it wants to run again (a probe or a backoff
 //! due). Everything the agent remembers about a pod between passes is its
-//! [`PodRecord`].
+//! [`PodRecord`] (see `record.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,184 +13,38 @@ use std::time::Duration;
 use orchestra_core::kinds::{Container, Pod, RestartPolicy};
 use orchestra_core::{
     Api, ContainerConfig, ContainerId, DeleteParams, PodSandbox, ResourceExt, Runtime,
-    RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
+    RuntimeContainerStatus, RuntimeError,
 };
 use tokio::time::Instant;
 
 use super::AgentContext;
 use super::probes::{ProbeKind, ProbeTracker};
+use super::record::{ContainerRecord, PodRecord};
 use super::restart::should_restart;
-use super::status::{ContainerReport, InstanceStatus, Waiting, pod_status};
+use super::status::{ContainerReport, InstanceState, Waiting, pod_status};
 
-/// What the agent remembers about one container of a pod.
-///
-/// An agent keeps one per container of every pod it runs, so what most containers
-/// never have (a previous instance, a waiting reason, probes) is boxed: a running
-/// container without probes costs its current status and little more.
-#[derive(Debug, Default)]
-pub(crate) struct ContainerRecord {
-    /// The current instance.
-    id: Option<ContainerId>,
-    /// Its last known status.
-    current: Option<InstanceStatus>,
-    /// The instance before it, once it exited.
-    previous: Option<Box<InstanceStatus>>,
-    restart_count: i32,
-    /// The backoff before the last restart (None: never restarted since a reset).
-    backoff: Option<Duration>,
-    /// Not before this instant may it start again.
-    next_start: Option<Instant>,
-    /// The exited instance whose backoff was already counted.
-    counted_exit: Option<ContainerId>,
-    waiting: Option<Box<Waiting>>,
-    /// The probes of the current instance while it runs; `None` when it has none.
-    probes: Option<Box<Probes>>,
-}
-
-/// The probe trackers of one running container (at least one is set).
-#[derive(Debug)]
-struct Probes {
-    startup: Option<ProbeTracker>,
-    liveness: Option<ProbeTracker>,
-    readiness: Option<ProbeTracker>,
-}
-
-impl Probes {
-    fn startup_pending(&self) -> bool {
-        self.startup.as_ref().is_some_and(|s| !s.is_passing())
-    }
-}
-
-/// The records of a pod's containers, by name. A pod has a handful of containers, so
-/// a vector beats a hash map here — and keeps an agent with 100,000 pods small. It is
-/// sized for the pod's containers up front (see [`PodRecord::adopt`]): growing from
-/// empty would reserve room for four.
-#[derive(Debug, Default)]
-struct ContainerRecords(Vec<(String, ContainerRecord)>);
-
-impl ContainerRecords {
-    fn with_capacity(containers: usize) -> ContainerRecords {
-        ContainerRecords(Vec::with_capacity(containers))
-    }
-
-    fn entry(&mut self, name: &str) -> &mut ContainerRecord {
-        let i = match self.0.iter().position(|(n, _)| n == name) {
-            Some(i) => i,
-            None => {
-                self.0.push((name.to_owned(), ContainerRecord::default()));
-                self.0.len() - 1
-            }
+/// A record for `pod`, adopting what the runtime already runs for it (an agent that
+/// restarted): the latest instance of each container becomes current, the one before
+/// it previous; older ones are returned, to be removed.
+pub(crate) fn adopt(
+    pod: &Pod,
+    mut existing: Vec<RuntimeContainerStatus>,
+) -> (PodRecord, Vec<ContainerId>) {
+    existing.sort_by_key(|s| std::cmp::Reverse(s.attempt));
+    let mut record = PodRecord::new(pod.uid(), pod.spec.containers.len());
+    let mut stale = Vec::new();
+    for status in existing {
+        let Some(spec) = pod.spec.containers.iter().find(|c| c.name == status.name) else {
+            stale.push(status.id);
+            continue;
         };
-        &mut self.0[i].1
-    }
-
-    fn get(&self, name: &str) -> Option<&ContainerRecord> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)
-    }
-
-    fn values(&self) -> impl Iterator<Item = &ContainerRecord> {
-        self.0.iter().map(|(_, c)| c)
-    }
-}
-
-/// What the agent remembers about one pod between syncs.
-#[derive(Debug, Default)]
-pub(crate) struct PodRecord {
-    uid: String,
-    containers: ContainerRecords,
-    terminating: bool,
-}
-
-impl PodRecord {
-    /// A record for `pod`, adopting what the runtime already runs for it (an agent
-    /// that restarted): the latest instance of each container becomes current, the
-    /// one before it previous; older ones are removed.
-    pub(crate) fn adopt(
-        pod: &Pod,
-        mut existing: Vec<RuntimeContainerStatus>,
-    ) -> (PodRecord, Vec<ContainerId>) {
-        existing.sort_by_key(|s| std::cmp::Reverse(s.attempt));
-        let mut record = PodRecord {
-            uid: pod.uid().to_owned(),
-            containers: ContainerRecords::with_capacity(pod.spec.containers.len()),
-            terminating: false,
-        };
-        let mut stale = Vec::new();
-        for status in existing {
-            let Some(spec) = pod.spec.containers.iter().find(|c| c.name == status.name) else {
-                stale.push(status.id);
-                continue;
-            };
-            let c = record.containers.entry(&spec.name);
-            if c.current.is_none() {
-                c.id = Some(status.id.clone());
-                c.restart_count = i32::try_from(status.attempt).unwrap_or(i32::MAX);
-                if status.state.is_running() {
-                    c.arm_probes(spec, Instant::now());
-                }
-                c.current = Some(status.into());
-            } else if c.previous.is_none() && status.state.is_exited() {
-                c.previous = Some(Box::new(status.into()));
-            } else {
-                stale.push(status.id);
-            }
+        let attempt = status.attempt;
+        let c = record.containers.entry(&spec.name);
+        if let Err(unused) = c.adopt(spec, status.into(), attempt) {
+            stale.push(unused.id);
         }
-        (record, stale)
     }
-
-    pub(crate) fn uid(&self) -> &str {
-        &self.uid
-    }
-
-    /// Every container instance the record knows.
-    pub(crate) fn container_ids(&self) -> Vec<ContainerId> {
-        self.containers
-            .values()
-            .flat_map(|c| {
-                c.id.iter()
-                    .cloned()
-                    .chain(c.previous.as_ref().map(|p| p.id.clone()))
-            })
-            .collect()
-    }
-}
-
-impl ContainerRecord {
-    fn arm_probes(&mut self, spec: &Container, started: Instant) {
-        let track = |kind, probe: &Option<Box<orchestra_core::kinds::Probe>>| {
-            probe
-                .as_deref()
-                .and_then(|p| ProbeTracker::new(kind, p, started))
-        };
-        let probes = Probes {
-            startup: track(ProbeKind::Startup, &spec.startup_probe),
-            liveness: track(ProbeKind::Liveness, &spec.liveness_probe),
-            readiness: track(ProbeKind::Readiness, &spec.readiness_probe),
-        };
-        let any =
-            probes.startup.is_some() || probes.liveness.is_some() || probes.readiness.is_some();
-        self.probes = any.then(|| Box::new(probes));
-    }
-
-    fn started(&self) -> bool {
-        self.is_running() && self.probe_passing(|p| p.startup.as_ref())
-    }
-
-    fn is_running(&self) -> bool {
-        self.current.as_ref().is_some_and(|s| s.state.is_running())
-    }
-
-    fn ready(&self) -> bool {
-        self.started() && self.probe_passing(|p| p.readiness.as_ref())
-    }
-
-    /// Whether the probe `pick` chooses passes, or the container does not have it.
-    fn probe_passing(&self, pick: impl FnOnce(&Probes) -> Option<&ProbeTracker>) -> bool {
-        self.probes
-            .as_deref()
-            .and_then(pick)
-            .is_none_or(ProbeTracker::is_passing)
-    }
+    (record, stale)
 }
 
 /// The sandbox identity of `pod` in the runtime.
@@ -269,13 +123,12 @@ async fn step_container(
 ) -> Option<Instant> {
     let runtime = &*ctx.runtime;
     let now = Instant::now();
-    if let Some(id) = &c.id {
+    if let Some(id) = c.id() {
         match runtime.container_status(id).await {
-            Ok(status) => c.current = Some(status.into()),
+            Ok(status) => c.observe(status.into()),
             Err(RuntimeError::NotFound(_)) => {
                 // Removed behind our back: start afresh (as a restart).
-                c.previous = c.current.take().map(Box::new);
-                c.id = None;
+                c.lose_current();
             }
             Err(error) => {
                 tracing::warn!(container = %id, %error, "could not read container status");
@@ -283,48 +136,54 @@ async fn step_container(
             }
         }
     }
-    match c.current.as_ref().map(|s| s.state.clone()) {
+    let exit_code = match c.current().map(|s| &s.state) {
         // Still starting: the relist notices when it runs.
-        Some(RuntimeContainerState::Created) => None,
-        Some(RuntimeContainerState::Running) => run_probes(ctx, pod, spec, c, now).await,
-        Some(RuntimeContainerState::Exited { exit_code, .. }) => {
-            c.probes = None;
-            if !should_restart(policy, exit_code) {
-                c.waiting = None;
-                return None;
-            }
-            let id = c.id.clone();
-            if c.counted_exit != id {
-                c.counted_exit = id;
-                let current = c.current.as_ref().expect("matched Some");
-                let ran_for = match (current.started_at, current.finished_at) {
-                    (Some(s), Some(f)) => f.since(s),
-                    _ => Duration::ZERO,
-                };
-                let delay = ctx.config.crash_loop.next_delay(c.backoff, ran_for);
-                c.backoff = Some(delay);
-                c.next_start = Some(now + delay);
-            }
-            let at = c.next_start.unwrap_or(now);
-            if at > now {
-                c.waiting = Some(Box::new(Waiting {
-                    reason: "CrashLoopBackOff".into(),
-                    message: Some(format!(
-                        "back-off {}s restarting failed container={} pod={}",
-                        c.backoff.unwrap_or_default().as_secs(),
-                        spec.name,
-                        pod.name_any()
-                    )),
-                }));
-                return Some(at);
-            }
-            start(ctx, pod, spec, c).await
+        Some(InstanceState::Created) => return None,
+        Some(InstanceState::Running) => return run_probes(ctx, pod, spec, c, now).await,
+        Some(InstanceState::Exited(exit)) => exit.exit_code,
+        None => {
+            return match c.next_start() {
+                Some(at) if at > Instant::now() => Some(at),
+                _ => start(ctx, pod, spec, c).await,
+            };
         }
-        None => match c.next_start {
-            Some(at) if at > Instant::now() => Some(at),
-            _ => start(ctx, pod, spec, c).await,
-        },
+    };
+    c.probes = None;
+    if !should_restart(policy, exit_code) {
+        c.stop_waiting();
+        return None;
     }
+    if c.cold().and_then(|k| k.counted_exit.as_ref()) != c.id() {
+        let id = c.id().cloned();
+        let current = c.current().expect("exited");
+        let ran_for = match (
+            current.started_at,
+            current.exit().and_then(|e| e.finished_at),
+        ) {
+            (Some(s), Some(f)) => f.since(s),
+            _ => Duration::ZERO,
+        };
+        let delay = ctx.config.crash_loop.next_delay(c.backoff(), ran_for);
+        let cold = c.cold_mut();
+        cold.counted_exit = id;
+        cold.backoff = Some(delay);
+        cold.next_start = Some(now + delay);
+    }
+    let at = c.next_start().unwrap_or(now);
+    if at > now {
+        let message = format!(
+            "back-off {}s restarting failed container={} pod={}",
+            c.backoff().unwrap_or_default().as_secs(),
+            spec.name,
+            pod.name_any()
+        );
+        c.cold_mut().waiting = Some(Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: Some(message),
+        });
+        return Some(at);
+    }
+    start(ctx, pod, spec, c).await
 }
 
 /// Starts a new instance of the container (a restart when one ran before).
@@ -334,7 +193,7 @@ async fn start(
     spec: &Container,
     c: &mut ContainerRecord,
 ) -> Option<Instant> {
-    let restarting = c.current.is_some() || c.previous.is_some();
+    let restarting = c.current().is_some() || c.previous().is_some();
     let attempt = if restarting { c.restart_count + 1 } else { 0 };
     let config = ContainerConfig {
         sandbox: sandbox_of(pod),
@@ -344,15 +203,15 @@ async fn start(
     match ctx.runtime.start_container(config).await {
         Ok(id) => {
             // Keep one exited instance for `lastState` and logs; remove the one before.
-            if let Some(done) = c.current.take() {
-                if let Some(older) = c.previous.replace(Box::new(done)) {
+            if let Some(done) = c.take_current() {
+                if let Some(older) = c.cold_mut().previous.replace(done) {
                     remove_containers(&*ctx.runtime, &[older.id], Duration::ZERO).await;
                 }
             }
             c.restart_count = attempt;
-            c.id = Some(id.clone());
-            c.current = ctx.runtime.container_status(&id).await.ok().map(Into::into);
-            c.waiting = None;
+            let status = ctx.runtime.container_status(&id).await.ok().map(Into::into);
+            c.set_current(id, status);
+            c.stop_waiting();
             c.arm_probes(spec, Instant::now());
             // Still starting: the relist notices when it runs.
             next_probe(c).filter(|_| c.is_running())
@@ -364,14 +223,18 @@ async fn start(
                 _ => "CreateContainerError",
             };
             tracing::warn!(pod = %pod.object_key(), container = %spec.name, %error, "container start failed");
-            let delay = ctx.config.crash_loop.next_delay(c.backoff, Duration::ZERO);
-            c.backoff = Some(delay);
-            c.next_start = Some(Instant::now() + delay);
-            c.waiting = Some(Box::new(Waiting {
+            let delay = ctx
+                .config
+                .crash_loop
+                .next_delay(c.backoff(), Duration::ZERO);
+            let cold = c.cold_mut();
+            cold.backoff = Some(delay);
+            cold.next_start = Some(Instant::now() + delay);
+            cold.waiting = Some(Waiting {
                 reason: reason.into(),
                 message: Some(error.to_string()),
-            }));
-            c.next_start
+            });
+            cold.next_start
         }
     }
 }
@@ -397,7 +260,7 @@ async fn run_probes(
     c: &mut ContainerRecord,
     now: Instant,
 ) -> Option<Instant> {
-    let id = c.id.clone()?;
+    let id = c.id()?.clone();
     let probes = c.probes.as_deref_mut()?;
     let startup_pending = probes.startup_pending();
     let mut kill = None;
@@ -440,7 +303,8 @@ async fn run_probes(
         if let Err(error) = ctx.runtime.stop_container(&id, grace_period(pod)).await {
             tracing::warn!(container = %id, %error, "could not stop unhealthy container");
         }
-        c.current = ctx.runtime.container_status(&id).await.ok().map(Into::into);
+        let status = ctx.runtime.container_status(&id).await.ok().map(Into::into);
+        c.set_current(id, status);
         // Sync again at once: the exited container goes through the restart policy.
         return Some(Instant::now());
     }
@@ -458,9 +322,9 @@ async fn report_status(ctx: &AgentContext, pod: &Arc<Pod>, record: &PodRecord) {
             ContainerReport {
                 spec,
                 restart_count: c.map_or(0, |c| c.restart_count),
-                current: c.and_then(|c| c.current.as_ref()),
-                previous: c.and_then(|c| c.previous.as_deref()),
-                waiting: c.and_then(|c| c.waiting.as_deref().cloned()),
+                current: c.and_then(ContainerRecord::current),
+                previous: c.and_then(ContainerRecord::previous),
+                waiting: c.and_then(ContainerRecord::waiting).cloned(),
                 ready: c.is_some_and(ContainerRecord::ready),
                 started: c.is_some_and(ContainerRecord::started),
             }

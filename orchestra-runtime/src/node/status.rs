@@ -12,30 +12,86 @@ use orchestra_core::kinds::{
 use orchestra_core::{ContainerId, RuntimeContainerState, RuntimeContainerStatus, Time};
 
 /// What the agent keeps of one container instance's runtime status: the parts a pod
-/// status is made of. An agent holds one or two for every container it runs, so the
-/// rest of a [`RuntimeContainerStatus`] (the sandbox, the container's name and image:
-/// strings the pod already has) is not kept.
+/// status is made of. An agent holds one for every container it runs (two for one
+/// that restarted), so it is kept small: the rest of a [`RuntimeContainerStatus`] (the
+/// sandbox, the container's name and image: strings the pod already has) is not kept,
+/// and the details of an exit are boxed, as most instances an agent holds are running.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceStatus {
     /// The instance's id.
     pub id: ContainerId,
     /// Its state.
-    pub state: RuntimeContainerState,
+    pub state: InstanceState,
     /// When it started running, once it has.
     pub started_at: Option<Time>,
-    /// When it exited, once it has.
-    pub finished_at: Option<Time>,
     /// The address its ports are reachable on, if it has one (the pod IP).
     pub ip: Option<IpAddr>,
 }
 
+impl InstanceStatus {
+    /// Whether it is running.
+    pub fn is_running(&self) -> bool {
+        matches!(self.state, InstanceState::Running)
+    }
+
+    /// How it ended, once it has.
+    pub fn exit(&self) -> Option<&InstanceExit> {
+        match &self.state {
+            InstanceState::Exited(exit) => Some(exit),
+            _ => None,
+        }
+    }
+}
+
+/// The state of a container instance, as [`RuntimeContainerState`] with the exit's
+/// details (and the time it exited) boxed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstanceState {
+    /// Created, not running yet.
+    Created,
+    /// Running.
+    Running,
+    /// Finished, successfully or not.
+    Exited(Box<InstanceExit>),
+}
+
+/// How a container instance ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceExit {
+    /// The exit code; for a process killed by a signal, 128 + the signal number.
+    pub exit_code: i32,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// A short machine-readable reason: `Completed`, `Error`, `OOMKilled`, ...
+    pub reason: String,
+    /// A human-readable detail, if there is one.
+    pub message: Option<String>,
+    /// When it exited, if the runtime knows.
+    pub finished_at: Option<Time>,
+}
+
 impl From<RuntimeContainerStatus> for InstanceStatus {
     fn from(status: RuntimeContainerStatus) -> InstanceStatus {
+        let state = match status.state {
+            RuntimeContainerState::Created => InstanceState::Created,
+            RuntimeContainerState::Running => InstanceState::Running,
+            RuntimeContainerState::Exited {
+                exit_code,
+                signal,
+                reason,
+                message,
+            } => InstanceState::Exited(Box::new(InstanceExit {
+                exit_code,
+                signal,
+                reason,
+                message,
+                finished_at: status.finished_at,
+            })),
+        };
         InstanceStatus {
             id: status.id,
-            state: status.state,
+            state,
             started_at: status.started_at,
-            finished_at: status.finished_at,
             ip: status.ip,
         }
     }
@@ -115,20 +171,17 @@ pub fn pod_status(
 /// runs or will run again; Succeeded when all exited 0 for good; Failed when all
 /// exited for good and one failed.
 fn phase(policy: RestartPolicy, containers: &[ContainerReport<'_>]) -> PodPhase {
-    let exited = |s: &InstanceStatus| match &s.state {
-        RuntimeContainerState::Exited { exit_code, .. } => Some(*exit_code),
-        _ => None,
-    };
+    let exited = |s: &InstanceStatus| s.exit().map(|e| e.exit_code);
     let (mut waiting, mut running, mut stopped, mut succeeded) = (0, 0, 0, 0);
     for c in containers {
         // Not running now but ran before: it is restarting, which counts as stopped
         // (Running phase under Always).
         let last_exit = match c.current.map(|s| &s.state) {
-            Some(RuntimeContainerState::Running) => {
+            Some(InstanceState::Running) => {
                 running += 1;
                 continue;
             }
-            Some(RuntimeContainerState::Exited { exit_code, .. }) => Some(*exit_code),
+            Some(InstanceState::Exited(exit)) => Some(exit.exit_code),
             _ => c.previous.and_then(exited),
         };
         match last_exit {
@@ -158,23 +211,15 @@ fn phase(policy: RestartPolicy, containers: &[ContainerReport<'_>]) -> PodPhase 
 }
 
 fn terminated(s: &InstanceStatus) -> Option<ContainerState> {
-    let RuntimeContainerState::Exited {
-        exit_code,
-        signal,
-        reason,
-        message,
-    } = &s.state
-    else {
-        return None;
-    };
+    let exit = s.exit()?;
     Some(ContainerState {
         terminated: Some(Box::new(ContainerStateTerminated {
-            exit_code: *exit_code,
-            signal: *signal,
-            reason: Some(reason.clone()),
-            message: message.clone(),
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            reason: Some(exit.reason.clone()),
+            message: exit.message.clone(),
             started_at: s.started_at,
-            finished_at: s.finished_at,
+            finished_at: exit.finished_at,
         })),
         ..Default::default()
     })
@@ -198,7 +243,7 @@ fn container_status(c: &ContainerReport<'_>) -> ContainerStatus {
                 .or_else(|| c.previous.and_then(terminated)),
         ),
         (Some(s), None) => match &s.state {
-            RuntimeContainerState::Running => (
+            InstanceState::Running => (
                 Some(ContainerState {
                     running: Some(ContainerStateRunning {
                         started_at: s.started_at,
@@ -207,10 +252,8 @@ fn container_status(c: &ContainerReport<'_>) -> ContainerStatus {
                 }),
                 c.previous.and_then(terminated),
             ),
-            RuntimeContainerState::Exited { .. } => {
-                (terminated(s), c.previous.and_then(terminated))
-            }
-            RuntimeContainerState::Created => (
+            InstanceState::Exited(_) => (terminated(s), c.previous.and_then(terminated)),
+            InstanceState::Created => (
                 Some(waiting(&Waiting {
                     reason: "ContainerCreating".into(),
                     message: None,

@@ -41,7 +41,7 @@ pub use events::{EventRecorder, EventType};
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
 pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerEvent, Subscription};
 pub use key::ObjectKey;
-pub(crate) use key::{KeyMap, held_key, parts_of};
+pub(crate) use key::{KeyMap, KeyParts, held_key, parts_of};
 pub use leader::{LeaderElectionConfig, LeaderElector};
 pub use manager::{Health, Informers, Manager};
 pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};

@@ -1,7 +1,7 @@
 //! Pod phase, conditions and container statuses from container states.
 
 use orchestra_core::kinds::{Container, Pod, PodPhase, RestartPolicy};
-use orchestra_core::{ContainerId, RuntimeContainerState, Time};
+use orchestra_core::{ContainerId, Time};
 
 use super::*;
 
@@ -17,23 +17,23 @@ fn spec(name: &str) -> Container {
     }
 }
 
-fn runtime(state: RuntimeContainerState, attempt: u32) -> InstanceStatus {
+fn runtime(state: InstanceState, attempt: u32) -> InstanceStatus {
     InstanceStatus {
         id: ContainerId(format!("c{attempt}")),
         state,
         started_at: Some(now()),
-        finished_at: None,
         ip: None,
     }
 }
 
-fn exited(code: i32) -> RuntimeContainerState {
-    RuntimeContainerState::Exited {
+fn exited(code: i32) -> InstanceState {
+    InstanceState::Exited(Box::new(InstanceExit {
         exit_code: code,
         signal: None,
         reason: if code == 0 { "Completed" } else { "Error" }.into(),
         message: None,
-    }
+        finished_at: None,
+    }))
 }
 
 fn pod(policy: RestartPolicy) -> Pod {
@@ -54,14 +54,14 @@ fn report<'a>(
         previous: None,
         waiting: None,
         ready,
-        started: current.is_some_and(|c| c.state.is_running()),
+        started: current.is_some_and(InstanceStatus::is_running),
     }
 }
 
 #[test]
 fn phases_follow_kubernetes_rules() {
     let main = spec("main");
-    let running = runtime(RuntimeContainerState::Running, 0);
+    let running = runtime(InstanceState::Running, 0);
     let ok = runtime(exited(0), 0);
     let failed = runtime(exited(1), 0);
     let phase_of = |policy, current: Option<&InstanceStatus>| {
@@ -107,7 +107,7 @@ fn phases_follow_kubernetes_rules() {
 #[test]
 fn ready_only_when_every_container_is_ready() {
     let (a, b) = (spec("a"), spec("b"));
-    let running = runtime(RuntimeContainerState::Running, 0);
+    let running = runtime(InstanceState::Running, 0);
     let one = pod_status(
         &pod(RestartPolicy::Always),
         &[
@@ -174,7 +174,7 @@ fn a_crash_looping_container_is_waiting_with_its_exit_as_last_state() {
 #[test]
 fn an_unchanged_report_gives_an_identical_status() {
     let main = spec("main");
-    let running = runtime(RuntimeContainerState::Running, 0);
+    let running = runtime(InstanceState::Running, 0);
     let mut p = pod(RestartPolicy::Always);
     let first = pod_status(
         &p,

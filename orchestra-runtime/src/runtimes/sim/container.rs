@@ -1,13 +1,15 @@
 //! One simulated container: a compact record whose state is computed from timestamps
 //! when it is read, so a container costs memory but no task and no timer.
 //!
-//! A record knows when it was created, when it starts running (creation plus the start
+//! A record knows when it starts running (its creation plus the runtime's start
 //! latency), when it would exit on its own (from its behaviour), and, once something
-//! ended it early (stop, kill), how and when. `state_given(exit_at(now), now)` turns that into
+//! ended it early (stop, kill), how and when. A runtime holds one for every container
+//! of its node, so what most containers never have (a planned exit, an early end, a
+//! log, ports and probes) is kept in one boxed [`SimCold`], and its strings are shared
+//! (see `names.rs`). `state_given(exit_at(now), now)` turns that into
 //! `Created`, `Running` or `Exited`; nothing has to happen at the moment a container
 //! "exits" for the exit to be seen.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,14 +17,7 @@ use orchestra_core::kinds::{ContainerPort, ProbeHandler};
 use orchestra_core::runtime::RuntimeContainerState;
 use tokio::time::Instant;
 
-/// The pod a simulated container belongs to, shared by the pod's containers.
-#[derive(Debug)]
-pub(super) struct SimPod {
-    pub uid: Arc<str>,
-    pub namespace: Arc<str>,
-    pub name: Arc<str>,
-    pub ip: Ipv4Addr,
-}
+use super::names::{SimImage, SimPod};
 
 /// Why a container ended, Kubernetes-style.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,31 +120,55 @@ impl SimLog {
 #[derive(Debug)]
 pub(super) struct SimContainer {
     pub pod: Arc<SimPod>,
-    pub name: Arc<str>,
-    pub image: Arc<str>,
-    pub attempt: u32,
-    pub created: Instant,
+    /// Its name and image.
+    pub spec: Arc<SimImage>,
+    /// When it starts running: its creation plus the runtime's start latency.
     pub starts: Instant,
-    /// When it exits on its own, and with which code.
-    pub planned_exit: Option<(Instant, i32)>,
+    pub attempt: u32,
     /// Whether it ignores the polite stop signal (the `orchestra-ignore-term` image).
     pub ignores_term: bool,
+    pub cold: Option<Box<SimCold>>,
+}
+
+/// What only some containers have.
+#[derive(Debug, Default)]
+pub(super) struct SimCold {
+    /// When it exits on its own, and with which code.
+    pub planned_exit: Option<(Instant, i32)>,
     /// How it ended early (stopped or killed), if it did.
     pub ended: Option<Exit>,
-    pub log: Option<Box<SimLog>>,
+    pub log: Option<SimLog>,
     pub extras: Option<Box<Extras>>,
 }
 
 impl SimContainer {
+    pub fn planned_exit(&self) -> Option<(Instant, i32)> {
+        self.cold.as_ref().and_then(|c| c.planned_exit)
+    }
+
+    /// How it ended early (stopped or killed), if it did.
+    pub fn ended(&self) -> Option<Exit> {
+        self.cold.as_ref().and_then(|c| c.ended)
+    }
+
+    pub fn extras(&self) -> Option<&Extras> {
+        self.cold.as_ref().and_then(|c| c.extras.as_deref())
+    }
+
+    /// The cold part, made on first use.
+    pub fn cold_mut(&mut self) -> &mut SimCold {
+        self.cold.get_or_insert_default()
+    }
+
     /// How it ends, if it has ended by `now`.
     pub fn exit_at(&self, now: Instant) -> Option<Exit> {
-        let planned = self.planned_exit.map(|(at, code)| Exit {
+        let planned = self.planned_exit().map(|(at, code)| Exit {
             at,
             code,
             signal: None,
             reason: ExitReason::for_code(code),
         });
-        let first = match (self.ended, planned) {
+        let first = match (self.ended(), planned) {
             (Some(e), Some(p)) => Some(if p.at < e.at { p } else { e }),
             (e, p) => e.or(p),
         };
@@ -181,13 +200,13 @@ impl SimContainer {
         if now < self.starts {
             return Some(self.starts);
         }
-        self.planned_exit.map(|(at, _)| at).filter(|at| *at > now)
+        self.planned_exit().map(|(at, _)| at).filter(|at| *at > now)
     }
 
     /// Ends it now, unless it has already ended.
     pub fn end(&mut self, now: Instant, code: i32, signal: Option<i32>, reason: ExitReason) {
         if self.exit_at(now).is_none() {
-            self.ended = Some(Exit {
+            self.cold_mut().ended = Some(Exit {
                 at: now,
                 code,
                 signal,
@@ -201,7 +220,7 @@ impl SimContainer {
         if now < self.starts {
             return None;
         }
-        self.log.as_deref()
+        self.cold.as_ref().and_then(|c| c.log.as_ref())
     }
 
     /// The running time up to `now`, for CPU time.

@@ -38,10 +38,11 @@ mod builder;
 mod container;
 mod follow;
 mod images;
+mod names;
 mod probe;
 mod profile;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +60,10 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use self::builder::SimRuntimeBuilder;
-use self::container::{ExitReason, Extras, SimContainer, SimLog, SimPod};
+use self::container::{ExitReason, Extras, SimCold, SimContainer, SimLog};
 use self::follow::Follower;
 use self::images::well_known;
+use self::names::{Images, PodByUid, SimPod};
 use self::profile::Subject;
 pub use self::profile::{SimBehavior, SimProbe, SimProfile, SimSelector, SimUsage};
 use super::logs::tail_lines;
@@ -150,11 +152,13 @@ struct State {
     /// Boxed: a node's few dozen containers arrive in id order, which leaves the
     /// B-tree's nodes about half full, so inline records would cost twice their size.
     containers: BTreeMap<u64, Box<SimContainer>>,
-    /// Pods with at least one container, and how many.
-    pods: HashMap<Arc<str>, (Arc<SimPod>, u32)>,
+    /// Pods with at least one container.
+    pods: HashSet<PodByUid>,
     next_ip: u32,
-    /// Repeated strings (namespaces, images, container names) stored once.
+    /// Namespaces, stored once.
     strings: HashSet<Arc<str>>,
+    /// Container names and images, stored once per pair.
+    images: Images,
 }
 
 impl State {
@@ -215,7 +219,7 @@ impl SimRuntime {
         {
             let mut state = self.inner.state.lock();
             for c in state.containers.values_mut() {
-                if &*c.pod.uid == pod_uid && c.exit_at(now).is_none() {
+                if c.pod.uid() == pod_uid && c.exit_at(now).is_none() {
                     kill(c, now, how);
                     killed += 1;
                 }
@@ -232,7 +236,8 @@ impl SimRuntime {
     pub fn write_log(&self, id: &ContainerId, bytes: &[u8]) -> Result<(), RuntimeError> {
         let limit = self.inner.log_limit;
         self.with(id, |c, _| {
-            c.log
+            c.cold_mut()
+                .log
                 .get_or_insert_with(Default::default)
                 .append(bytes, limit);
         })?;
@@ -277,19 +282,26 @@ impl SimRuntime {
         RuntimeContainerStatus {
             id: self.id(key),
             sandbox: PodSandbox {
-                uid: String::from(&*c.pod.uid),
+                uid: String::from(c.pod.uid()),
                 namespace: String::from(&*c.pod.namespace),
-                name: String::from(&*c.pod.name),
+                name: String::from(c.pod.name()),
             },
-            name: String::from(&*c.name),
-            image: String::from(&*c.image),
+            name: String::from(&*c.spec.name),
+            image: String::from(&*c.spec.image),
             attempt: c.attempt,
             state: c.state_given(exit, now),
-            created_at: self.time_of(c.created),
+            created_at: self.time_of(self.created(c)),
             started_at: c.started_given(exit, now).map(|t| self.time_of(t)),
             finished_at: exit.map(|e| self.time_of(e.at)),
             ip: Some(IpAddr::V4(c.pod.ip)),
         }
+    }
+
+    /// When `c` was created: its start, less the start latency it was given.
+    fn created(&self, c: &SimContainer) -> Instant {
+        c.starts
+            .checked_sub(self.inner.start_latency)
+            .unwrap_or(c.starts)
     }
 
     /// Runs `f` on the container with `id`; ending it (a stop) counts as a change.
@@ -304,9 +316,9 @@ impl SimRuntime {
             .containers
             .get_mut(&key)
             .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
-        let ended = c.ended.map(|e| e.at);
+        let ended = c.ended().map(|e| e.at);
         let out = f(c, Instant::now());
-        if c.ended.map(|e| e.at) != ended {
+        if c.ended().map(|e| e.at) != ended {
             state.generation += 1;
         }
         Ok(out)
@@ -349,15 +361,10 @@ impl Runtime for SimRuntime {
         }
         let now = Instant::now();
         let mut state = inner.state.lock();
-        let (name, image) = (state.intern(&spec.name), state.intern(&spec.image));
-        let uid: Arc<str> = match state.pods.get_key_value(sandbox.uid.as_str()) {
-            Some((uid, _)) => uid.clone(),
-            None => sandbox.uid.as_str().into(),
-        };
         let subject = Subject {
-            pod: &uid,
-            name: &name,
-            image: &image,
+            pod: &sandbox.uid,
+            name: &spec.name,
+            image: &spec.image,
         };
         if let Some(reason) = inner.profile.take_start_fault(&subject) {
             return Err(RuntimeError::StartFailed {
@@ -373,11 +380,17 @@ impl Runtime for SimRuntime {
             .or(any)
             .unwrap_or(SimBehavior::RunForever);
         let starts = now + inner.start_latency;
-        let mut log = None;
+        let mut cold = SimCold {
+            planned_exit: match behavior {
+                SimBehavior::RunForever => None,
+                SimBehavior::Exit { after, code } => Some((starts + after, code)),
+            },
+            ..SimCold::default()
+        };
         if let Some(output) = known.as_ref().and_then(|k| k.output.as_deref()) {
-            let mut l = SimLog::default();
-            l.append(output.as_bytes(), inner.log_limit);
-            log = Some(Box::new(l));
+            let mut log = SimLog::default();
+            log.append(output.as_bytes(), inner.log_limit);
+            cold.log = Some(log);
         }
         let handler =
             |p: &Option<Box<orchestra_core::kinds::Probe>>| p.as_ref().and_then(|p| p.handler());
@@ -386,31 +399,27 @@ impl Runtime for SimRuntime {
             handler(&spec.liveness_probe),
             handler(&spec.startup_probe),
         ];
-        let extras = (!spec.ports.is_empty() || probes.iter().any(Option::is_some)).then(|| {
-            Box::new(Extras {
+        if !spec.ports.is_empty() || probes.iter().any(Option::is_some) {
+            cold.extras = Some(Box::new(Extras {
                 ports: spec.ports,
                 probes,
-            })
-        });
+            }));
+        }
+        let cold = (cold.planned_exit.is_some() || cold.log.is_some() || cold.extras.is_some())
+            .then(|| Box::new(cold));
 
-        let pod = match state.pods.get_mut(&*uid) {
-            Some((pod, count)) => {
-                *count += 1;
-                pod.clone()
-            }
+        let pod = match state.pods.get(sandbox.uid.as_str()) {
+            Some(pod) => pod.0.clone(),
             None => {
                 let ip = Ipv4Addr::from(inner.subnet | (state.next_ip % 254 + 1));
+                let namespace = state.intern(&sandbox.namespace);
+                let pod = Arc::new(SimPod::new(&sandbox.uid, &sandbox.name, namespace, ip)?);
                 state.next_ip = state.next_ip.wrapping_add(1);
-                let pod = Arc::new(SimPod {
-                    uid: uid.clone(),
-                    namespace: state.intern(&sandbox.namespace),
-                    name: sandbox.name.as_str().into(),
-                    ip,
-                });
-                state.pods.insert(uid, (pod.clone(), 1));
+                state.pods.insert(PodByUid(pod.clone()));
                 pod
             }
         };
+        let image = state.images.intern(&spec.name, &spec.image);
         let key = state.next_id;
         state.next_id += 1;
         state.generation += 1;
@@ -418,19 +427,11 @@ impl Runtime for SimRuntime {
             key,
             Box::new(SimContainer {
                 pod,
-                name,
-                image,
-                attempt,
-                created: now,
+                spec: image,
                 starts,
-                planned_exit: match behavior {
-                    SimBehavior::RunForever => None,
-                    SimBehavior::Exit { after, code } => Some((starts + after, code)),
-                },
+                attempt,
                 ignores_term: known.is_some_and(|k| k.ignores_term),
-                ended: None,
-                log,
-                extras,
+                cold,
             }),
         );
         Ok(self.id(key))
@@ -478,13 +479,11 @@ impl Runtime for SimRuntime {
                 .remove(&key)
                 .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
             state.generation += 1;
-            let uid = &c.pod.uid;
-            if let Some((_, count)) = state.pods.get_mut(&**uid) {
-                *count -= 1;
-                if *count == 0 {
-                    state.pods.remove(&**uid);
-                }
+            // Held by the set and this container alone: its last container is gone.
+            if Arc::strong_count(&c.pod) <= 2 {
+                state.pods.remove(c.pod.uid());
             }
+            state.images.release(&c.spec);
         }
         self.inner.changed.notify_waiters();
         Ok(())
@@ -550,9 +549,9 @@ impl Runtime for SimRuntime {
                 });
             }
             let usage = profile.usage(&Subject {
-                pod: &c.pod.uid,
-                name: &c.name,
-                image: &c.image,
+                pod: c.pod.uid(),
+                name: &c.spec.name,
+                image: &c.spec.image,
             });
             // CPU time as if the current rate had held since the start: synthetic
             // load has no history worth keeping per container.

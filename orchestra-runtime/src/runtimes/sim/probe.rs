@@ -22,11 +22,11 @@ pub(super) fn outcome(
         return ProbeOutcome::Failure("container is not running".to_owned());
     }
     let subject = Subject {
-        pod: &c.pod.uid,
-        name: &c.name,
-        image: &c.image,
+        pod: c.pod.uid(),
+        name: &c.spec.name,
+        image: &c.spec.image,
     };
-    let extras = c.extras.as_deref();
+    let extras = c.extras();
     let mut forced = None;
     for (i, probe) in SimProbe::ALL.into_iter().enumerate() {
         let matches = extras.is_some_and(|e| e.probes[i].as_ref() == Some(handler));

@@ -14,7 +14,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{
+    MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 /// Which containers a rule applies to. When several rules match a container, the most
 /// specific wins: a container of a pod, then the pod, then the image, then [`Any`].
@@ -149,15 +151,17 @@ impl SimProbe {
 
 /// The container a rule lookup is for.
 pub(super) struct Subject<'a> {
-    pub pod: &'a Arc<str>,
-    pub name: &'a Arc<str>,
-    pub image: &'a Arc<str>,
+    pub pod: &'a str,
+    pub name: &'a str,
+    pub image: &'a str,
 }
 
 /// One kind of rule at the four levels of specificity.
 #[derive(Debug)]
 struct Layered<V> {
-    container: HashMap<(Arc<str>, Arc<str>), V>,
+    /// By pod uid, then container name: looked up with borrowed strings, so a lookup
+    /// needs no shared string of its own (a container holds its pod's uid unshared).
+    container: HashMap<Arc<str>, HashMap<Arc<str>, V>>,
     pod: HashMap<Arc<str>, V>,
     image: HashMap<Arc<str>, V>,
     any: Option<V>,
@@ -190,23 +194,29 @@ impl<V> Layered<V> {
             SimSelector::Any => self.any = value,
             SimSelector::Image(image) => put(&mut self.image, image, value),
             SimSelector::Pod(pod) => put(&mut self.pod, pod, value),
-            SimSelector::Container { pod, name } => put(&mut self.container, (pod, name), value),
+            SimSelector::Container { pod, name } => {
+                let names = self.container.entry(pod.clone()).or_default();
+                put(names, name, value);
+                if names.is_empty() {
+                    self.container.remove(&pod);
+                }
+            }
         }
+    }
+
+    /// The rule for exactly the container `subject`.
+    fn for_container(&self, subject: &Subject<'_>) -> Option<&V> {
+        self.container.get(subject.pod)?.get(subject.name)
     }
 
     /// The most specific rule for `subject` above the `Any` level.
     fn specific(&self, subject: &Subject<'_>) -> Option<&V> {
-        if !self.container.is_empty() {
-            if let Some(v) = self
-                .container
-                .get(&(subject.pod.clone(), subject.name.clone()))
-            {
-                return Some(v);
-            }
+        if let Some(v) = self.for_container(subject) {
+            return Some(v);
         }
         self.pod
-            .get(&**subject.pod)
-            .or_else(|| self.image.get(&**subject.image))
+            .get(subject.pod)
+            .or_else(|| self.image.get(subject.image))
     }
 
     fn get(&self, subject: &Subject<'_>) -> Option<&V> {
@@ -214,15 +224,17 @@ impl<V> Layered<V> {
     }
 
     fn get_mut(&mut self, subject: &Subject<'_>) -> Option<&mut V> {
-        let key = (subject.pod.clone(), subject.name.clone());
-        if self.container.contains_key(&key) {
-            return self.container.get_mut(&key);
+        if self.for_container(subject).is_some() {
+            return self
+                .container
+                .get_mut(subject.pod)
+                .and_then(|names| names.get_mut(subject.name));
         }
-        if self.pod.contains_key(&**subject.pod) {
-            return self.pod.get_mut(&**subject.pod);
+        if self.pod.contains_key(subject.pod) {
+            return self.pod.get_mut(subject.pod);
         }
-        if self.image.contains_key(&**subject.image) {
-            return self.image.get_mut(&**subject.image);
+        if self.image.contains_key(subject.image) {
+            return self.image.get_mut(subject.image);
         }
         self.any.as_mut()
     }
@@ -262,7 +274,9 @@ struct Rules {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct SimProfile {
-    rules: Arc<RwLock<Rules>>,
+    /// Made with the first rule: a simulated cluster may give every node a profile of
+    /// its own, and the empty rule tables take a kilobyte.
+    rules: Arc<RwLock<Option<Box<Rules>>>>,
 }
 
 impl SimProfile {
@@ -273,30 +287,42 @@ impl SimProfile {
         SimProfile::default()
     }
 
+    /// The rules, made on first use, to change them.
+    fn write(&self) -> MappedRwLockWriteGuard<'_, Rules> {
+        RwLockWriteGuard::map(self.rules.write(), |rules| {
+            &mut **rules.get_or_insert_default()
+        })
+    }
+
+    /// The rules, if any was ever set.
+    fn read(&self) -> Option<MappedRwLockReadGuard<'_, Rules>> {
+        RwLockReadGuard::try_map(self.rules.read(), |rules| rules.as_deref()).ok()
+    }
+
     /// What containers matching `selector` do from their next start on.
     pub fn set_behavior(&self, selector: SimSelector, behavior: SimBehavior) {
-        self.rules.write().behavior.set(selector, Some(behavior));
+        self.write().behavior.set(selector, Some(behavior));
     }
 
     /// Drops the behaviour rule for exactly `selector`.
     pub fn clear_behavior(&self, selector: SimSelector) {
-        self.rules.write().behavior.set(selector, None);
+        self.write().behavior.set(selector, None);
     }
 
     /// The usage `stats` reports for running containers matching `selector`, from now on.
     pub fn set_usage(&self, selector: SimSelector, usage: SimUsage) {
-        self.rules.write().usage.set(selector, Some(usage));
+        self.write().usage.set(selector, Some(usage));
     }
 
     /// Drops the usage rule for exactly `selector`.
     pub fn clear_usage(&self, selector: SimSelector) {
-        self.rules.write().usage.set(selector, None);
+        self.write().usage.set(selector, None);
     }
 
     /// Forces the result of the `probe` probe of containers matching `selector`:
     /// `Some(true)` passes, `Some(false)` fails, `None` drops the rule.
     pub fn set_probe(&self, selector: SimSelector, probe: SimProbe, passes: Option<bool>) {
-        self.rules.write().probes[probe.index()].set(selector, passes);
+        self.write().probes[probe.index()].set(selector, passes);
     }
 
     /// Whether the readiness probe of container `container` of pod `pod_uid` passes.
@@ -324,23 +350,24 @@ impl SimProfile {
             remaining: count,
             reason: reason.into(),
         });
-        self.rules.write().start_faults.set(selector, fault);
+        self.write().start_faults.set(selector, fault);
     }
 
     /// Makes `image` unknown: starts of it fail with `ImageNotFound`.
     pub fn missing_image(&self, image: &str) {
-        self.rules.write().missing_images.insert(image.into());
+        self.write().missing_images.insert(image.into());
     }
 
     pub(super) fn is_missing(&self, image: &str) -> bool {
-        let rules = self.rules.read();
-        !rules.missing_images.is_empty() && rules.missing_images.contains(image)
+        self.read().is_some_and(|rules| {
+            !rules.missing_images.is_empty() && rules.missing_images.contains(image)
+        })
     }
 
     /// Consumes one pending start fault for `subject`, returning its reason.
     pub(super) fn take_start_fault(&self, subject: &Subject<'_>) -> Option<Arc<str>> {
         {
-            let rules = self.rules.read();
+            let rules = self.read()?;
             let faults = &rules.start_faults;
             if faults.any.is_none()
                 && faults.container.is_empty()
@@ -350,7 +377,7 @@ impl SimProfile {
                 return None;
             }
         }
-        let mut rules = self.rules.write();
+        let mut rules = self.write();
         let fault = rules.start_faults.get_mut(subject)?;
         fault.remaining = fault.remaining.saturating_sub(1);
         let reason = fault.reason.clone();
@@ -367,44 +394,61 @@ impl SimProfile {
         &self,
         subject: &Subject<'_>,
     ) -> (Option<SimBehavior>, Option<SimBehavior>) {
-        let rules = self.rules.read();
-        (
-            rules.behavior.specific(subject).copied(),
-            rules.behavior.any,
-        )
+        self.read().map_or((None, None), |rules| {
+            (
+                rules.behavior.specific(subject).copied(),
+                rules.behavior.any,
+            )
+        })
     }
 
     pub(super) fn usage(&self, subject: &Subject<'_>) -> SimUsage {
-        self.rules
-            .read()
-            .usage
-            .get(subject)
-            .copied()
+        self.read()
+            .and_then(|rules| rules.usage.get(subject).copied())
             .unwrap_or_default()
     }
 
     pub(super) fn probe(&self, subject: &Subject<'_>, probe: SimProbe) -> Option<bool> {
-        self.rules.read().probes[probe.index()]
-            .get(subject)
-            .copied()
+        self.read()
+            .and_then(|rules| rules.probes[probe.index()].get(subject).copied())
     }
 }
 
 /// The selector of the rule `get_mut` found for `subject`, to remove it once spent.
 fn spent_selector(faults: &Layered<StartFault>, subject: &Subject<'_>) -> SimSelector {
-    if faults
-        .container
-        .contains_key(&(subject.pod.clone(), subject.name.clone()))
-    {
-        SimSelector::Container {
-            pod: subject.pod.clone(),
-            name: subject.name.clone(),
-        }
-    } else if faults.pod.contains_key(&**subject.pod) {
-        SimSelector::Pod(subject.pod.clone())
-    } else if faults.image.contains_key(&**subject.image) {
-        SimSelector::Image(subject.image.clone())
+    if faults.for_container(subject).is_some() {
+        SimSelector::container(subject.pod, subject.name)
+    } else if faults.pod.contains_key(subject.pod) {
+        SimSelector::pod(subject.pod)
+    } else if faults.image.contains_key(subject.image) {
+        SimSelector::image(subject.image)
     } else {
         SimSelector::Any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unused_profile_holds_no_rule_tables_and_reads_as_empty() {
+        let profile = SimProfile::new();
+        let subject = Subject {
+            pod: "uid-1",
+            name: "web",
+            image: "web:1",
+        };
+        assert_eq!(profile.behavior(&subject), (None, None));
+        assert_eq!(profile.usage(&subject), SimUsage::default());
+        assert_eq!(profile.probe(&subject, SimProbe::Readiness), None);
+        assert!(!profile.is_missing("web:1"));
+        assert!(profile.take_start_fault(&subject).is_none());
+        assert!(profile.rules.read().is_none(), "reads make nothing");
+
+        profile.set_ready("uid-1", "web", false);
+        assert!(profile.rules.read().is_some());
+        assert_eq!(profile.probe(&subject, SimProbe::Readiness), Some(false));
+        assert_eq!(profile.probe(&subject, SimProbe::Liveness), None);
     }
 }
