@@ -260,3 +260,61 @@ mod model {
         }
     }
 }
+
+/// Readers on other threads, while the writer packs and replaces objects under a
+/// limit of two decoded, only ever see versions that were written, and never one
+/// older than a version they saw before.
+#[test]
+fn concurrent_readers_see_each_object_move_only_forward() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const KEYS: usize = 8;
+    const ROUNDS: usize = 300;
+    let writer = Arc::new(Cache::<Pod>::new_with_writer());
+    writer.set_decoded_limit(2);
+    let version = |pod: &Pod| -> usize {
+        pod.metadata
+            .labels
+            .get("app")
+            .and_then(|v| v.parse().ok())
+            .expect("a version")
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (cache, done) = (writer.cache().clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = [0usize; KEYS];
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    for (k, last) in seen.iter_mut().enumerate() {
+                        let key = ObjectKey::namespaced("default", format!("p{k}"));
+                        if let Some(pod) = cache.get(&key) {
+                            let v = version(&pod);
+                            assert!(v >= *last, "p{k} went back from {last} to {v}");
+                            *last = v;
+                            reads += 1;
+                        }
+                    }
+                    for pod in cache.list() {
+                        assert!(version(&pod) < ROUNDS);
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    for round in 0..ROUNDS {
+        for k in 0..KEYS {
+            writer.apply(labelled(&format!("p{k}"), &round.to_string()));
+        }
+        if round % 50 == 49 {
+            writer.remove(&ObjectKey::namespaced("default", "p0"));
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().expect("a reader saw a step back") > 0);
+    }
+    assert_eq!(decoded(&writer), 2);
+}
