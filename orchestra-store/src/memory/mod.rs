@@ -304,16 +304,12 @@ impl MemoryStore {
 
     /// Applies one write under the lock, logs its event, keeps history bounded, and
     /// wakes watchers once the lock is released. `apply` records the change in the
-    /// index with values packed by the [`Pack`] it is given, and returns the
-    /// key-value the caller gets (as written: the new state of a put, the previous
-    /// state of a delete) with the event as stored.
+    /// index with values packed by the [`Pack`] it is given, and returns the change as
+    /// written, keyed by the index's handle of the key. The caller gets its key-value:
+    /// the new state of a put, the previous state of a delete.
     fn write(
         &self,
-        apply: impl FnOnce(
-            &mut Mvcc,
-            &mut Pack<'_>,
-            Revision,
-        ) -> Result<(KeyValue, WatchEvent), StoreError>,
+        apply: impl FnOnce(&mut Mvcc, &mut Pack<'_>, Revision) -> Result<WatchEvent, StoreError>,
     ) -> Result<KeyValue, StoreError> {
         let shared = self.shared();
         let mut guard = shared.state.write();
@@ -323,11 +319,13 @@ impl MemoryStore {
             packer: state.packer.as_mut(),
             shared,
         };
-        let (out, stored) = apply(&mut state.mvcc, &mut pack, revision)?;
-        // Watchers that keep up read the value as written, unpacked once here.
-        let plain_value = shared.config.compression.then(|| out.value.clone());
+        let event = apply(&mut state.mvcc, &mut pack, revision)?;
+        let out = match &event {
+            WatchEvent::Put { kv } => kv.clone(),
+            WatchEvent::Delete { prev, .. } => prev.clone(),
+        };
         state.revision = revision;
-        state.history.push(stored, plain_value);
+        state.history.push(event);
         if let Some(keep) = shared.config.history {
             // Let the log run over by a slice before trimming it, so the compaction
             // work is done in batches but each batch stays small.
@@ -355,20 +353,20 @@ impl MemoryStore {
             debug_assert_eq!(revision, event.revision(), "changes arrive in order");
             match event {
                 WatchEvent::Put { kv } => {
-                    let stored = mvcc.put(&kv.key, pack.pack(&kv.key, &kv.value), revision);
-                    Ok((kv, WatchEvent::Put { kv: stored }))
+                    let stored = pack.pack(&kv.key, &kv.value);
+                    let kv = mvcc.put(&kv.key, stored, kv.value, revision);
+                    Ok(WatchEvent::Put { kv })
                 }
                 WatchEvent::Delete { prev, revision } => {
                     let stored = mvcc
                         .delete(&prev.key, revision)
                         .ok_or_else(|| StoreError::not_found(&prev.key))?;
-                    Ok((
-                        prev,
-                        WatchEvent::Delete {
-                            prev: stored,
-                            revision,
-                        },
-                    ))
+                    // The index's handle of the key, with the value as written.
+                    let prev = KeyValue {
+                        value: prev.value,
+                        ..stored
+                    };
+                    Ok(WatchEvent::Delete { prev, revision })
                 }
             }
         })
@@ -470,12 +468,8 @@ impl Store for MemoryStore {
             if mvcc.current_mod_revision(key).is_some() {
                 return Err(StoreError::already_exists(key));
             }
-            let stored = mvcc.put(key, pack.pack(key, &value), revision);
-            let out = KeyValue {
-                value,
-                ..stored.clone()
-            };
-            Ok((out, WatchEvent::Put { kv: stored }))
+            let kv = mvcc.put(key, pack.pack(key, &value), value, revision);
+            Ok(WatchEvent::Put { kv })
         })
     }
 
@@ -494,12 +488,8 @@ impl Store for MemoryStore {
             if current != expected_mod_revision {
                 return Err(StoreError::conflict(key, expected_mod_revision, current));
             }
-            let stored = mvcc.put(key, pack.pack(key, &value), revision);
-            let out = KeyValue {
-                value,
-                ..stored.clone()
-            };
-            Ok((out, WatchEvent::Put { kv: stored }))
+            let kv = mvcc.put(key, pack.pack(key, &value), value, revision);
+            Ok(WatchEvent::Put { kv })
         })
     }
 
@@ -519,10 +509,10 @@ impl Store for MemoryStore {
                 }
             }
             let prev = mvcc.delete(key, revision).expect("checked present");
-            Ok((
-                pack.unpack_kv(prev.clone()),
-                WatchEvent::Delete { prev, revision },
-            ))
+            Ok(WatchEvent::Delete {
+                prev: pack.unpack_kv(prev),
+                revision,
+            })
         })
     }
 

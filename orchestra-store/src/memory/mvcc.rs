@@ -13,7 +13,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 use orchestra_core::store::prefix_range_end;
-use orchestra_core::{KeyValue, Revision};
+use orchestra_core::{KeyValue, Revision, WatchEvent};
 
 /// One write to a key: a value, or a tombstone for a deletion.
 #[derive(Clone, Debug)]
@@ -57,8 +57,17 @@ impl Mvcc {
         self.keys.insert(kv.key, vec![version]);
     }
 
-    /// Records a put at `revision`; returns the new state.
-    pub(crate) fn put(&mut self, key: &[u8], value: Bytes, revision: Revision) -> KeyValue {
+    /// Records a put of `stored` (the value as the store keeps it) at `revision`;
+    /// returns the new state with `written` (the value as written) as its value, so the
+    /// stored value is never cloned on the way in (a packed value that no reader has
+    /// cloned stays one allocation).
+    pub(crate) fn put(
+        &mut self,
+        key: &[u8],
+        stored: Bytes,
+        written: Bytes,
+        revision: Revision,
+    ) -> KeyValue {
         let (key, versions) = match self.keys.get_key_value(key) {
             Some((k, _)) => {
                 let k = k.clone();
@@ -84,11 +93,11 @@ impl Mvcc {
             revision,
             create_revision,
             version,
-            value: Some(value.clone()),
+            value: Some(stored),
         });
         KeyValue {
             key,
-            value,
+            value: written,
             create_revision,
             mod_revision: revision,
             version,
@@ -109,6 +118,25 @@ impl Mvcc {
                 value: None,
             });
         Some(prev)
+    }
+
+    /// The change `key` had at `revision`, with values as stored, if the index still
+    /// holds it. It does for every change after the compaction point: compaction keeps
+    /// a key's versions after it, and the version before a tombstone after it, which
+    /// is what lets the event log keep only keys.
+    pub(crate) fn event_at(&self, key: &[u8], revision: Revision) -> Option<WatchEvent> {
+        let (key, versions) = self.keys.get_key_value(key)?;
+        let idx = versions.partition_point(|v| v.revision < revision);
+        let changed = versions.get(idx).filter(|v| v.revision == revision)?;
+        Some(match changed.value {
+            Some(_) => WatchEvent::Put {
+                kv: to_kv(key, changed)?,
+            },
+            None => WatchEvent::Delete {
+                prev: to_kv(key, versions.get(idx.checked_sub(1)?)?)?,
+                revision,
+            },
+        })
     }
 
     /// The keys starting with `prefix` (and after `start_after`, if given) as of
@@ -205,6 +233,11 @@ fn to_kv(key: &Bytes, v: &Version) -> Option<KeyValue> {
 mod tests {
     use super::*;
 
+    fn put(mvcc: &mut Mvcc, key: &[u8], value: &'static [u8], revision: Revision) {
+        let value = Bytes::from_static(value);
+        mvcc.put(key, value.clone(), value, revision);
+    }
+
     fn keys(kvs: &[KeyValue]) -> Vec<&[u8]> {
         kvs.iter().map(|kv| kv.key.as_ref()).collect()
     }
@@ -212,8 +245,8 @@ mod tests {
     #[test]
     fn start_after_beyond_the_prefix_is_an_empty_page_not_a_panic() {
         let mut mvcc = Mvcc::default();
-        mvcc.put(b"/a/x", Bytes::from_static(b"1"), 1);
-        mvcc.put(b"/b", Bytes::from_static(b"2"), 2);
+        put(&mut mvcc, b"/a/x", b"1", 1);
+        put(&mut mvcc, b"/b", b"2", 2);
         assert_eq!(mvcc.range(b"/a/", Some(b"/b"), 2, usize::MAX).0, vec![]);
         // Exactly the range end: both bounds would be `Excluded(end)`.
         assert_eq!(mvcc.range(b"/a/", Some(b"/a0"), 2, usize::MAX).0, vec![]);
@@ -226,10 +259,10 @@ mod tests {
     #[test]
     fn compaction_keeps_the_state_at_the_compaction_revision() {
         let mut mvcc = Mvcc::default();
-        mvcc.put(b"k", Bytes::from_static(b"1"), 1);
-        mvcc.put(b"k", Bytes::from_static(b"2"), 2);
+        put(&mut mvcc, b"k", b"1", 1);
+        put(&mut mvcc, b"k", b"2", 2);
         mvcc.delete(b"k", 3);
-        mvcc.put(b"k", Bytes::from_static(b"4"), 4);
+        put(&mut mvcc, b"k", b"4", 4);
         mvcc.compact_key(b"k", 2);
         assert_eq!(mvcc.version_count(), 3, "version 1 is shadowed by 2");
         assert_eq!(mvcc.range(b"k", None, 2, 10).0[0].value, "2");
