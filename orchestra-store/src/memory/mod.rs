@@ -15,6 +15,7 @@
 mod history;
 mod mvcc;
 mod packing;
+mod versions;
 
 #[cfg(test)]
 mod model_tests;
