@@ -44,11 +44,12 @@ const DRIFT: usize = 8;
 /// beyond the cap are kept as they are.
 const MAX_FAMILIES: usize = 4096;
 
-/// The tag of a value kept as it is.
+/// The tag of a value kept as it is. Any other first byte starts an LZ4 block's
+/// header: the dictionary's number plus one, then the unpacked length, both as LEB128
+/// varints (four bytes for a pod rather than nine as fixed-width words), then the block.
 const TAG_RAW: u8 = 0;
-/// The tag of an LZ4 block: dictionary number (u32 LE), unpacked length (u32 LE), block.
-const TAG_LZ4: u8 = 1;
-const LZ4_HEADER: usize = 9;
+/// The longest header of an LZ4 block: two varints of a `u32`.
+const MAX_LZ4_HEADER: usize = 10;
 
 /// The dictionaries, shared by the store and its watch streams.
 #[derive(Default)]
@@ -72,14 +73,13 @@ impl Dictionaries {
     pub(crate) fn unpack(&self, stored: &Bytes) -> Bytes {
         match stored.first() {
             Some(&TAG_RAW) => stored.slice(1..),
-            Some(&TAG_LZ4) => {
-                let word = |at: usize| {
-                    u32::from_le_bytes(stored[at..at + 4].try_into().expect("four bytes"))
-                };
-                let dictionary = self.get(word(1));
-                let mut out = vec![0; word(5) as usize];
+            Some(_) => {
+                let (id, at) = read_varint(stored);
+                let (len, header) = read_varint(&stored[at..]);
+                let dictionary = self.get(id - 1);
+                let mut out = vec![0; len as usize];
                 let n = lz4_flex::block::decompress_into_with_dict(
-                    &stored[LZ4_HEADER..],
+                    &stored[at + header..],
                     &mut out,
                     &dictionary,
                 )
@@ -87,7 +87,7 @@ impl Dictionaries {
                 debug_assert_eq!(n, out.len());
                 Bytes::from(out)
             }
-            _ => unreachable!("a value this store packed starts with its tag"),
+            None => unreachable!("a value this store packed starts with its tag"),
         }
     }
 
@@ -203,15 +203,40 @@ fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> 
     scratch.resize(lz4_flex::block::get_maximum_output_size(value.len()), 0);
     let n = lz4_flex::block::compress_into_with_dict(value, scratch, dictionary).ok()?;
     // Kept as it is, a value costs its length and a tag.
-    if LZ4_HEADER + n > value.len() {
+    let mut header = [0; MAX_LZ4_HEADER];
+    let at = write_varint(&mut header, id + 1);
+    let header_len = at + write_varint(&mut header[at..], len);
+    if header_len + n > value.len() {
         return None;
     }
-    let mut out = BytesMut::with_capacity(LZ4_HEADER + n);
-    out.put_u8(TAG_LZ4);
-    out.put_u32_le(id);
-    out.put_u32_le(len);
+    let mut out = BytesMut::with_capacity(header_len + n);
+    out.put_slice(&header[..header_len]);
     out.put_slice(&scratch[..n]);
     Some(out.freeze())
+}
+
+/// Writes `value` as a LEB128 varint at the start of `out`; returns its length.
+fn write_varint(out: &mut [u8], mut value: u32) -> usize {
+    let mut i = 0;
+    while value >= 0x80 {
+        out[i] = (value as u8) | 0x80;
+        value >>= 7;
+        i += 1;
+    }
+    out[i] = value as u8;
+    i + 1
+}
+
+/// The LEB128 varint at the start of `bytes`, and its length.
+fn read_varint(bytes: &[u8]) -> (u32, usize) {
+    let mut value = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return (value, i + 1);
+        }
+    }
+    unreachable!("a varint this store wrote ends")
 }
 
 #[cfg(test)]
@@ -363,6 +388,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn varints_read_back(value in any::<u32>(), tail in any::<u8>()) {
+            let mut out = [tail; MAX_LZ4_HEADER];
+            let len = write_varint(&mut out, value);
+            prop_assert!(len <= MAX_LZ4_HEADER / 2);
+            prop_assert_eq!(read_varint(&out), (value, len));
+            prop_assert_eq!(value == 0, out[0] == TAG_RAW);
+        }
+
         #[test]
         fn whatever_is_packed_unpacks_to_itself(
             writes in proptest::collection::vec(
