@@ -54,6 +54,8 @@ pub(crate) struct EventLog {
     /// The newest events (at most [`RECENT`]) as written: the last of them is the
     /// change at the last key of `keys`.
     recent: VecDeque<WatchEvent>,
+    /// The most events the log holds before the store trims it, if bounded.
+    most: Option<usize>,
 }
 
 /// An event a watcher has read and not yet yielded.
@@ -71,10 +73,12 @@ impl EventLog {
     }
 
     /// An empty log whose history starts after `revision` (a store restored at
-    /// `revision`, such as a `DurableStore` reopened from its on-disk base).
-    pub(crate) fn starting_after(revision: Revision) -> Self {
+    /// `revision`, such as a `DurableStore` reopened from its on-disk base), and which
+    /// holds at most `most` events, if the store bounds it.
+    pub(crate) fn starting_after(revision: Revision, most: Option<usize>) -> Self {
         EventLog {
             compact_revision: revision,
+            most,
             ..EventLog::default()
         }
     }
@@ -93,6 +97,14 @@ impl EventLog {
             self.compact_revision + 1 + self.keys.len() as Revision,
             "the log holds consecutive revisions"
         );
+        if self.keys.len() == self.keys.capacity() {
+            // Doubling, but never past the bound: a full log would otherwise carry up to
+            // twice the room it can use (a quarter more at the default bound).
+            let len = self.keys.len();
+            let grown = (2 * len).max(RECENT);
+            let grown = self.most.map_or(grown, |most| grown.min(most.max(len + 1)));
+            self.keys.reserve_exact(grown - len);
+        }
         self.keys.push_back(event.key().clone());
         if self.recent.len() == RECENT {
             self.recent.pop_front();
@@ -239,5 +251,34 @@ impl Cursor {
         let reached = log.read_after(mvcc, self.after, &self.prefix, &mut self.pending)?;
         self.after = reached;
         Ok(reached)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchestra_core::KeyValue;
+
+    fn put(revision: Revision) -> WatchEvent {
+        WatchEvent::Put {
+            kv: KeyValue {
+                key: Bytes::from_static(b"/k"),
+                value: Bytes::new(),
+                create_revision: 1,
+                mod_revision: revision,
+                version: revision,
+            },
+        }
+    }
+
+    #[test]
+    fn a_bounded_log_grows_to_its_bound_and_no_further() {
+        let most = 3 * RECENT + 1;
+        let mut log = EventLog::starting_after(0, Some(most));
+        for revision in 1..=most as Revision {
+            log.push(put(revision));
+        }
+        assert_eq!(log.keys.capacity(), most);
+        assert_eq!(log.recent.len(), RECENT);
     }
 }

@@ -41,6 +41,12 @@ use packing::{Dictionaries, Packer};
 /// the work keeps any single write's pause short.
 const MAX_COMPACTION_STEP: usize = 4096;
 
+/// How far past its bound of `keep` revisions history runs before it is trimmed back:
+/// the compaction work is done in batches, but each batch stays small.
+fn compaction_slack(keep: usize) -> usize {
+    (keep / 4).clamp(1, MAX_COMPACTION_STEP)
+}
+
 /// Settings of a [`MemoryStore`] (and of a `DurableStore`, whose `DurableStoreConfig`
 /// is this type).
 ///
@@ -283,7 +289,10 @@ impl MemoryStore {
         let state = State {
             revision,
             mvcc,
-            history: EventLog::starting_after(revision),
+            history: EventLog::starting_after(
+                revision,
+                config.history.map(|keep| keep + compaction_slack(keep)),
+            ),
             packer,
         };
         let shared = Arc::new(Shared {
@@ -328,10 +337,7 @@ impl MemoryStore {
         state.revision = revision;
         state.history.push(event);
         if let Some(keep) = shared.config.history {
-            // Let the log run over by a slice before trimming it, so the compaction
-            // work is done in batches but each batch stays small.
-            let slack = (keep / 4).clamp(1, MAX_COMPACTION_STEP);
-            if state.history.len() >= keep + slack {
+            if state.history.len() >= keep + compaction_slack(keep) {
                 state.compact(revision - keep as Revision);
             }
         }
