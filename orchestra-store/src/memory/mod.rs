@@ -36,6 +36,7 @@ use tokio::sync::Notify;
 use history::EventLog;
 use mvcc::Mvcc;
 use packing::{Dictionaries, Packer};
+use versions::StoredValue;
 
 /// The most revisions compacted by one write when history is over its bound; spreading
 /// the work keeps any single write's pause short.
@@ -202,8 +203,8 @@ impl Shared {
     }
 }
 
-/// The store's data. Values in `mvcc` and `history` are packed ([`packing`]) when
-/// compression is on; they are unpacked on every way out.
+/// The store's data. Values in `mvcc` are packed ([`packing`]) when compression is on,
+/// and unpacked on every way out; `history` keeps the newest changes as written.
 struct State {
     /// The revision of the latest write.
     revision: Revision,
@@ -280,11 +281,12 @@ impl MemoryStore {
         let dictionaries = Dictionaries::default();
         let mut packer = config.compression.then(Packer::default);
         let mut mvcc = Mvcc::default();
-        for mut kv in kvs {
-            if let Some(packer) = &mut packer {
-                kv.value = packer.pack(&dictionaries, &kv.key, &kv.value);
-            }
-            mvcc.restore(kv);
+        for kv in kvs {
+            let stored = match &mut packer {
+                Some(packer) => StoredValue::Packed(packer.pack(&dictionaries, &kv.key, &kv.value)),
+                None => StoredValue::Shared(Box::new(kv.value.clone())),
+            };
+            mvcc.restore(kv, stored);
         }
         let state = State {
             revision,
@@ -418,10 +420,10 @@ struct Pack<'a> {
 }
 
 impl Pack<'_> {
-    fn pack(&mut self, key: &[u8], value: &Bytes) -> Bytes {
+    fn pack(&mut self, key: &[u8], value: &Bytes) -> StoredValue {
         match &mut self.packer {
-            Some(packer) => packer.pack(&self.shared.dictionaries, key, value),
-            None => value.clone(),
+            Some(packer) => StoredValue::Packed(packer.pack(&self.shared.dictionaries, key, value)),
+            None => StoredValue::Shared(Box::new(value.clone())),
         }
     }
 

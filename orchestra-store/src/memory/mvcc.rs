@@ -15,7 +15,7 @@ use bytes::Bytes;
 use orchestra_core::store::prefix_range_end;
 use orchestra_core::{KeyValue, Revision, WatchEvent};
 
-use super::versions::{Version, Versions};
+use super::versions::{StoredValue, Version, Versions};
 
 /// Every key's versions, in ascending revision order.
 #[derive(Default)]
@@ -34,24 +34,22 @@ impl Mvcc {
     /// every write goes through here).
     pub(crate) fn current_mod_revision(&self, key: &[u8]) -> Option<Revision> {
         let last = self.keys.get(key)?.last()?;
-        last.live().map(|_| last.revision)
+        last.live().map(|_| last.revision())
     }
 
-    /// Restores `kv` as its key's only version (loading a snapshot; the key must not be
-    /// in the index yet).
-    pub(crate) fn restore(&mut self, kv: KeyValue) {
-        let version = Version::value(kv.mod_revision, kv.create_revision, kv.version, kv.value);
+    /// Restores `kv`, its value kept as `stored`, as its key's only version (loading a
+    /// snapshot; the key must not be in the index yet).
+    pub(crate) fn restore(&mut self, kv: KeyValue, stored: StoredValue) {
+        let version = Version::value(kv.mod_revision, kv.create_revision, kv.version, stored);
         self.keys.insert(kv.key, Versions::One(version));
     }
 
     /// Records a put of `stored` (the value as the store keeps it) at `revision`;
-    /// returns the new state with `written` (the value as written) as its value, so the
-    /// stored value is never cloned on the way in (a packed value that no reader has
-    /// cloned stays one allocation).
+    /// returns the new state with `written` (the value as written) as its value.
     pub(crate) fn put(
         &mut self,
         key: &[u8],
-        stored: Bytes,
+        stored: StoredValue,
         written: Bytes,
         revision: Revision,
     ) -> KeyValue {
@@ -103,8 +101,8 @@ impl Mvcc {
     pub(crate) fn event_at(&self, key: &[u8], revision: Revision) -> Option<WatchEvent> {
         let (key, versions) = self.keys.get_key_value(key)?;
         let versions = versions.as_slice();
-        let idx = versions.partition_point(|v| v.revision < revision);
-        let changed = versions.get(idx).filter(|v| v.revision == revision)?;
+        let idx = versions.partition_point(|v| v.revision() < revision);
+        let changed = versions.get(idx).filter(|v| v.revision() == revision)?;
         Some(match changed.live() {
             Some(_) => WatchEvent::Put {
                 kv: to_kv(key, changed)?,
@@ -162,11 +160,11 @@ impl Mvcc {
         };
         let slice = versions.as_slice();
         let mut drop = slice
-            .partition_point(|v| v.revision <= revision)
+            .partition_point(|v| v.revision() <= revision)
             .saturating_sub(1);
         if slice
             .get(drop)
-            .is_some_and(|v| v.revision <= revision && v.live().is_none())
+            .is_some_and(|v| v.revision() <= revision && v.live().is_none())
         {
             drop += 1;
         }
@@ -187,10 +185,10 @@ impl Mvcc {
 fn get_at(key: &Bytes, versions: &[Version], revision: Revision) -> Option<KeyValue> {
     let last = versions.last()?;
     // Fast path: current reads, and past reads of keys unchanged since.
-    if last.revision <= revision {
+    if last.revision() <= revision {
         return to_kv(key, last);
     }
-    let idx = versions.partition_point(|v| v.revision <= revision);
+    let idx = versions.partition_point(|v| v.revision() <= revision);
     to_kv(key, versions.get(idx.checked_sub(1)?)?)
 }
 
@@ -198,9 +196,9 @@ fn to_kv(key: &Bytes, v: &Version) -> Option<KeyValue> {
     let (value, version) = v.live()?;
     Some(KeyValue {
         key: key.clone(),
-        value: value.clone(),
+        value: value.to_bytes(),
         create_revision: v.create_revision,
-        mod_revision: v.revision,
+        mod_revision: v.revision(),
         version,
     })
 }
@@ -210,8 +208,8 @@ mod tests {
     use super::*;
 
     fn put(mvcc: &mut Mvcc, key: &[u8], value: &'static [u8], revision: Revision) {
-        let value = Bytes::from_static(value);
-        mvcc.put(key, value.clone(), value, revision);
+        let stored = StoredValue::Packed(value.into());
+        mvcc.put(key, stored, Bytes::from_static(value), revision);
     }
 
     fn keys(kvs: &[KeyValue]) -> Vec<&[u8]> {

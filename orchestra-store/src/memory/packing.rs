@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use orchestra_core::{KeyValue, WatchEvent};
 use parking_lot::RwLock;
 
@@ -129,7 +129,12 @@ pub(crate) struct Packer {
 
 impl Packer {
     /// `value`, packed for `key`.
-    pub(crate) fn pack(&mut self, dictionaries: &Dictionaries, key: &[u8], value: &[u8]) -> Bytes {
+    pub(crate) fn pack(
+        &mut self,
+        dictionaries: &Dictionaries,
+        key: &[u8],
+        value: &[u8],
+    ) -> Box<[u8]> {
         let parent = &key[..key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
         let full = self.families.len() >= MAX_FAMILIES;
         let family = match self.families.get_mut(parent) {
@@ -165,11 +170,11 @@ impl Packer {
 }
 
 /// `value` kept as it is, behind its tag.
-fn raw(value: &[u8]) -> Bytes {
-    let mut raw = BytesMut::with_capacity(value.len() + 1);
-    raw.put_u8(TAG_RAW);
-    raw.put_slice(value);
-    raw.freeze()
+fn raw(value: &[u8]) -> Box<[u8]> {
+    let mut raw = Vec::with_capacity(value.len() + 1);
+    raw.push(TAG_RAW);
+    raw.extend_from_slice(value);
+    raw.into_boxed_slice()
 }
 
 /// Makes the family's dictionary `value`, after as much of the newest end of the
@@ -198,7 +203,7 @@ fn adopt(family: &mut Family, dictionaries: &Dictionaries, value: &[u8]) {
 /// `value` as an LZ4 block against `dictionary`, if that is smaller than keeping it.
 /// Compresses into `scratch` (kept between writes, so a write allocates only the packed
 /// value itself).
-fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> Option<Bytes> {
+fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> Option<Box<[u8]>> {
     let len = u32::try_from(value.len()).ok()?;
     scratch.resize(lz4_flex::block::get_maximum_output_size(value.len()), 0);
     let n = lz4_flex::block::compress_into_with_dict(value, scratch, dictionary).ok()?;
@@ -209,10 +214,11 @@ fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> 
     if header_len + n > value.len() {
         return None;
     }
-    let mut out = BytesMut::with_capacity(header_len + n);
-    out.put_slice(&header[..header_len]);
-    out.put_slice(&scratch[..n]);
-    Some(out.freeze())
+    // Sized exactly, so `into_boxed_slice` does not reallocate.
+    let mut out = Vec::with_capacity(header_len + n);
+    out.extend_from_slice(&header[..header_len]);
+    out.extend_from_slice(&scratch[..n]);
+    Some(out.into_boxed_slice())
 }
 
 /// Writes `value` as a LEB128 varint at the start of `out`; returns its length.
@@ -244,6 +250,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn unpack(dictionaries: &Dictionaries, packed: &[u8]) -> Bytes {
+        dictionaries.unpack(&Bytes::copy_from_slice(packed))
+    }
+
     fn pod(name: &str, ip: &str) -> Vec<u8> {
         format!(
             r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"default","labels":{{"app":"web"}}}},"spec":{{"containers":[{{"name":"web","image":"web-server:1"}}]}},"status":{{"phase":"Running","podIP":"{ip}"}}}}"#
@@ -258,8 +268,8 @@ mod tests {
         let packed_first = packer.pack(&dictionaries, b"/registry/pods/default/web-1", &first);
         let second = pod("web-2", "10.0.0.2");
         let packed = packer.pack(&dictionaries, b"/registry/pods/default/web-2", &second);
-        assert_eq!(dictionaries.unpack(&packed_first), first);
-        assert_eq!(dictionaries.unpack(&packed), second);
+        assert_eq!(unpack(&dictionaries, &packed_first), first);
+        assert_eq!(unpack(&dictionaries, &packed), second);
         assert!(
             packed.len() * 5 < second.len(),
             "{} of {} bytes",
@@ -274,9 +284,9 @@ mod tests {
         let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
         let packed = packer.pack(&dictionaries, b"k", b"tiny");
         assert_eq!(&packed[..], b"\0tiny");
-        assert_eq!(dictionaries.unpack(&packed), &b"tiny"[..]);
+        assert_eq!(unpack(&dictionaries, &packed), &b"tiny"[..]);
         assert_eq!(
-            dictionaries.unpack(&packer.pack(&dictionaries, b"k", b"")),
+            unpack(&dictionaries, &packer.pack(&dictionaries, b"k", b"")),
             &b""[..]
         );
         assert!(dictionaries.0.read().is_empty());
@@ -286,15 +296,15 @@ mod tests {
     fn a_family_that_drifts_gets_a_new_dictionary_and_old_values_still_unpack() {
         let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
         let old = packer.pack(&dictionaries, b"/f/a", &[b'x'; 200]);
-        let mut drifted: Vec<Bytes> = Vec::new();
+        let mut drifted: Vec<Box<[u8]>> = Vec::new();
         for i in 0..=REFRESH_EVERY {
             let value: Vec<u8> = (0..200u32).map(|b| (b * 7 + i) as u8).collect();
             drifted.push(packer.pack(&dictionaries, b"/f/b", &value));
         }
         assert_eq!(dictionaries.0.read().len(), 2, "extended once");
-        assert_eq!(dictionaries.unpack(&old), &[b'x'; 200][..]);
+        assert_eq!(unpack(&dictionaries, &old), &[b'x'; 200][..]);
         let last: Vec<u8> = (0..200u32).map(|b| (b * 7 + REFRESH_EVERY) as u8).collect();
-        assert_eq!(dictionaries.unpack(drifted.last().unwrap()), last);
+        assert_eq!(unpack(&dictionaries, drifted.last().unwrap()), last);
     }
 
     #[test]
@@ -311,7 +321,7 @@ mod tests {
                 })
                 .collect();
             let packed = packer.pack(&dictionaries, b"/noise/k", &noise);
-            assert_eq!(dictionaries.unpack(&packed), noise);
+            assert_eq!(unpack(&dictionaries, &packed), noise);
         }
         assert_eq!(dictionaries.0.read().len(), MAX_CHOICES_PER_FAMILY as usize);
     }
@@ -347,7 +357,7 @@ mod tests {
                 packed.len(),
                 value.len()
             );
-            assert_eq!(dictionaries.unpack(&packed), value);
+            assert_eq!(unpack(&dictionaries, &packed), value);
         }
     }
 
@@ -357,13 +367,13 @@ mod tests {
         packer: &mut Packer,
         dictionaries: &Dictionaries,
         parents: usize,
-    ) -> Vec<Bytes> {
+    ) -> Vec<Box<[u8]>> {
         (0..parents)
             .map(|i| {
                 let value = pod(&format!("p{i}"), "10.0.0.1");
                 let packed =
                     packer.pack(dictionaries, format!("/parent-{i}/key").as_bytes(), &value);
-                assert_eq!(dictionaries.unpack(&packed), value);
+                assert_eq!(unpack(dictionaries, &packed), value);
                 packed
             })
             .collect()
@@ -410,7 +420,7 @@ mod tests {
                 base.extend_from_slice(&noise[..noise.len().min(8)]);
                 for value in [&base[..], &noise[..]] {
                     let packed = packer.pack(&dictionaries, keys[k], value);
-                    prop_assert_eq!(&dictionaries.unpack(&packed)[..], value);
+                    prop_assert_eq!(&unpack(&dictionaries, &packed)[..], value);
                 }
             }
         }

@@ -8,19 +8,50 @@
 //! marked by version 0 (a live key's version starts at 1) rather than by an
 //! `Option` around the value, which leaves the value's niche free for the list's own
 //! tag: the list costs the map no more than one version.
+//!
+//! A packed value is owned outright ([`StoredValue::Packed`], 16 bytes) rather than
+//! held by a shared `Bytes` handle (32 bytes, plus a 24-byte share once anything clones
+//! it): a reader copies its few hundred bytes out under the lock instead of sharing
+//! them, about what the share's atomic count cost, and every version is 16 bytes
+//! smaller.
+
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 use orchestra_core::Revision;
 
+/// A value as the index keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StoredValue {
+    /// Packed ([`super::packing`]): owned, and copied out by readers.
+    Packed(Box<[u8]>),
+    /// As written, when compression is off: shared with the writer and readers, so
+    /// large values are never copied; boxed, so a version stays as small as a packed
+    /// one.
+    Shared(Box<Bytes>),
+}
+
+impl StoredValue {
+    /// The value as a `Bytes` a reader can take out of the lock (packed still, if it
+    /// is packed).
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        match self {
+            StoredValue::Packed(packed) => Bytes::copy_from_slice(packed),
+            StoredValue::Shared(value) => Bytes::clone(value),
+        }
+    }
+}
+
 /// One write to a key: a value, or a tombstone for a deletion.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Version {
-    pub(super) revision: Revision,
+    /// Never 0 (revisions start at 1), which is the niche [`Versions`] keeps its tag in.
+    revision: NonZeroU64,
     pub(super) create_revision: Revision,
     /// 0 marks a deletion.
     version: u64,
     /// Empty for a deletion.
-    value: Bytes,
+    value: StoredValue,
 }
 
 impl Version {
@@ -29,11 +60,11 @@ impl Version {
         revision: Revision,
         create_revision: Revision,
         version: u64,
-        value: Bytes,
+        value: StoredValue,
     ) -> Self {
         debug_assert!(version > 0, "version 0 marks a deletion");
         Version {
-            revision,
+            revision: first_revision_is_1(revision),
             create_revision,
             version,
             value,
@@ -43,17 +74,27 @@ impl Version {
     /// A deletion at `revision`.
     pub(super) fn tombstone(revision: Revision) -> Self {
         Version {
-            revision,
+            revision: first_revision_is_1(revision),
             create_revision: 0,
             version: 0,
-            value: Bytes::new(),
+            // An empty box allocates nothing.
+            value: StoredValue::Packed(Box::default()),
         }
     }
 
+    /// The revision of the write.
+    pub(super) fn revision(&self) -> Revision {
+        self.revision.get()
+    }
+
     /// The value and the key's version number, or `None` for a deletion.
-    pub(super) fn live(&self) -> Option<(&Bytes, u64)> {
+    pub(super) fn live(&self) -> Option<(&StoredValue, u64)> {
         (self.version > 0).then_some((&self.value, self.version))
     }
+}
+
+fn first_revision_is_1(revision: Revision) -> NonZeroU64 {
+    NonZeroU64::new(revision).expect("revisions start at 1")
 }
 
 /// A key's versions in ascending revision order: one inline, more in a `Vec`.
@@ -75,6 +116,9 @@ const EXACT: usize = 4;
 
 // The point of the type: a key with one version costs one version, no more.
 const _: () = assert!(size_of::<Versions>() == size_of::<Version>());
+// Three revisions and a 16-byte value: a version is 40 bytes where pointers are 8.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<Version>() == 40);
 
 impl Versions {
     /// The versions, oldest first.
@@ -94,7 +138,7 @@ impl Versions {
     pub(super) fn push(&mut self, version: Version) {
         debug_assert!(
             self.last()
-                .is_none_or(|last| last.revision < version.revision)
+                .is_none_or(|last| last.revision() < version.revision())
         );
         match self {
             Versions::Many(versions) => {
@@ -163,11 +207,18 @@ mod tests {
         ]
     }
 
+    fn packed(value: &[u8]) -> StoredValue {
+        StoredValue::Packed(value.into())
+    }
+
     #[test]
     fn a_tombstone_is_not_live_and_a_value_is() {
         assert_eq!(Version::tombstone(3).live(), None);
-        let value = Version::value(4, 2, 2, Bytes::from_static(b"v"));
-        assert_eq!(value.live(), Some((&Bytes::from_static(b"v"), 2)));
+        let value = Version::value(4, 2, 2, packed(b"v"));
+        assert_eq!(value.live(), Some((&packed(b"v"), 2)));
+        assert_eq!(value.live().unwrap().0.to_bytes(), &b"v"[..]);
+        let shared = StoredValue::Shared(Box::new(Bytes::from_static(b"w")));
+        assert_eq!(shared.to_bytes(), &b"w"[..]);
     }
 
     proptest! {
@@ -176,7 +227,7 @@ mod tests {
         #[test]
         fn behaves_like_a_vec(ops in proptest::collection::vec(op(), 1..40)) {
             let mut revision = 1;
-            let first = Version::value(revision, 1, 1, Bytes::new());
+            let first = Version::value(revision, 1, 1, packed(b""));
             let mut versions = Versions::One(first.clone());
             let mut model = vec![first];
             for op in ops {
@@ -185,7 +236,7 @@ mod tests {
                     Op::Put(_) | Op::Delete if versions.is_empty() => continue,
                     Op::Put(v) => {
                         revision += 1;
-                        let version = Version::value(revision, 1, revision, Bytes::from(vec![v]));
+                        let version = Version::value(revision, 1, revision, packed(&[v]));
                         versions.push(version.clone());
                         model.push(version);
                     }
