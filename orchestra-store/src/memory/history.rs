@@ -19,11 +19,12 @@
 //! [`StoreError::Compacted`] and ends, so memory stays bounded however slow it is.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use orchestra_core::{Revision, StoreError, WatchEvent, WatchStream};
+use parking_lot::Mutex;
 
 use super::Shared;
 use super::mvcc::Mvcc;
@@ -35,6 +36,10 @@ const BATCH: usize = 256;
 /// ordered-map search, so a watcher far behind holds the lock about as long per batch
 /// as one copying whole recent events.
 const LOOKUPS: usize = 64;
+
+/// How many events read back from the index are remembered, by revision, for other
+/// watchers reading the same stretch of history.
+const LOOKED_UP: usize = 4096;
 
 /// Most events a watcher looks at per lock acquisition, matching or not, so a watcher
 /// of a quiet prefix does not hold the lock for long scanning a busy log.
@@ -56,6 +61,12 @@ pub(crate) struct EventLog {
     recent: VecDeque<WatchEvent>,
     /// The most events the log holds before the store trims it, if bounded.
     most: Option<usize>,
+    /// Events lately read back from the index, in slots by revision (made when a
+    /// watcher first falls behind `recent`). Watchers that fall behind together, as
+    /// many do when writes outpace them, then look each event up once rather than once
+    /// each, which keeps them as fast as when the log held whole events. An event
+    /// never changes, so a slot holding the revision asked for is always right.
+    looked_up: OnceLock<Box<[Mutex<Option<WatchEvent>>]>>,
 }
 
 /// An event a watcher has read and not yet yielded.
@@ -156,10 +167,8 @@ impl EventLog {
             match index.checked_sub(first_recent) {
                 Some(r) => out.push_back(Pending::Plain(self.recent[r].clone())),
                 None => {
-                    lookups += 1;
-                    let event = mvcc
-                        .event_at(key, reached)
-                        .expect("the index keeps every change after the compaction point");
+                    let (event, looked_up) = self.event_at(mvcc, key, reached);
+                    lookups += usize::from(looked_up);
                     out.push_back(Pending::Stored(event));
                 }
             }
@@ -168,6 +177,25 @@ impl EventLog {
             }
         }
         Ok(reached)
+    }
+
+    /// The change to `key` at `revision`, as stored, from the slot of recent lookups or
+    /// else from the index; also whether it had to be looked up.
+    fn event_at(&self, mvcc: &Mvcc, key: &[u8], revision: Revision) -> (WatchEvent, bool) {
+        let slots = self
+            .looked_up
+            .get_or_init(|| (0..LOOKED_UP).map(|_| Mutex::new(None)).collect());
+        // Held through the lookup, so watchers after the same event wait for this one
+        // rather than look it up too.
+        let mut slot = slots[(revision % LOOKED_UP as Revision) as usize].lock();
+        if let Some(event) = slot.as_ref().filter(|event| event.revision() == revision) {
+            return (event.clone(), false);
+        }
+        let event = mvcc
+            .event_at(key, revision)
+            .expect("the index keeps every change after the compaction point");
+        *slot = Some(event.clone());
+        (event, true)
     }
 }
 
@@ -257,6 +285,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::versions::StoredValue;
     use orchestra_core::KeyValue;
 
     fn put(revision: Revision) -> WatchEvent {
@@ -269,6 +298,22 @@ mod tests {
                 version: revision,
             },
         }
+    }
+
+    #[test]
+    fn an_event_read_back_from_the_index_is_looked_up_once() {
+        let (mut mvcc, mut log) = (Mvcc::default(), EventLog::default());
+        for revision in 1..=(RECENT + 2) as Revision {
+            let value = Bytes::from(revision.to_string());
+            let stored = StoredValue::Packed(value.to_vec().into());
+            log.push(WatchEvent::Put {
+                kv: mvcc.put(b"/k", stored, value, revision),
+            });
+        }
+        let (first, looked_up) = log.event_at(&mvcc, b"/k", 2);
+        assert!(looked_up);
+        assert_eq!(log.event_at(&mvcc, b"/k", 2), (first.clone(), false));
+        assert_eq!((first.revision(), &first.key()[..]), (2, &b"/k"[..]));
     }
 
     #[test]
