@@ -7,7 +7,9 @@
 //! after the compaction point anyway. A key is a shared handle to the index's own copy,
 //! so an event costs the log one `Bytes` rather than a whole [`WatchEvent`]. The newest
 //! events are also kept whole, with their values as written, so watchers that keep up
-//! deliver them without a lookup in the index or a decompression of their own.
+//! deliver them without a lookup in the index or a decompression of their own; the
+//! events read back from the index lately are kept in a small table by revision, so
+//! watchers that fall behind together look each one up once.
 //!
 //! A watcher is only a cursor (the last revision it has passed) and a prefix: it copies
 //! the matching events after its cursor out of the log in batches, under the store's
