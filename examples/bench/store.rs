@@ -28,6 +28,8 @@ struct Sizes {
     watchers: usize,
     watched_writes: usize,
     latency_writes: usize,
+    /// Keys of the memory measurement (in-process backends only).
+    memory_keys: usize,
 }
 
 pub async fn run(args: &mut Args) -> Result<(), String> {
@@ -98,6 +100,12 @@ async fn run_one(backend: &str, scale: Option<f64>) -> Result<Figures, String> {
         watchers: 100,
         watched_writes: w(200_000),
         latency_writes: w(20_000).max(500),
+        // Not scaled: the figure is for a store of this size.
+        memory_keys: 100_000,
+    };
+    let heap_per_key = match backend.as_str() {
+        "memory" => Some(heap_per_key(sizes.memory_keys).await?),
+        _ => None,
     };
     let (store, _kept) = open_backend(&backend).await?;
     let figures = measure(&backend, store, &sizes).await?;
@@ -143,9 +151,20 @@ async fn run_one(backend: &str, scale: Option<f64>) -> Result<Figures, String> {
         format!("{:.3}", figures.watch_p99_ms),
         "ms",
     );
+    if let Some(bytes) = heap_per_key {
+        table.row(
+            format!(
+                "heap per key, {} pod-like keys written 3 times",
+                thousands(sizes.memory_keys as f64)
+            ),
+            format!("{bytes:.0}"),
+            "bytes",
+        );
+    }
     table.print();
     result_line(json!({
         "scenario": "store",
+        "heap_bytes_per_key": heap_per_key.map(f64::round),
         "backend": backend,
         "gets_per_sec": figures.gets_per_sec,
         "seq_writes_per_sec": figures.seq_writes_per_sec,
@@ -411,4 +430,110 @@ async fn update(store: &Arc<dyn Store>, k: &[u8], rev: u64) -> Result<u64, Strin
         .await
         .map_err(err)?
         .mod_revision)
+}
+
+/// The live heap a default-configured `MemoryStore` holds per key once `keys` keys have
+/// each been written three times the way a pod is (created, bound to a node, given a
+/// running status), interleaved as a cluster interleaves them, with the default history
+/// of 100,000 revisions. Measured with the bench's counting allocator, so it is exact.
+async fn heap_per_key(keys: usize) -> Result<f64, String> {
+    let store = MemoryStore::new();
+    let before = crate::GLOBAL.allocated() as f64;
+    let mut revs = vec![0; keys];
+    // Three passes a little apart, as a cluster's creates, binds and status updates are:
+    // each key's versions sit at different distances from the history's end.
+    const LAG: usize = 10_000;
+    for step in 0..keys + 2 * LAG {
+        for stage in 0..3 {
+            let Some(i) = step.checked_sub(stage * LAG).filter(|&i| i < keys) else {
+                continue;
+            };
+            let key = format!("/registry/pods/default/{}", pod_name(i));
+            let value = pod_like(i, stage);
+            revs[i] = if stage == 0 {
+                store.create(key.as_bytes(), value).await
+            } else {
+                store.update(key.as_bytes(), value, revs[i]).await
+            }
+            .map_err(err)?
+            .mod_revision;
+        }
+    }
+    let bytes = (crate::GLOBAL.allocated() as f64 - before) / keys as f64;
+    drop(store);
+    Ok(bytes)
+}
+
+/// The name of the `i`th pod: a random-looking suffix, so keys arrive out of order as
+/// generated names do (distinct for the first 2^20 pods: odd multipliers are bijective).
+fn pod_name(i: usize) -> String {
+    let suffix = (i as u64).wrapping_mul(0x9e37_79b1) & 0xf_ffff;
+    format!("my-web-server-59j99lnh7k-{suffix:05x}")
+}
+
+/// A pod's JSON at one of three stages (0 created, 1 bound, 2 running), with the
+/// per-pod fields (uid, timestamps, node, IP) varying as they do in a cluster.
+fn pod_like(i: usize, stage: usize) -> Bytes {
+    // A cheap mix so neighbours differ in every field that differs in a cluster.
+    let h = |salt: u64| (i as u64 ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16;
+    let uid = format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        h(1) as u32,
+        h(2) as u16,
+        h(3) & 0xfff,
+        h(4) & 0xfff,
+        h(5) & 0xffff_ffff_ffff
+    );
+    let ts = |salt: u64| {
+        format!(
+            "2026-11-29T13:21:{:02}.{:06}Z",
+            h(salt) % 60,
+            h(salt + 1) % 1_000_000
+        )
+    };
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": pod_name(i),
+            "generateName": "my-web-server-59j99lnh7k-", "namespace": "default", "uid": uid,
+            "generation": 1, "creationTimestamp": ts(10),
+            "labels": {"app": "my-web-server", "pod-template-hash": "59j99lnh7k"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "my-web-server-59j99lnh7k", "uid": "ae8b2fc5-0eac-412d-b0a3-6ccb00532ca3",
+                "controller": true, "blockOwnerDeletion": true}],
+        },
+        "spec": {
+            "containers": [{"name": "my-web-server", "image": "web-server:1"}],
+            "restartPolicy": "Always",
+            "tolerations": [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            ],
+            "terminationGracePeriodSeconds": 30, "schedulerName": "default-scheduler",
+        },
+    });
+    if stage >= 1 {
+        pod["spec"]["nodeName"] = json!(format!("node-{:05}", h(20) % 5000));
+        pod["status"] = json!({"conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts(30)}]});
+    }
+    if stage >= 2 {
+        let started = ts(40);
+        pod["status"] = json!({
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts(30)},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": started},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": started},
+                {"type": "Ready", "status": "True", "lastTransitionTime": started},
+            ],
+            "podIP": format!("10.0.{}.{}", h(50) % 256, h(51) % 256),
+            "hostIP": "127.0.0.1", "startTime": started,
+            "containerStatuses": [{"name": "my-web-server", "image": "web-server:1",
+                "containerID": format!("orchestra://sim-{}-{}", h(60) % 5000, h(61) % 100),
+                "ready": true, "started": true, "restartCount": 0,
+                "state": {"running": {"startedAt": started}}}],
+        });
+    }
+    Bytes::from(serde_json::to_vec(&pod).expect("JSON"))
 }

@@ -15,6 +15,7 @@
 mod history;
 mod mvcc;
 mod packing;
+mod versions;
 
 #[cfg(test)]
 mod model_tests;
@@ -35,10 +36,17 @@ use tokio::sync::Notify;
 use history::EventLog;
 use mvcc::Mvcc;
 use packing::{Dictionaries, Packer};
+use versions::StoredValue;
 
 /// The most revisions compacted by one write when history is over its bound; spreading
 /// the work keeps any single write's pause short.
 const MAX_COMPACTION_STEP: usize = 4096;
+
+/// How far past its bound of `keep` revisions history runs before it is trimmed back:
+/// the compaction work is done in batches, but each batch stays small.
+fn compaction_slack(keep: usize) -> usize {
+    (keep / 4).clamp(1, MAX_COMPACTION_STEP)
+}
 
 /// Settings of a [`MemoryStore`] (and of a `DurableStore`, whose `DurableStoreConfig`
 /// is this type).
@@ -195,8 +203,8 @@ impl Shared {
     }
 }
 
-/// The store's data. Values in `mvcc` and `history` are packed ([`packing`]) when
-/// compression is on; they are unpacked on every way out.
+/// The store's data. Values in `mvcc` are packed ([`packing`]) when compression is on,
+/// and unpacked on every way out; `history` keeps the newest changes as written.
 struct State {
     /// The revision of the latest write.
     revision: Revision,
@@ -273,16 +281,20 @@ impl MemoryStore {
         let dictionaries = Dictionaries::default();
         let mut packer = config.compression.then(Packer::default);
         let mut mvcc = Mvcc::default();
-        for mut kv in kvs {
-            if let Some(packer) = &mut packer {
-                kv.value = packer.pack(&dictionaries, &kv.key, &kv.value);
-            }
-            mvcc.restore(kv);
+        for kv in kvs {
+            let stored = match &mut packer {
+                Some(packer) => StoredValue::Packed(packer.pack(&dictionaries, &kv.key, &kv.value)),
+                None => StoredValue::Shared(Box::new(kv.value.clone())),
+            };
+            mvcc.restore(kv, stored);
         }
         let state = State {
             revision,
             mvcc,
-            history: EventLog::starting_after(revision),
+            history: EventLog::starting_after(
+                revision,
+                config.history.map(|keep| keep + compaction_slack(keep)),
+            ),
             packer,
         };
         let shared = Arc::new(Shared {
@@ -304,16 +316,12 @@ impl MemoryStore {
 
     /// Applies one write under the lock, logs its event, keeps history bounded, and
     /// wakes watchers once the lock is released. `apply` records the change in the
-    /// index with values packed by the [`Pack`] it is given, and returns the
-    /// key-value the caller gets (as written: the new state of a put, the previous
-    /// state of a delete) with the event as stored.
+    /// index with values packed by the [`Pack`] it is given, and returns the change as
+    /// written, keyed by the index's handle of the key. The caller gets its key-value:
+    /// the new state of a put, the previous state of a delete.
     fn write(
         &self,
-        apply: impl FnOnce(
-            &mut Mvcc,
-            &mut Pack<'_>,
-            Revision,
-        ) -> Result<(KeyValue, WatchEvent), StoreError>,
+        apply: impl FnOnce(&mut Mvcc, &mut Pack<'_>, Revision) -> Result<WatchEvent, StoreError>,
     ) -> Result<KeyValue, StoreError> {
         let shared = self.shared();
         let mut guard = shared.state.write();
@@ -323,16 +331,15 @@ impl MemoryStore {
             packer: state.packer.as_mut(),
             shared,
         };
-        let (out, stored) = apply(&mut state.mvcc, &mut pack, revision)?;
-        // Watchers that keep up read the value as written, unpacked once here.
-        let plain_value = shared.config.compression.then(|| out.value.clone());
+        let event = apply(&mut state.mvcc, &mut pack, revision)?;
+        let out = match &event {
+            WatchEvent::Put { kv } => kv.clone(),
+            WatchEvent::Delete { prev, .. } => prev.clone(),
+        };
         state.revision = revision;
-        state.history.push(stored, plain_value);
+        state.history.push(event);
         if let Some(keep) = shared.config.history {
-            // Let the log run over by a slice before trimming it, so the compaction
-            // work is done in batches but each batch stays small.
-            let slack = (keep / 4).clamp(1, MAX_COMPACTION_STEP);
-            if state.history.len() >= keep + slack {
+            if state.history.len() >= keep + compaction_slack(keep) {
                 state.compact(revision - keep as Revision);
             }
         }
@@ -355,20 +362,20 @@ impl MemoryStore {
             debug_assert_eq!(revision, event.revision(), "changes arrive in order");
             match event {
                 WatchEvent::Put { kv } => {
-                    let stored = mvcc.put(&kv.key, pack.pack(&kv.key, &kv.value), revision);
-                    Ok((kv, WatchEvent::Put { kv: stored }))
+                    let stored = pack.pack(&kv.key, &kv.value);
+                    let kv = mvcc.put(&kv.key, stored, kv.value, revision);
+                    Ok(WatchEvent::Put { kv })
                 }
                 WatchEvent::Delete { prev, revision } => {
                     let stored = mvcc
                         .delete(&prev.key, revision)
                         .ok_or_else(|| StoreError::not_found(&prev.key))?;
-                    Ok((
-                        prev,
-                        WatchEvent::Delete {
-                            prev: stored,
-                            revision,
-                        },
-                    ))
+                    // The index's handle of the key, with the value as written.
+                    let prev = KeyValue {
+                        value: prev.value,
+                        ..stored
+                    };
+                    Ok(WatchEvent::Delete { prev, revision })
                 }
             }
         })
@@ -413,10 +420,10 @@ struct Pack<'a> {
 }
 
 impl Pack<'_> {
-    fn pack(&mut self, key: &[u8], value: &Bytes) -> Bytes {
+    fn pack(&mut self, key: &[u8], value: &Bytes) -> StoredValue {
         match &mut self.packer {
-            Some(packer) => packer.pack(&self.shared.dictionaries, key, value),
-            None => value.clone(),
+            Some(packer) => StoredValue::Packed(packer.pack(&self.shared.dictionaries, key, value)),
+            None => StoredValue::Shared(Box::new(value.clone())),
         }
     }
 
@@ -470,12 +477,8 @@ impl Store for MemoryStore {
             if mvcc.current_mod_revision(key).is_some() {
                 return Err(StoreError::already_exists(key));
             }
-            let stored = mvcc.put(key, pack.pack(key, &value), revision);
-            let out = KeyValue {
-                value,
-                ..stored.clone()
-            };
-            Ok((out, WatchEvent::Put { kv: stored }))
+            let kv = mvcc.put(key, pack.pack(key, &value), value, revision);
+            Ok(WatchEvent::Put { kv })
         })
     }
 
@@ -494,12 +497,8 @@ impl Store for MemoryStore {
             if current != expected_mod_revision {
                 return Err(StoreError::conflict(key, expected_mod_revision, current));
             }
-            let stored = mvcc.put(key, pack.pack(key, &value), revision);
-            let out = KeyValue {
-                value,
-                ..stored.clone()
-            };
-            Ok((out, WatchEvent::Put { kv: stored }))
+            let kv = mvcc.put(key, pack.pack(key, &value), value, revision);
+            Ok(WatchEvent::Put { kv })
         })
     }
 
@@ -519,10 +518,10 @@ impl Store for MemoryStore {
                 }
             }
             let prev = mvcc.delete(key, revision).expect("checked present");
-            Ok((
-                pack.unpack_kv(prev.clone()),
-                WatchEvent::Delete { prev, revision },
-            ))
+            Ok(WatchEvent::Delete {
+                prev: pack.unpack_kv(prev),
+                revision,
+            })
         })
     }
 

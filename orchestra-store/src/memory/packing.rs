@@ -8,8 +8,8 @@
 //! are grouped into **families** by their parent path (everything up to the last `/`),
 //! and a family's first value of a useful size becomes its dictionary. When the values
 //! drift from it (they compress to more than an eighth of their size: a pod that got a
-//! status, against a dictionary made of a pod that had none), a later value is put in
-//! front of the dictionary for the values that follow.
+//! status, against a dictionary made of a pod that had none), a later value is added
+//! to the end of the dictionary for the values that follow.
 //!
 //! A packed value names its dictionary by number, so dictionaries are never freed;
 //! their number and size are capped, so this costs at most [`MAX_DICTIONARIES`] ×
@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use orchestra_core::{KeyValue, WatchEvent};
 use parking_lot::RwLock;
 
@@ -44,11 +44,12 @@ const DRIFT: usize = 8;
 /// beyond the cap are kept as they are.
 const MAX_FAMILIES: usize = 4096;
 
-/// The tag of a value kept as it is.
+/// The tag of a value kept as it is. Any other first byte starts an LZ4 block's
+/// header: the dictionary's number plus one, then the unpacked length, both as LEB128
+/// varints (four bytes for a pod rather than nine as fixed-width words), then the block.
 const TAG_RAW: u8 = 0;
-/// The tag of an LZ4 block: dictionary number (u32 LE), unpacked length (u32 LE), block.
-const TAG_LZ4: u8 = 1;
-const LZ4_HEADER: usize = 9;
+/// The longest header of an LZ4 block: two varints of a `u32`.
+const MAX_LZ4_HEADER: usize = 10;
 
 /// The dictionaries, shared by the store and its watch streams.
 #[derive(Default)]
@@ -72,14 +73,13 @@ impl Dictionaries {
     pub(crate) fn unpack(&self, stored: &Bytes) -> Bytes {
         match stored.first() {
             Some(&TAG_RAW) => stored.slice(1..),
-            Some(&TAG_LZ4) => {
-                let word = |at: usize| {
-                    u32::from_le_bytes(stored[at..at + 4].try_into().expect("four bytes"))
-                };
-                let dictionary = self.get(word(1));
-                let mut out = vec![0; word(5) as usize];
+            Some(_) => {
+                let (id, at) = read_varint(stored);
+                let (len, header) = read_varint(&stored[at..]);
+                let dictionary = self.get(id - 1);
+                let mut out = vec![0; len as usize];
                 let n = lz4_flex::block::decompress_into_with_dict(
-                    &stored[LZ4_HEADER..],
+                    &stored[at + header..],
                     &mut out,
                     &dictionary,
                 )
@@ -87,7 +87,7 @@ impl Dictionaries {
                 debug_assert_eq!(n, out.len());
                 Bytes::from(out)
             }
-            _ => unreachable!("a value this store packed starts with its tag"),
+            None => unreachable!("a value this store packed starts with its tag"),
         }
     }
 
@@ -129,7 +129,12 @@ pub(crate) struct Packer {
 
 impl Packer {
     /// `value`, packed for `key`.
-    pub(crate) fn pack(&mut self, dictionaries: &Dictionaries, key: &[u8], value: &[u8]) -> Bytes {
+    pub(crate) fn pack(
+        &mut self,
+        dictionaries: &Dictionaries,
+        key: &[u8],
+        value: &[u8],
+    ) -> Box<[u8]> {
         let parent = &key[..key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
         let full = self.families.len() >= MAX_FAMILIES;
         let family = match self.families.get_mut(parent) {
@@ -165,22 +170,28 @@ impl Packer {
 }
 
 /// `value` kept as it is, behind its tag.
-fn raw(value: &[u8]) -> Bytes {
-    let mut raw = BytesMut::with_capacity(value.len() + 1);
-    raw.put_u8(TAG_RAW);
-    raw.put_slice(value);
-    raw.freeze()
+fn raw(value: &[u8]) -> Box<[u8]> {
+    let mut raw = Vec::with_capacity(value.len() + 1);
+    raw.push(TAG_RAW);
+    raw.extend_from_slice(value);
+    raw.into_boxed_slice()
 }
 
-/// Makes `value`, followed by as much of the family's dictionary as fits, the family's
-/// dictionary, if the store may make another.
+/// Makes the family's dictionary `value`, after as much of the newest end of the
+/// family's dictionary as fits, if the store may make another.
+///
+/// The newest value goes last because LZ4 remembers one position per hash of four
+/// bytes, the last one it saw in the dictionary: what both the old and the new value
+/// contain is then matched in the new one, which shares the most with what follows (a
+/// running pod packs to about a fifth less than against the same values in the other
+/// order).
 fn adopt(family: &mut Family, dictionaries: &Dictionaries, value: &[u8]) {
     let mut dictionary = Vec::with_capacity(MAX_DICTIONARY_SIZE);
-    dictionary.extend_from_slice(value);
     if let Some((_, old)) = &family.dictionary {
         let room = MAX_DICTIONARY_SIZE - value.len();
-        dictionary.extend_from_slice(&old[..old.len().min(room)]);
+        dictionary.extend_from_slice(&old[old.len().saturating_sub(room)..]);
     }
+    dictionary.extend_from_slice(value);
     let dictionary = Bytes::from(dictionary.into_boxed_slice());
     if let Some(id) = dictionaries.add(dictionary.clone()) {
         family.dictionary = Some((id, dictionary));
@@ -192,26 +203,56 @@ fn adopt(family: &mut Family, dictionaries: &Dictionaries, value: &[u8]) {
 /// `value` as an LZ4 block against `dictionary`, if that is smaller than keeping it.
 /// Compresses into `scratch` (kept between writes, so a write allocates only the packed
 /// value itself).
-fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> Option<Bytes> {
+fn compress(scratch: &mut Vec<u8>, id: u32, dictionary: &[u8], value: &[u8]) -> Option<Box<[u8]>> {
     let len = u32::try_from(value.len()).ok()?;
     scratch.resize(lz4_flex::block::get_maximum_output_size(value.len()), 0);
     let n = lz4_flex::block::compress_into_with_dict(value, scratch, dictionary).ok()?;
     // Kept as it is, a value costs its length and a tag.
-    if LZ4_HEADER + n > value.len() {
+    let mut header = [0; MAX_LZ4_HEADER];
+    let at = write_varint(&mut header, id + 1);
+    let header_len = at + write_varint(&mut header[at..], len);
+    if header_len + n > value.len() {
         return None;
     }
-    let mut out = BytesMut::with_capacity(LZ4_HEADER + n);
-    out.put_u8(TAG_LZ4);
-    out.put_u32_le(id);
-    out.put_u32_le(len);
-    out.put_slice(&scratch[..n]);
-    Some(out.freeze())
+    // Sized exactly, so `into_boxed_slice` does not reallocate.
+    let mut out = Vec::with_capacity(header_len + n);
+    out.extend_from_slice(&header[..header_len]);
+    out.extend_from_slice(&scratch[..n]);
+    Some(out.into_boxed_slice())
+}
+
+/// Writes `value` as a LEB128 varint at the start of `out`; returns its length.
+fn write_varint(out: &mut [u8], mut value: u32) -> usize {
+    let mut i = 0;
+    while value >= 0x80 {
+        out[i] = (value as u8) | 0x80;
+        value >>= 7;
+        i += 1;
+    }
+    out[i] = value as u8;
+    i + 1
+}
+
+/// The LEB128 varint at the start of `bytes`, and its length.
+fn read_varint(bytes: &[u8]) -> (u32, usize) {
+    let mut value = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return (value, i + 1);
+        }
+    }
+    unreachable!("a varint this store wrote ends")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn unpack(dictionaries: &Dictionaries, packed: &[u8]) -> Bytes {
+        dictionaries.unpack(&Bytes::copy_from_slice(packed))
+    }
 
     fn pod(name: &str, ip: &str) -> Vec<u8> {
         format!(
@@ -227,8 +268,8 @@ mod tests {
         let packed_first = packer.pack(&dictionaries, b"/registry/pods/default/web-1", &first);
         let second = pod("web-2", "10.0.0.2");
         let packed = packer.pack(&dictionaries, b"/registry/pods/default/web-2", &second);
-        assert_eq!(dictionaries.unpack(&packed_first), first);
-        assert_eq!(dictionaries.unpack(&packed), second);
+        assert_eq!(unpack(&dictionaries, &packed_first), first);
+        assert_eq!(unpack(&dictionaries, &packed), second);
         assert!(
             packed.len() * 5 < second.len(),
             "{} of {} bytes",
@@ -243,9 +284,9 @@ mod tests {
         let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
         let packed = packer.pack(&dictionaries, b"k", b"tiny");
         assert_eq!(&packed[..], b"\0tiny");
-        assert_eq!(dictionaries.unpack(&packed), &b"tiny"[..]);
+        assert_eq!(unpack(&dictionaries, &packed), &b"tiny"[..]);
         assert_eq!(
-            dictionaries.unpack(&packer.pack(&dictionaries, b"k", b"")),
+            unpack(&dictionaries, &packer.pack(&dictionaries, b"k", b"")),
             &b""[..]
         );
         assert!(dictionaries.0.read().is_empty());
@@ -255,15 +296,15 @@ mod tests {
     fn a_family_that_drifts_gets_a_new_dictionary_and_old_values_still_unpack() {
         let (mut packer, dictionaries) = (Packer::default(), Dictionaries::default());
         let old = packer.pack(&dictionaries, b"/f/a", &[b'x'; 200]);
-        let mut drifted: Vec<Bytes> = Vec::new();
+        let mut drifted: Vec<Box<[u8]>> = Vec::new();
         for i in 0..=REFRESH_EVERY {
             let value: Vec<u8> = (0..200u32).map(|b| (b * 7 + i) as u8).collect();
             drifted.push(packer.pack(&dictionaries, b"/f/b", &value));
         }
         assert_eq!(dictionaries.0.read().len(), 2, "extended once");
-        assert_eq!(dictionaries.unpack(&old), &[b'x'; 200][..]);
+        assert_eq!(unpack(&dictionaries, &old), &[b'x'; 200][..]);
         let last: Vec<u8> = (0..200u32).map(|b| (b * 7 + REFRESH_EVERY) as u8).collect();
-        assert_eq!(dictionaries.unpack(drifted.last().unwrap()), last);
+        assert_eq!(unpack(&dictionaries, drifted.last().unwrap()), last);
     }
 
     #[test]
@@ -280,7 +321,7 @@ mod tests {
                 })
                 .collect();
             let packed = packer.pack(&dictionaries, b"/noise/k", &noise);
-            assert_eq!(dictionaries.unpack(&packed), noise);
+            assert_eq!(unpack(&dictionaries, &packed), noise);
         }
         assert_eq!(dictionaries.0.read().len(), MAX_CHOICES_PER_FAMILY as usize);
     }
@@ -316,7 +357,7 @@ mod tests {
                 packed.len(),
                 value.len()
             );
-            assert_eq!(dictionaries.unpack(&packed), value);
+            assert_eq!(unpack(&dictionaries, &packed), value);
         }
     }
 
@@ -326,13 +367,13 @@ mod tests {
         packer: &mut Packer,
         dictionaries: &Dictionaries,
         parents: usize,
-    ) -> Vec<Bytes> {
+    ) -> Vec<Box<[u8]>> {
         (0..parents)
             .map(|i| {
                 let value = pod(&format!("p{i}"), "10.0.0.1");
                 let packed =
                     packer.pack(dictionaries, format!("/parent-{i}/key").as_bytes(), &value);
-                assert_eq!(dictionaries.unpack(&packed), value);
+                assert_eq!(unpack(dictionaries, &packed), value);
                 packed
             })
             .collect()
@@ -358,6 +399,15 @@ mod tests {
 
     proptest! {
         #[test]
+        fn varints_read_back(value in any::<u32>(), tail in any::<u8>()) {
+            let mut out = [tail; MAX_LZ4_HEADER];
+            let len = write_varint(&mut out, value);
+            prop_assert!(len <= MAX_LZ4_HEADER / 2);
+            prop_assert_eq!(read_varint(&out), (value, len));
+            prop_assert_eq!(value == 0, out[0] == TAG_RAW);
+        }
+
+        #[test]
         fn whatever_is_packed_unpacks_to_itself(
             writes in proptest::collection::vec(
                 (0..4usize, proptest::collection::vec(any::<u8>(), 0..400)), 1..40),
@@ -370,7 +420,7 @@ mod tests {
                 base.extend_from_slice(&noise[..noise.len().min(8)]);
                 for value in [&base[..], &noise[..]] {
                     let packed = packer.pack(&dictionaries, keys[k], value);
-                    prop_assert_eq!(&dictionaries.unpack(&packed)[..], value);
+                    prop_assert_eq!(&unpack(&dictionaries, &packed)[..], value);
                 }
             }
         }
