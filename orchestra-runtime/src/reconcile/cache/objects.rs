@@ -67,8 +67,9 @@ pub(super) struct Objects<K> {
     ids: KeyMap<Id>,
     places: Vec<Option<Place<K>>>,
     free: Vec<Id>,
-    /// The decoded places by `seq`, oldest first. Replacing or removing a decoded
-    /// object removes its entry.
+    /// The decoded places by `seq`, oldest first, while there is a limit to keep
+    /// (empty without one: a cache that never packs does not pay for the order).
+    /// Replacing or removing a decoded object removes its entry.
     recent: BTreeMap<u64, Id>,
     next_seq: u64,
     /// The most objects kept decoded.
@@ -164,7 +165,9 @@ impl<K: Resource> Objects<K> {
                 (id, None)
             }
         };
-        self.recent.insert(self.next_seq, id);
+        if self.tracks_recency() {
+            self.recent.insert(self.next_seq, id);
+        }
         (id, replaced)
     }
 
@@ -183,9 +186,29 @@ impl<K: Resource> Objects<K> {
         }
     }
 
-    /// Keeps at most `limit` objects decoded from now on (at least one).
+    /// Whether objects may be packed, so the order of the decoded ones is kept.
+    fn tracks_recency(&self) -> bool {
+        self.limit != usize::MAX
+    }
+
+    /// Keeps at most `limit` objects decoded from now on (at least one; `usize::MAX`:
+    /// all of them).
     pub(super) fn set_limit(&mut self, limit: usize) {
+        let tracked = self.tracks_recency();
         self.limit = limit.max(1);
+        if !self.tracks_recency() {
+            self.recent.clear();
+        } else if !tracked {
+            // Every decoded slot kept the `seq` of its write: the order is rebuilt
+            // exactly.
+            let order = self.places.iter().enumerate().filter_map(|(id, place)| {
+                match place.as_ref()?.slot {
+                    Slot::Decoded { seq, .. } => Some((seq, Id::try_from(id).ok()?)),
+                    Slot::Packed(_) => None,
+                }
+            });
+            self.recent = order.collect();
+        }
     }
 
     /// Takes the oldest decoded objects beyond the limit off the recency order, to be
@@ -224,11 +247,15 @@ impl<K: Resource> Objects<K> {
             .iter()
             .filter(|(_, p)| matches!(p.slot, Slot::Decoded { .. }))
             .count();
-        assert_eq!(
-            decoded,
-            self.recent.len(),
-            "one recency entry per decoded place"
-        );
+        if self.tracks_recency() {
+            assert_eq!(
+                decoded,
+                self.recent.len(),
+                "one recency entry per decoded place"
+            );
+        } else {
+            assert!(self.recent.is_empty(), "no order kept without a limit");
+        }
         for (seq, &id) in &self.recent {
             assert!(matches!(self.at(id).slot, Slot::Decoded { seq: s, .. } if s == *seq));
         }

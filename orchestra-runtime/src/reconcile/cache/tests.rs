@@ -161,6 +161,29 @@ fn objects_beyond_the_limit_are_packed_and_read_back_equal() {
 }
 
 #[test]
+fn a_limit_set_later_packs_the_oldest_written_first() {
+    let writer = Cache::<Pod>::new_with_writer();
+    for i in 0..5 {
+        writer.apply(labelled(&format!("p{i}"), "web"));
+    }
+    // Rewritten last: the newest, whatever its name.
+    writer.apply(labelled("p0", "db"));
+    assert_eq!(decoded(&writer), 5, "no limit: everything decoded");
+    writer.set_decoded_limit(2);
+    assert_eq!(decoded(&writer), 2);
+    let inner = writer.cache().inner.read();
+    let mut still: Vec<&str> = ["p0", "p1", "p2", "p3", "p4"]
+        .into_iter()
+        .filter(|n| {
+            let place = inner.objects.get(&ObjectKey::namespaced("default", *n));
+            matches!(place.map(|p| &p.slot), Some(Slot::Decoded { .. }))
+        })
+        .collect();
+    still.sort_unstable();
+    assert_eq!(still, ["p0", "p4"], "the two written last stay decoded");
+}
+
+#[test]
 fn updating_or_removing_a_packed_object_hands_back_its_last_state() {
     let writer = Cache::<Pod>::new_with_writer();
     writer.set_decoded_limit(1);
@@ -213,7 +236,7 @@ mod model {
         prop_oneof![
             6 => (0..8u8, 0..3u8).prop_map(|(k, v)| Op::Apply(k, v)),
             2 => (0..8u8).prop_map(Op::Remove),
-            1 => (1..5usize).prop_map(Op::Limit),
+            1 => prop_oneof![(1..5usize), Just(usize::MAX)].prop_map(Op::Limit),
         ]
     }
 
