@@ -14,7 +14,8 @@ use crate::reconcile::key::{KeyMap, KeyParts, ObjectKey, held_key};
 /// The number of a place. Places are reused after their object is removed.
 pub(super) type Id = u32;
 
-/// How the cache holds one object.
+/// How the cache holds one object: 24 bytes either way (checked below), as every
+/// object has one.
 pub(super) enum Slot<K> {
     /// As the informer decoded it; `seq` is its entry in the recency order.
     Decoded {
@@ -269,3 +270,6 @@ impl<K: Resource> Objects<K> {
         decoded
     }
 }
+
+#[cfg(test)]
+const _: () = assert!(size_of::<Slot<orchestra_core::kinds::Pod>>() <= 24);

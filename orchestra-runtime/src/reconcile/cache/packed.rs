@@ -31,14 +31,20 @@ const DRIFT: usize = 4;
 /// that never compress well do not each become one.
 const REFRESH_EVERY: u32 = 256;
 
-/// One object, packed.
+/// A dictionary, behind one thin pointer: a packed object holds it, so it is freed
+/// with the last object packed against it.
+type Dictionary = Arc<Box<[u8]>>;
+
+/// How many bytes before the block hold the JSON's length.
+const LEN: usize = 4;
+
+/// One object, packed: two pointers, so a cache's slot for it stays small.
 #[derive(Clone)]
 pub(crate) struct Packed {
-    /// An LZ4 block, or the JSON itself when `dictionary` is `None`.
+    /// The JSON's length (little-endian `u32`), then an LZ4 block of the JSON against
+    /// `dictionary`, or the JSON itself when there is none.
     block: Arc<[u8]>,
-    dictionary: Option<Arc<[u8]>>,
-    /// The JSON's length.
-    len: u32,
+    dictionary: Option<Dictionary>,
 }
 
 impl Packed {
@@ -49,13 +55,14 @@ impl Packed {
     /// `Serialize`, and a `Resource` whose `Serialize` and `Deserialize` disagree
     /// could not be read back from the store either.
     pub(crate) fn unpack<K: DeserializeOwned>(&self) -> K {
+        let (len, body) = self.block.split_at(LEN);
         let decoded = match &self.dictionary {
-            None => serde_json::from_slice(&self.block),
+            None => serde_json::from_slice(body),
             Some(dictionary) => {
-                let mut json = vec![0; self.len as usize];
-                let n =
-                    lz4_flex::block::decompress_into_with_dict(&self.block, &mut json, dictionary)
-                        .expect("the cache's own LZ4 block unpacks");
+                let len = u32::from_le_bytes(len.try_into().expect("four bytes"));
+                let mut json = vec![0; len as usize];
+                let n = lz4_flex::block::decompress_into_with_dict(body, &mut json, dictionary)
+                    .expect("the cache's own LZ4 block unpacks");
                 json.truncate(n);
                 serde_json::from_slice(&json)
             }
@@ -78,7 +85,7 @@ impl Packed {
 /// Packs objects, choosing and refreshing the dictionary.
 #[derive(Default)]
 pub(crate) struct Packer {
-    dictionary: Option<Arc<[u8]>>,
+    dictionary: Option<Dictionary>,
     /// Objects packed since the dictionary last changed.
     since_refresh: u32,
     /// Reused for every object's JSON and block.
@@ -97,45 +104,53 @@ impl Packer {
         self.since_refresh = self.since_refresh.saturating_add(1);
         let len = u32::try_from(self.json.len()).expect("an object under 4 GiB");
         if self.json.len() < MIN_DICTIONARY_SIZE {
-            return self.as_json(len);
+            return self.as_json();
         }
         if self.dictionary.is_none() {
             self.adopt_dictionary();
         }
         let Some(dictionary) = self.dictionary.clone() else {
-            return self.as_json(len);
+            return self.as_json();
         };
-        self.block
-            .resize(lz4_flex::block::get_maximum_output_size(self.json.len()), 0);
-        let n = lz4_flex::block::compress_into_with_dict(&self.json, &mut self.block, &dictionary)
-            .expect("the block is sized for the worst case");
+        self.block.resize(
+            LEN + lz4_flex::block::get_maximum_output_size(self.json.len()),
+            0,
+        );
+        self.block[..LEN].copy_from_slice(&len.to_le_bytes());
+        let n = lz4_flex::block::compress_into_with_dict(
+            &self.json,
+            &mut self.block[LEN..],
+            &dictionary,
+        )
+        .expect("the block is sized for the worst case");
         if n * DRIFT > self.json.len() && self.since_refresh >= REFRESH_EVERY {
             // Packed against itself, the next objects like it compress well again.
             self.adopt_dictionary();
         }
         if n >= self.json.len() {
-            return self.as_json(len);
+            return self.as_json();
         }
         Packed {
-            block: self.block[..n].into(),
+            block: self.block[..LEN + n].into(),
             dictionary: Some(dictionary),
-            len,
         }
     }
 
     /// The JSON in hand as it is.
-    fn as_json(&self, len: u32) -> Packed {
+    fn as_json(&mut self) -> Packed {
+        self.block.clear();
+        self.block.extend_from_slice(&[0; LEN]);
+        self.block.extend_from_slice(&self.json);
         Packed {
-            block: self.json.as_slice().into(),
+            block: self.block.as_slice().into(),
             dictionary: None,
-            len,
         }
     }
 
     /// Makes the JSON in hand the dictionary for the objects that follow.
     fn adopt_dictionary(&mut self) {
         if self.json.len() <= MAX_DICTIONARY_SIZE {
-            self.dictionary = Some(self.json.as_slice().into());
+            self.dictionary = Some(Arc::new(self.json.as_slice().into()));
             self.since_refresh = 0;
         }
     }
@@ -179,9 +194,11 @@ mod tests {
         let first = packer.pack(&pod("web-first"));
         let json = serde_json::to_vec(&pod("web-second")).unwrap().len();
         let second = packer.pack(&pod("web-second"));
+        let own = serde_json::to_vec(&pod("web-first")).unwrap().len();
         assert_eq!(
-            first.dictionary.as_deref().map(<[u8]>::len),
-            Some(first.len as usize)
+            first.dictionary.as_ref().map(|d| d.len()),
+            Some(own),
+            "the first object is the dictionary"
         );
         assert!(
             second.size() * 4 < json,
