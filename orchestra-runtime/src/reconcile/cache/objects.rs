@@ -234,6 +234,9 @@ impl<K: Resource> Objects<K> {
     /// Swaps in the packed form of an object taken by [`over_limit`](Self::over_limit),
     /// unless it has been replaced or removed since.
     pub(super) fn settle(&mut self, id: Id, seq: u64, packed: Packed) {
+        // Normally already off the order; but a limit set meanwhile (from another
+        // thread) rebuilds the order from the decoded places, this one included.
+        self.recent.remove(&seq);
         if let Some(Some(place)) = self.places.get_mut(id as usize)
             && matches!(place.slot, Slot::Decoded { seq: s, .. } if s == seq)
         {

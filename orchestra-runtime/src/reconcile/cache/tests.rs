@@ -183,6 +183,35 @@ fn a_limit_set_later_packs_the_oldest_written_first() {
     assert_eq!(still, ["p0", "p4"], "the two written last stay decoded");
 }
 
+/// A limit switched off and on while an object is on its way to being packed (what
+/// `keep_decoded` from another thread can do between the writer's two steps) leaves
+/// the bookkeeping whole, and the object can still be removed and its place reused.
+#[test]
+fn a_limit_reset_while_an_object_settles_keeps_the_order_whole() {
+    let mut objects = objects::Objects::<Pod>::new(1);
+    for name in ["a", "b"] {
+        let pod = labelled(name, "web");
+        objects.put(parts_of(&*pod), pod.clone(), || ObjectKey::of(&*pod));
+    }
+    let mut settling = objects.over_limit();
+    assert_eq!(settling.len(), 1, "a is on its way");
+    let a = settling.pop().unwrap();
+    objects.set_limit(usize::MAX);
+    objects.set_limit(1);
+    objects.settle(a.id, a.seq, packed::Packer::default().pack(&*a.obj));
+    assert_eq!(objects.check(), 1);
+    objects
+        .remove(&ObjectKey::namespaced("default", "a"))
+        .unwrap();
+    let c = labelled("c", "web");
+    objects.put(parts_of(&*c), c.clone(), || ObjectKey::of(&*c));
+    for s in objects.over_limit() {
+        objects.settle(s.id, s.seq, packed::Packer::default().pack(&*s.obj));
+    }
+    assert_eq!(objects.check(), 1);
+    assert_eq!(objects.len(), 2);
+}
+
 #[test]
 fn updating_or_removing_a_packed_object_hands_back_its_last_state() {
     let writer = Cache::<Pod>::new_with_writer();
