@@ -47,7 +47,7 @@ impl Shape {
     fn fits(&self, pod: &Pod, requests: &PodRequests) -> bool {
         self.requests == *requests
             && self.owner.as_deref() == pod.metadata.controller_ref().map(|r| r.uid.as_str())
-            && self.labels.describe(pod)
+            && self.labels.is_of(pod)
     }
 }
 
@@ -70,7 +70,7 @@ impl PlacedLabels {
     }
 
     /// Whether `pod` has these namespace and labels.
-    fn describe(&self, pod: &Pod) -> bool {
+    fn is_of(&self, pod: &Pod) -> bool {
         self.namespace == pod.metadata.namespace && self.labels == pod.metadata.labels
     }
 }

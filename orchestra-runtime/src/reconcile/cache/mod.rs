@@ -58,9 +58,8 @@ struct Index<K> {
 
 impl<K: Resource> Index<K> {
     fn insert(&mut self, obj: &K, id: Id) {
-        for value in (self.func)(obj) {
-            self.entries.entry(value).or_default().insert(id);
-        }
+        let values = (self.func)(obj);
+        self.insert_values(values, id);
     }
 
     /// Moves the object from `old`'s index values to `new`'s. Most updates (a status
@@ -69,9 +68,13 @@ impl<K: Resource> Index<K> {
         let (before, after) = ((self.func)(old), (self.func)(new));
         if before != after {
             self.remove_values(before, id);
-            for value in after {
-                self.entries.entry(value).or_default().insert(id);
-            }
+            self.insert_values(after, id);
+        }
+    }
+
+    fn insert_values(&mut self, values: Vec<String>, id: Id) {
+        for value in values {
+            self.entries.entry(value).or_default().insert(id);
         }
     }
 
