@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orchestra::core::{Api, ApiError, Client, ObjectMeta, Resource, Scope};
+use orchestra::core::{Api, ApiError, Client, ObjectMeta, Registry, Resource, Scope};
 use orchestra::runtime::reconcile::{Action, Context, Controller, Manager};
 use orchestra::store::MemoryStore;
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,11 @@ impl Controller for EchoController {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client = Client::new(Arc::new(MemoryStore::new()));
+    // The server side: a registry over a store, serving the built-in kinds and Echo.
+    let registry = Registry::builder(Arc::new(MemoryStore::new()))
+        .kind::<Echo>()
+        .build();
+    let client = Client::new(registry);
     let mut manager = Manager::new(client.clone());
     manager.add(EchoController);
     let stop = CancellationToken::new();

@@ -1,11 +1,11 @@
-//! The typed object API over the in-process store: create, optimistic concurrency,
-//! watch. Run it with `cargo run --example store_basics`.
+//! The typed object API over an in-process registry and store: create, optimistic
+//! concurrency, watch. Run it with `cargo run --example store_basics`.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use orchestra::core::kinds::Deployment;
-use orchestra::core::{Api, Client, ListParams, ObjectEvent, ResourceExt};
+use orchestra::core::{Api, Client, ListParams, ObjectEvent, Registry, ResourceExt};
 use orchestra::store::MemoryStore;
 
 fn web_server(image: &str) -> Deployment {
@@ -14,8 +14,9 @@ fn web_server(image: &str) -> Deployment {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = Arc::new(MemoryStore::new());
-    let client = Client::new(store);
+    // The registry is the server side (every object rule, over the store); the client
+    // is what a controller or a tool holds.
+    let client = Client::new(Registry::new(Arc::new(MemoryStore::new())));
     let deployments: Api<Deployment> = Api::namespaced(client, "default");
 
     // Create: the API assigns uid, creationTimestamp, generation and defaults.

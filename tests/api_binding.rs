@@ -86,7 +86,7 @@ async fn binding_a_deleted_recreated_or_terminating_pod_fails_clearly() {
         .unwrap();
     assert!(matches!(
         pods.bind(&gone, "node-1").await,
-        Err(ApiError::NotFound { .. })
+        Err(ApiError::NotFound(_))
     ));
 
     let old = pods.create(&pod("again")).await.unwrap();

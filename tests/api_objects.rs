@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{Rack, Widget, WidgetStatus, epoch, memory_client};
 use orchestra::core::api::{DeleteOutcome, FieldSelector, PropagationPolicy};
-use orchestra::core::{Api, ApiError, ClientConfig, Clock, DeleteParams, ListParams, ResourceExt};
+use orchestra::core::registry::Registry;
+use orchestra::core::{Api, ApiError, Client, Clock, DeleteParams, ListParams, ResourceExt};
 use serde_json::json;
 
 #[tokio::test(start_paused = true)]
@@ -53,7 +54,7 @@ async fn bad_names_are_rejected_before_they_become_keys() {
         "x".repeat(254).as_str(),
     ] {
         let err = widgets.create(&Widget::new(bad, 1)).await.unwrap_err();
-        assert!(matches!(err, ApiError::Invalid { .. }), "{bad:?}: {err}");
+        assert!(matches!(err, ApiError::Invalid(_)), "{bad:?}: {err}");
         assert!(err.to_string().contains("metadata.name"), "{err}");
         assert!(widgets.get(bad).await.is_err());
     }
@@ -107,7 +108,7 @@ async fn generate_name_makes_unique_names() {
 
     template.metadata.generate_name = Some("Bad_".into());
     let err = widgets.create(&template).await.unwrap_err();
-    assert!(matches!(err, ApiError::Invalid { .. }), "{err}");
+    assert!(matches!(err, ApiError::Invalid(_)), "{err}");
 }
 
 #[tokio::test]
@@ -134,7 +135,11 @@ async fn stale_update_conflicts_and_changes_nothing() {
     stale.spec.size = 99;
     let err = widgets.update(&stale).await.unwrap_err();
     assert!(err.is_conflict(), "{err}");
-    assert!(err.to_string().contains("default/a"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Operation cannot be fulfilled on widgets.example.dev \"a\""),
+        "{err}"
+    );
     assert_eq!(widgets.get("a").await.unwrap(), v2);
 }
 
@@ -299,20 +304,22 @@ async fn update_with_retries_over_concurrent_writers() {
 #[tokio::test]
 async fn oversized_objects_are_refused() {
     let (client, store) = memory_client();
-    let small = orchestra::core::Client::with_config(
-        store.clone(),
-        Clock::new(),
-        ClientConfig::default().max_object_bytes(4096),
+    let small = Client::new(
+        Registry::builder(store.clone())
+            .clock(Clock::new())
+            .max_object_bytes(4096)
+            .kind::<Widget>()
+            .build(),
     );
     let widgets: Api<Widget> = Api::namespaced(small, "default");
     let mut w = Widget::new("big", 1);
     w.spec.tags = vec!["x".repeat(100); 100];
     let err = widgets.create(&w).await.unwrap_err();
     assert!(
-        matches!(err, ApiError::TooLarge { limit: 4096, .. }),
+        matches!(err, ApiError::TooLarge(_)) && err.to_string().contains("limit is 4096"),
         "{err}"
     );
-    assert!(err.to_string().contains("default/big"), "{err}");
+    assert!(err.to_string().contains("\"big\""), "{err}");
 
     // The default limit is etcd's 1.5 MiB.
     let widgets: Api<Widget> = Api::namespaced(client, "default");
@@ -321,7 +328,7 @@ async fn oversized_objects_are_refused() {
     grown.spec.tags = vec!["y".repeat(1024); 1600];
     assert!(matches!(
         widgets.update(&grown).await.unwrap_err(),
-        ApiError::TooLarge { .. }
+        ApiError::TooLarge(_)
     ));
     assert_eq!(widgets.get("small").await.unwrap(), ok);
     assert_eq!(
@@ -342,7 +349,7 @@ async fn corrupt_stored_objects_give_a_decode_error_naming_the_key() {
         .unwrap();
     let widgets: Api<Widget> = Api::namespaced(client, "default");
     let err = widgets.get("broken").await.unwrap_err();
-    assert!(matches!(err, ApiError::Decode { .. }), "{err}");
+    assert!(matches!(err, ApiError::Internal(_)), "{err}");
     assert!(
         err.to_string()
             .contains("/registry/example.dev/widgets/default/broken"),

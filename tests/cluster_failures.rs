@@ -64,7 +64,7 @@ async fn a_node_that_dies_and_comes_back_cleans_up_and_takes_pods_again() {
     let mut rng = seed.rng();
     let cluster = builder(&seed, 4).build().await.unwrap();
     cluster.wait_ready().await.unwrap();
-    let invariants = Invariants::follow(cluster.store().clone()).await;
+    let invariants = Invariants::follow(cluster.registry()).await;
     start_web(&cluster, 30).await;
     let victim = format!("node-{}", rng.random_range(1..=4));
     let had = pods_per_node(&cluster).await[&victim];
@@ -136,7 +136,7 @@ async fn a_control_plane_restarted_mid_rollout_on_a_durable_store_finishes_withi
     let store: Arc<dyn Store> = Arc::new(DurableStore::open(dir.path()).unwrap());
     let cluster = builder(&seed, 4).store(store).build().await.unwrap();
     cluster.wait_ready().await.unwrap();
-    let invariants = Invariants::follow(cluster.store().clone()).await;
+    let invariants = Invariants::follow(cluster.registry()).await;
     start_web(&cluster, 40).await;
 
     invariants.bounds(Some(Bounds::web(40)));
@@ -158,7 +158,7 @@ async fn a_control_plane_restarted_mid_rollout_on_a_durable_store_finishes_withi
     // Everything it did is on disk.
     drop(invariants);
     let reopened: Arc<dyn Store> = Arc::new(DurableStore::open(dir.path()).unwrap());
-    let client = orchestra::core::Client::new(reopened);
+    let client = orchestra::core::Client::new(orchestra::core::Registry::new(reopened));
     let pods: orchestra::core::Api<orchestra::core::kinds::Pod> =
         orchestra::core::Api::namespaced(client, "default");
     let images: Vec<String> = pods
@@ -188,7 +188,7 @@ async fn the_leader_killed_mid_rollout_hands_over_and_the_rollout_finishes_withi
     }
     // A second replica on the same store, clock and lease, with no nodes of its own.
     let b = Cluster::builder()
-        .store(a.store().clone())
+        .store(a.registry().store().clone())
         .clock(a.client().clock().clone())
         .seed(seed.0 + 1)
         .leader_election("control-plane-b")
@@ -196,7 +196,7 @@ async fn the_leader_killed_mid_rollout_hands_over_and_the_rollout_finishes_withi
         .await
         .unwrap();
     b.wait_ready().await.unwrap();
-    let invariants = Invariants::follow(a.store().clone()).await;
+    let invariants = Invariants::follow(a.registry()).await;
     start_web(&a, 40).await;
     assert!(a.is_leader() && !b.is_leader(), "one leader");
 

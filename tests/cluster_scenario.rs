@@ -25,7 +25,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 async fn running(seed: &Seed, nodes: usize, replicas: i32) -> (Cluster, Invariants) {
     let cluster = builder(seed, nodes).build().await.unwrap();
     cluster.wait_ready().await.unwrap();
-    let invariants = Invariants::follow(cluster.store().clone()).await;
+    let invariants = Invariants::follow(cluster.registry()).await;
     cluster
         .api::<Deployment>()
         .create(&web(replicas, "web-server:1"))
@@ -261,7 +261,7 @@ async fn with_few_pods_decoded_the_cluster_still_scales_and_rolls_out() {
     let seed = Seed::new(17);
     let cluster = builder(&seed, 5).pods_decoded(8).build().await.unwrap();
     cluster.wait_ready().await.unwrap();
-    let invariants = Invariants::follow(cluster.store().clone()).await;
+    let invariants = Invariants::follow(cluster.registry()).await;
     let deployments = cluster.api::<Deployment>();
     deployments.create(&web(60, "web-server:1")).await.unwrap();
     wait_running(&cluster, 60, "web-server:1", MINUTE).await;

@@ -533,10 +533,11 @@ impl Store for RacingStore {
 #[tokio::test(start_paused = true)]
 async fn rollback_starts_over_when_another_writer_gets_in_between() {
     let store = Arc::new(RacingStore::default());
-    let client = Client::with_config(
-        store.clone(),
-        orchestra::core::Clock::starting_at(common::epoch()),
-        orchestra::core::ClientConfig::default().seed(1),
+    let client = Client::new(
+        orchestra::core::Registry::builder(store.clone())
+            .clock(orchestra::core::Clock::starting_at(common::epoch()))
+            .seed(1)
+            .build(),
     );
     let stop = start(&client);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");

@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{mark_pods_ready, memory_client};
+use orchestra::core::api::{Call, Intercept};
 use orchestra::core::kinds::{Pod, ReplicaSet};
-use orchestra::core::{Api, Client, DeleteParams, ListParams, ObjectMeta, ResourceExt};
+use orchestra::core::{Api, ApiError, Client, DeleteParams, ListParams, ObjectMeta, ResourceExt};
 use orchestra::runtime::controllers::ReplicaSetController;
 use orchestra::runtime::reconcile::Manager;
 use tokio_util::sync::CancellationToken;
@@ -170,87 +171,29 @@ async fn a_lagging_cache_never_doubles_the_pods() {
     stop.cancel();
 }
 
-/// A store whose pod creates all fail, as they would for a template no node accepts.
-struct FailingPodCreates {
-    inner: std::sync::Arc<dyn orchestra::core::Store>,
-    attempts: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl orchestra::core::Store for FailingPodCreates {
-    async fn get(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<orchestra::core::KeyValue>, orchestra::core::StoreError> {
-        self.inner.get(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &[u8],
-        options: orchestra::core::ListOptions,
-    ) -> Result<orchestra::core::ListResult, orchestra::core::StoreError> {
-        self.inner.list(prefix, options).await
-    }
-    async fn create(
-        &self,
-        key: &[u8],
-        value: bytes::Bytes,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        if key.starts_with(b"/registry/pods/") {
-            self.attempts
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            return Err(orchestra::core::StoreError::unavailable("pods refused"));
-        }
-        self.inner.create(key, value).await
-    }
-    async fn update(
-        &self,
-        key: &[u8],
-        value: bytes::Bytes,
-        expected: u64,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.inner.update(key, value, expected).await
-    }
-    async fn delete(
-        &self,
-        key: &[u8],
-        expected: Option<u64>,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.inner.delete(key, expected).await
-    }
-    async fn watch(
-        &self,
-        prefix: &[u8],
-        after: u64,
-    ) -> Result<orchestra::core::WatchStream, orchestra::core::StoreError> {
-        self.inner.watch(prefix, after).await
-    }
-    async fn compact(&self, revision: u64) -> Result<(), orchestra::core::StoreError> {
-        self.inner.compact(revision).await
-    }
-    async fn current_revision(&self) -> Result<u64, orchestra::core::StoreError> {
-        self.inner.current_revision().await
-    }
-    async fn compact_revision(&self) -> Result<u64, orchestra::core::StoreError> {
-        self.inner.compact_revision().await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_template_that_cannot_start_costs_one_pod_per_attempt_with_backoff() {
-    let (_, store) = memory_client();
-    let failing = std::sync::Arc::new(FailingPodCreates {
-        inner: store,
-        attempts: Default::default(),
+    // Every pod create fails, as it would for a template no node accepts.
+    let (client, _) = memory_client();
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failing = Intercept::over(client.service().clone()).before({
+        let counted = counted.clone();
+        move |call: &Call<'_>| match call {
+            Call::Create { target } if target.resource.is_of::<Pod>() => {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(ApiError::unavailable("pods refused"))
+            }
+            _ => Ok(()),
+        }
     });
-    let client = orchestra::core::Client::new(failing.clone());
+    let client = Client::over(std::sync::Arc::new(failing), client.clock().clone());
     let stop = start(&client);
     Api::<ReplicaSet>::namespaced(client.clone(), "default")
         .create(&web(1000))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let attempts = failing.attempts.load(std::sync::atomic::Ordering::SeqCst);
+    let attempts = counted.load(std::sync::atomic::Ordering::SeqCst);
     // One create per reconcile (the first slow-start batch), retried with 5 ms doubling
     // backoff: about a dozen in 10 s, never a thousand.
     assert!(

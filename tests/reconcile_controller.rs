@@ -332,7 +332,9 @@ impl Resource for Gadget {
 
 #[tokio::test(start_paused = true)]
 async fn changes_to_owned_objects_wake_their_owner() {
-    let (client, _) = memory_client();
+    let registry = common::memory_registry();
+    registry.register::<Gadget>();
+    let client = common::client_of(&registry);
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
     let gadgets: Api<Gadget> = Api::namespaced(client.clone(), "default");
     let owner = widgets.create(&Widget::new("owner", 1)).await.unwrap();

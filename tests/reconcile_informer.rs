@@ -217,7 +217,11 @@ async fn relist_after_compaction_emits_the_difference_and_loses_no_update() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::with_config(
         MemoryStoreConfig::default().history(8),
     ));
-    let client = orchestra::core::Client::new(store.clone());
+    let client = orchestra::core::Client::new(
+        orchestra::core::Registry::builder(store.clone())
+            .kind::<Widget>()
+            .build(),
+    );
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
     for name in ["keep", "change", "vanish"] {
         widgets.create(&Widget::new(name, 1)).await.unwrap();

@@ -9,12 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use common::{Widget, memory_client};
-use orchestra::core::{
-    Api, Client, ClientConfig, Clock, KeyValue, ListOptions, ListResult, Revision, Store,
-    StoreError, WatchStream,
-};
+use orchestra::core::api::{Call, Intercept};
+use orchestra::core::{Api, ApiError, Client, Clock};
 use orchestra::runtime::reconcile::{
     Action, Context, Controller, LeaderElectionConfig, LeaderElector, Manager,
 };
@@ -117,67 +114,6 @@ async fn a_leader_that_stops_gracefully_releases_the_lease() {
     );
 }
 
-/// A store that can be cut off from its caller, as a network partition would.
-struct Partitionable {
-    inner: Arc<dyn Store>,
-    cut: AtomicBool,
-}
-
-impl Partitionable {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.cut.load(Ordering::SeqCst) {
-            Err(StoreError::unavailable("partitioned"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Store for Partitionable {
-    async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
-        self.check()?;
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &[u8], options: ListOptions) -> Result<ListResult, StoreError> {
-        self.check()?;
-        self.inner.list(prefix, options).await
-    }
-    async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
-        self.check()?;
-        self.inner.create(key, value).await
-    }
-    async fn update(
-        &self,
-        key: &[u8],
-        value: Bytes,
-        expected: Revision,
-    ) -> Result<KeyValue, StoreError> {
-        self.check()?;
-        self.inner.update(key, value, expected).await
-    }
-    async fn delete(&self, key: &[u8], expected: Option<Revision>) -> Result<KeyValue, StoreError> {
-        self.check()?;
-        self.inner.delete(key, expected).await
-    }
-    async fn watch(&self, prefix: &[u8], after: Revision) -> Result<WatchStream, StoreError> {
-        self.check()?;
-        self.inner.watch(prefix, after).await
-    }
-    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.compact(revision).await
-    }
-    async fn current_revision(&self) -> Result<Revision, StoreError> {
-        self.check()?;
-        self.inner.current_revision().await
-    }
-    async fn compact_revision(&self) -> Result<Revision, StoreError> {
-        self.check()?;
-        self.inner.compact_revision().await
-    }
-}
-
 /// Records which manager reconciled when.
 struct Tagged {
     manager: &'static str,
@@ -205,17 +141,24 @@ impl Controller for Tagged {
 
 #[tokio::test(start_paused = true)]
 async fn a_partitioned_leader_stops_its_controllers_before_another_leads() {
-    let (client, store) = memory_client();
+    let (client, _) = memory_client();
     Api::<Widget>::namespaced(client.clone(), "default")
         .create(&Widget::new("w", 1))
         .await
         .unwrap();
-    let partitionable = Arc::new(Partitionable {
-        inner: store.clone(),
-        cut: AtomicBool::new(false),
+    // Manager a reaches the API over a link a network partition can cut.
+    let cut = Arc::new(AtomicBool::new(false));
+    let link = Intercept::over(client.service().clone()).before({
+        let cut = cut.clone();
+        move |_: &Call<'_>| {
+            if cut.load(Ordering::SeqCst) {
+                Err(ApiError::unavailable("partitioned"))
+            } else {
+                Ok(())
+            }
+        }
     });
-    let cut_client =
-        Client::with_config(partitionable.clone(), Clock::new(), ClientConfig::default());
+    let cut_client = Client::over(Arc::new(link), Clock::new());
     let log = Arc::new(Mutex::new(Vec::new()));
 
     let mut a = Manager::new(cut_client).leader_election(config("a"));
@@ -240,7 +183,7 @@ async fn a_partitioned_leader_stops_its_controllers_before_another_leads() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(!b_health.borrow().leader, "b waits while a renews");
 
-    partitionable.cut.store(true, Ordering::SeqCst);
+    cut.store(true, Ordering::SeqCst);
     let cut_at = Instant::now();
     let mut a_stopped = None;
     let mut b_started = None;

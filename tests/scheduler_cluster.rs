@@ -221,7 +221,7 @@ impl BindPlugin for FlakyBinder {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(ApiError::BadRequest("injected bind failure".into()));
+            return Err(ApiError::bad_request("injected bind failure"));
         }
         self.inner.bind(pod, node).await
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orchestra::core::kinds::{Deployment, Node, Pod, PodPhase};
-use orchestra::core::{Api, Client, Clock, ListParams};
+use orchestra::core::{Api, Client, Clock, ListParams, Registry};
 use orchestra::runtime::controllers::deployment::status::is_complete;
 use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController};
 use orchestra::runtime::node::{NodeAgent, NodeAgentConfig, PodDispatcher};
@@ -56,7 +56,7 @@ async fn start_cluster(
             .history(history)
             .compression(compression),
     );
-    let client = Client::new(Arc::new(store));
+    let client = Client::new(Registry::new(Arc::new(store)));
     let mut manager = Manager::new(client.clone());
     // As the cluster builder does: the pods being worked on stay decoded, the settled
     // ones are packed.

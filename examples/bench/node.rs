@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orchestra::core::kinds::{Container, Pod, PodPhase, PodSpec};
-use orchestra::core::{Api, Client, ListParams, ObjectMeta, Runtime};
+use orchestra::core::{Api, Client, ListParams, ObjectMeta, Registry, Runtime};
 use orchestra::runtime::node::{NodeAgent, NodeAgentConfig};
 use orchestra::runtime::reconcile::Informer;
 use orchestra::runtime::runtimes::SimRuntime;
@@ -55,7 +55,7 @@ pub async fn run(args: &mut Args, kind: Kind) -> Result<(), String> {
     let store = Arc::new(MemoryStore::with_config(
         MemoryStoreConfig::default().history(4 * pods + 1_000),
     ));
-    let client = Client::new(store);
+    let client = Client::new(Registry::new(store));
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let runtime: Arc<dyn Runtime> = match kind {
         Kind::Sim => Arc::new(SimRuntime::new()),

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use orchestra::core::kinds::{Container, Pod, PodSpec};
-use orchestra::core::{Api, Client, ListParams, ObjectMeta};
+use orchestra::core::{Api, Client, ListParams, ObjectMeta, Registry};
 use orchestra::runtime::reconcile::{Action, Context, Controller, Manager};
 use orchestra::store::{MemoryStore, MemoryStoreConfig};
 use serde_json::json;
@@ -50,7 +50,7 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
     let store = Arc::new(MemoryStore::with_config(
         MemoryStoreConfig::default().history(objects + 1_000),
     ));
-    let client = Client::new(store);
+    let client = Client::new(Registry::new(store));
     let pods: Api<Pod> = Api::namespaced(client.clone(), "bench");
     let started = Instant::now();
     for i in 0..objects {

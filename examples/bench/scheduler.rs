@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use orchestra::core::kinds::{
     Container, LABEL_HOSTNAME, Node, NodeStatus, Pod, PodSpec, ResourceRequirements,
 };
-use orchestra::core::{Api, Client, ListParams, ObjectMeta, Store};
+use orchestra::core::{Api, Client, ListParams, ObjectMeta, Registry, Store};
 use orchestra::runtime::reconcile::Manager;
 use orchestra::runtime::scheduler::DefaultScheduler;
 use orchestra::store::{MemoryStore, MemoryStoreConfig};
@@ -77,7 +77,7 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
     let store = Arc::new(MemoryStore::with_config(
         MemoryStoreConfig::default().history(2 * pods + 2 * nodes + 1_000),
     ));
-    let client = Client::new(store.clone());
+    let client = Client::new(Registry::new(store.clone()));
     let node_api: Api<Node> = Api::all(client.clone());
     for i in 0..nodes {
         let wanted = node(i);

@@ -35,11 +35,7 @@ pub async fn run(demo: &Demo) -> Result<(), BoxError> {
     let n = demo.args.replicas;
     let deployments: Api<Deployment> = demo.cluster.api();
     remove_leftovers(demo).await?;
-    let prefix = format!(
-        "{}/pods/default/",
-        demo.cluster.client().config().key_prefix
-    );
-    let availability = Availability::track(demo.cluster.store().clone(), prefix, APP).await?;
+    let availability = Availability::track(demo.cluster.api(), APP).await?;
     let mut narrator = Narrator::new(7);
 
     // 1. Run.

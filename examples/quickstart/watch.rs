@@ -1,15 +1,14 @@
-//! Watching the application from outside: how many of its pods are available after
-//! every single store event, and the lowest count since a mark. Polling a status would
-//! miss a short dip; the store's watch cannot.
+//! Watching the application from outside, as any client of the API would: how many of
+//! its pods are available after every single change, and the lowest count since a
+//! mark. Polling a status would miss a short dip; a watch cannot.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use orchestra::core::kinds::Pod;
-use orchestra::core::{ListOptions, Store, WatchEvent};
+use orchestra::core::{Api, ApiError, LabelSelector, ListParams, ObjectEvent, ResourceExt};
 use parking_lot::Mutex;
 
 /// Live counts of the application's available pods (Ready and not being deleted).
@@ -22,39 +21,32 @@ pub struct Availability {
 }
 
 impl Availability {
-    /// Follows the pods under `prefix` labelled `app=<app>` from now on.
-    pub async fn track(
-        store: Arc<dyn Store>,
-        prefix: String,
-        app: &'static str,
-    ) -> Result<Availability, orchestra::core::StoreError> {
+    /// Follows the pods of `pods` labelled `app=<app>` from now on.
+    pub async fn track(pods: Api<Pod>, app: &'static str) -> Result<Availability, ApiError> {
         let counts = Availability::default();
-        let listed = store
-            .list(prefix.as_bytes(), ListOptions::default())
-            .await?;
-        let mut available: HashMap<Bytes, bool> = HashMap::new();
-        for kv in &listed.kvs {
-            available.insert(kv.key.clone(), is_available(&kv.value, app));
+        let selector = ListParams::default().labels(LabelSelector::new().match_label("app", app));
+        let listed = pods.list(&selector).await?;
+        let mut available: HashMap<String, bool> = HashMap::new();
+        for pod in &listed.items {
+            available.insert(pod.name_any().to_owned(), is_available(pod));
         }
         counts.publish(&available);
         counts.mark();
-        let mut events = store.watch(prefix.as_bytes(), listed.revision).await?;
+        let mut events = pods.watch(&selector, listed.resource_version).await?;
         let out = counts.clone();
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
-                let event = match event {
-                    Ok(event) => event,
+                match event {
+                    Ok(ObjectEvent::Added(pod) | ObjectEvent::Modified(pod)) => {
+                        available.insert(pod.name_any().to_owned(), is_available(&pod));
+                    }
+                    Ok(ObjectEvent::Deleted(pod)) => {
+                        available.remove(pod.name_any());
+                    }
+                    Ok(ObjectEvent::Bookmark { .. }) => continue,
                     Err(e) => {
                         *out.failed.lock() = Some(e.to_string());
                         return;
-                    }
-                };
-                match event {
-                    WatchEvent::Put { kv } => {
-                        available.insert(kv.key.clone(), is_available(&kv.value, app));
-                    }
-                    WatchEvent::Delete { prev, .. } => {
-                        available.remove(&prev.key);
                     }
                 }
                 out.publish(&available);
@@ -63,7 +55,7 @@ impl Availability {
         Ok(counts)
     }
 
-    fn publish(&self, available: &HashMap<Bytes, bool>) {
+    fn publish(&self, available: &HashMap<String, bool>) {
         let n = available.values().filter(|a| **a).count() as i64;
         self.current.store(n, Ordering::SeqCst);
         self.min.fetch_min(n, Ordering::SeqCst);
@@ -85,10 +77,6 @@ impl Availability {
     }
 }
 
-fn is_available(value: &[u8], app: &str) -> bool {
-    serde_json::from_slice::<Pod>(value).is_ok_and(|p| {
-        p.metadata.labels.get("app").map(String::as_str) == Some(app)
-            && p.metadata.deletion_timestamp.is_none()
-            && p.is_ready()
-    })
+fn is_available(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none() && pod.is_ready()
 }

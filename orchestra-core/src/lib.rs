@@ -1,11 +1,13 @@
 //! # orchestra-core
 //!
 //! The vocabulary of Orchestra: the object model (metadata, label selectors,
-//! quantities, the built-in kinds), the [`Store`], [`Runtime`] and [`Scheduler`] traits, and
-//! the typed object API ([`Api`]) through which every controller reads and writes.
+//! quantities, the built-in kinds and their descriptors), the [`Store`], [`Runtime`] and
+//! [`Scheduler`] traits, the typed object API ([`Api`]) through which every controller
+//! reads and writes, the [`ObjectService`] seam beneath it, and the server-side
+//! [`Registry`] that implements that service over a store with every object rule.
 //!
-//! This crate does no I/O of its own: stores, runtimes and the reconcile machinery live
-//! in `orchestra-store` and `orchestra-runtime` and depend on it.
+//! This crate does no I/O of its own: stores, runtimes, the reconcile machinery and
+//! the API server live in other crates and depend on it.
 
 pub mod api;
 pub mod conformance;
@@ -13,6 +15,7 @@ pub mod kinds;
 pub mod labels;
 pub mod meta;
 pub mod quantity;
+pub mod registry;
 pub mod resource;
 pub mod runtime;
 pub mod scheduler;
@@ -22,12 +25,14 @@ pub mod time;
 pub mod validation;
 
 pub use api::{
-    Api, ApiError, Client, ClientConfig, DeleteParams, ListParams, ObjectEvent, ObjectList,
+    Api, ApiError, Client, DeleteParams, ListParams, ObjectBody, ObjectEvent, ObjectList,
+    ObjectService, WatchParams,
 };
 pub use labels::{LabelSelector, SelectorParseError};
-pub use meta::{ObjectMeta, OwnerReference, TypeMeta};
+pub use meta::{ObjectMeta, OwnerReference, PartialObjectMetadata, TypeMeta};
 pub use quantity::{Quantity, QuantityError, ResourceList};
-pub use resource::{Resource, ResourceExt, Scope};
+pub use registry::Registry;
+pub use resource::{ApiResource, GroupKind, GroupResource, Resource, ResourceExt, Scope};
 pub use runtime::{
     ChangeMarker, ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox,
     ProbeOutcome, Runtime, RuntimeContainerState, RuntimeContainerStatus, RuntimeError,

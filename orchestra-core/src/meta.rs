@@ -134,6 +134,35 @@ pub struct OwnerReference {
     pub block_owner_deletion: Option<bool>,
 }
 
+/// Just the metadata of an object of any kind, as Kubernetes' `PartialObjectMetadata`:
+/// what a consumer that works across kinds (the garbage collector) reads, through an
+/// [`Api`](crate::api::Api) built for the kind at run time
+/// ([`Api::all_with`](crate::api::Api::all_with)).
+///
+/// Decoding any object as this keeps its `metadata` and drops the rest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialObjectMetadata {
+    /// The object's metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+}
+
+impl crate::resource::Resource for PartialObjectMetadata {
+    const KIND: &'static str = "PartialObjectMetadata";
+    const API_VERSION: &'static str = "meta.k8s.io/v1";
+    /// Not a kind of its own: an `Api` of it names the kind it reads explicitly.
+    const PLURAL: &'static str = "";
+    const SCOPE: crate::resource::Scope = crate::resource::Scope::Namespaced;
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// Deserializes a list at exactly its length. A list decoded element by element grows
 /// to a capacity of four for one element, and decoded objects live long in caches: for
 /// a pod (one container, one owner, two tolerations) that is kilobytes of spare room.

@@ -31,13 +31,13 @@
 //! }
 //! ```
 
-use std::fmt::Debug;
+use std::borrow::Cow;
+use std::fmt::{self, Debug};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::meta::{ObjectMeta, OwnerReference};
-use crate::validation::FieldErrors;
 
 /// Whether objects of a kind live in a namespace or in the cluster as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,22 +50,30 @@ pub enum Scope {
 
 /// A kind of object: its identity (kind, apiVersion, plural, scope) and its metadata.
 ///
-/// The serialized form must be a JSON object with a `metadata` field; by convention the
-/// desired state is under `spec` and the observed state under `status`. The typed API
-/// adds `apiVersion` and `kind` when it stores an object, so implementors need not carry
-/// them.
+/// This is all a kind is on the client side, as in kube-core: what the object is
+/// called and where its metadata sits. What a server does with it — defaults,
+/// validation, what counts as the desired state, how status is written, grace periods,
+/// selectable fields — is the kind's [`Strategy`](crate::registry::Strategy), registered
+/// with the server's [`Registry`](crate::registry::Registry).
 ///
-/// The provided methods have generic, JSON-based defaults; a kind may override them
-/// with faster or stricter versions but must keep their meaning.
+/// The serialized form must be a JSON object with a `metadata` field; by convention the
+/// desired state is under `spec` and the observed state under `status`. `apiVersion`
+/// and `kind` are added when an object is stored or sent, so implementors need not
+/// carry them.
 pub trait Resource: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The kind, e.g. `Deployment`. Unique within the API group.
     const KIND: &'static str;
     /// Group and version, e.g. `apps/v1` (the core group is just `v1`).
     const API_VERSION: &'static str;
-    /// The lowercase plural used in store keys, e.g. `deployments`.
+    /// The lowercase plural that names the kind in paths and store keys, e.g.
+    /// `deployments`.
     const PLURAL: &'static str;
     /// Whether the kind is namespaced or cluster-scoped.
     const SCOPE: Scope;
+    /// The lowercase singular, e.g. `deployment`; empty means the lowercased kind.
+    const SINGULAR: &'static str = "";
+    /// Short names tools accept for the kind, e.g. `["deploy"]`.
+    const SHORT_NAMES: &'static [&'static str] = &[];
 
     /// The object's metadata.
     fn meta(&self) -> &ObjectMeta;
@@ -73,85 +81,232 @@ pub trait Resource: Clone + Debug + Serialize + DeserializeOwned + Send + Sync +
     /// The object's metadata, mutably.
     fn meta_mut(&mut self) -> &mut ObjectMeta;
 
-    /// Fills in defaulted fields, as Kubernetes' defaulting does. The typed API calls it
-    /// before validating every create and update. The default does nothing.
-    fn apply_defaults(&mut self) {}
-
-    /// Checks the object's own fields (not metadata, which the API checks for every
-    /// kind). Returns every problem found, each naming its field. The default accepts
-    /// everything.
-    fn validate(&self) -> Result<(), FieldErrors> {
-        Ok(())
+    /// The kind's descriptor, built from the constants above.
+    fn api_resource() -> ApiResource {
+        ApiResource::of::<Self>()
     }
+}
 
-    /// Whether `self` and `other` declare the same desired state: everything except
-    /// `metadata` and `status`. The API bumps `metadata.generation` when this is false.
-    fn same_desired_state(&self, other: &Self) -> bool {
-        json_without(self, &["metadata", "status"]) == json_without(other, &["metadata", "status"])
-    }
+/// A kind's descriptor: everything a client or a server needs to name and route the
+/// kind at run time — group, version, kind, plural, singular, short names and scope.
+///
+/// Every [`Resource`] has one ([`Resource::api_resource`]); a server can also build one
+/// at run time for a kind it learns of (from discovery, say), and the typed API, the
+/// registry, discovery and the garbage collector all find kinds by it. Cheap to clone:
+/// the descriptor of a compiled-in kind borrows its constants.
+///
+/// ```
+/// use orchestra_core::kinds::Deployment;
+/// use orchestra_core::{ApiResource, Resource, Scope};
+///
+/// let deployments = Deployment::api_resource();
+/// assert_eq!(deployments.api_version(), "apps/v1");
+/// assert_eq!(deployments.group_resource().to_string(), "deployments.apps");
+/// assert_eq!(deployments.short_names(), ["deploy"]);
+///
+/// let gadgets = ApiResource::new("example.dev", "v1", "Gadget", "gadgets", Scope::Namespaced)
+///     .with_short_names(["gd"]);
+/// assert_eq!(gadgets.singular(), "gadget");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ApiResource {
+    group: Cow<'static, str>,
+    version: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    plural: Cow<'static, str>,
+    singular: Cow<'static, str>,
+    short_names: Cow<'static, [Cow<'static, str>]>,
+    scope: Scope,
+}
 
-    /// Replaces this object's `status` with `from`'s, leaving everything else alone.
-    /// Used by `update_status`, which must never change the desired state.
-    fn set_status_from(&mut self, from: &Self) {
-        let mut me = serde_json::to_value(&*self).expect("a Resource serializes to JSON");
-        let status = serde_json::to_value(from)
-            .ok()
-            .and_then(|mut v| v.as_object_mut().and_then(|o| o.remove("status")));
-        if let Some(obj) = me.as_object_mut() {
-            match status {
-                Some(s) => obj.insert("status".to_owned(), s),
-                None => obj.remove("status"),
-            };
-        }
-        if let Ok(updated) = serde_json::from_value(me) {
-            *self = updated;
-        }
-    }
-
-    /// Removes the object's `status`. The API calls it on create: status is observed
-    /// state, written only through `update_status`.
-    fn clear_status(&mut self) {
-        let mut me = serde_json::to_value(&*self).expect("a Resource serializes to JSON");
-        let had_status = me
-            .as_object_mut()
-            .and_then(|o| o.remove("status"))
-            .is_some();
-        if had_status {
-            if let Ok(cleared) = serde_json::from_value(me) {
-                *self = cleared;
-            }
-        }
-    }
-
-    /// The grace period a plain delete of this object gets, in seconds, when the caller
-    /// gives none. `None` or `Some(0)` delete at once; a positive period only marks the
-    /// object (`deletionTimestamp`) so an agent can stop what it runs, and the agent
-    /// then deletes it with a zero grace period. Pods bound to a node use their
-    /// `terminationGracePeriodSeconds`; the default is `None`.
-    fn default_deletion_grace_seconds(&self) -> Option<i64> {
-        None
-    }
-
-    /// The value of a field for field selectors, e.g. `spec.nodeName` or
-    /// `status.phase`; `None` when the object has no such field. The default looks the
-    /// dotted path up in the JSON form (numbers and booleans as their JSON text).
-    fn field_value(&self, path: &str) -> Option<String> {
-        match path {
-            "metadata.name" => return self.meta().name.clone(),
-            "metadata.namespace" => return self.meta().namespace.clone(),
-            _ => {}
-        }
-        let value = serde_json::to_value(self).ok()?;
-        let mut cur = &value;
-        for part in path.split('.') {
-            cur = cur.get(part)?;
-        }
-        match cur {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Null => None,
-            other => Some(other.to_string()),
+impl ApiResource {
+    /// The descriptor of kind `K`.
+    pub fn of<K: Resource>() -> ApiResource {
+        let (group, version) = split_api_version(K::API_VERSION);
+        let singular = if K::SINGULAR.is_empty() {
+            Cow::Owned(K::KIND.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(K::SINGULAR)
+        };
+        ApiResource {
+            group: Cow::Borrowed(group),
+            version: Cow::Borrowed(version),
+            kind: Cow::Borrowed(K::KIND),
+            plural: Cow::Borrowed(K::PLURAL),
+            singular,
+            short_names: K::SHORT_NAMES.iter().map(|s| Cow::Borrowed(*s)).collect(),
+            scope: K::SCOPE,
         }
     }
+
+    /// A descriptor built at run time; the singular defaults to the lowercased kind.
+    /// `group` is empty for the core group.
+    pub fn new(
+        group: impl Into<String>,
+        version: impl Into<String>,
+        kind: impl Into<String>,
+        plural: impl Into<String>,
+        scope: Scope,
+    ) -> ApiResource {
+        let kind: String = kind.into();
+        ApiResource {
+            group: Cow::Owned(group.into()),
+            version: Cow::Owned(version.into()),
+            singular: Cow::Owned(kind.to_ascii_lowercase()),
+            kind: Cow::Owned(kind),
+            plural: Cow::Owned(plural.into()),
+            short_names: Cow::Owned(Vec::new()),
+            scope,
+        }
+    }
+
+    /// Sets the singular name.
+    #[must_use]
+    pub fn with_singular(mut self, singular: impl Into<String>) -> Self {
+        self.singular = Cow::Owned(singular.into());
+        self
+    }
+
+    /// Sets the short names.
+    #[must_use]
+    pub fn with_short_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.short_names = names.into_iter().map(|n| Cow::Owned(n.into())).collect();
+        self
+    }
+
+    /// The API group; empty for the core group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The version within the group, e.g. `v1`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// `group/version`, or just the version for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The kind, e.g. `Deployment`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The plural, e.g. `deployments`.
+    pub fn plural(&self) -> &str {
+        &self.plural
+    }
+
+    /// The singular, e.g. `deployment`.
+    pub fn singular(&self) -> &str {
+        &self.singular
+    }
+
+    /// The short names, e.g. `["deploy"]`.
+    pub fn short_names(&self) -> Vec<&str> {
+        self.short_names.iter().map(|s| &**s).collect()
+    }
+
+    /// Whether objects of the kind are namespaced.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Whether objects of the kind live in namespaces.
+    pub fn is_namespaced(&self) -> bool {
+        self.scope == Scope::Namespaced
+    }
+
+    /// The kind's plural qualified by its group (`deployments.apps`, `pods`), as
+    /// Kubernetes names a resource in messages.
+    pub fn group_resource(&self) -> GroupResource {
+        GroupResource {
+            group: self.group.to_string(),
+            resource: self.plural.to_string(),
+        }
+    }
+
+    /// The kind qualified by its group (`Deployment.apps`, `Pod`).
+    pub fn group_kind(&self) -> GroupKind {
+        GroupKind {
+            group: self.group.to_string(),
+            kind: self.kind.to_string(),
+        }
+    }
+
+    /// Whether this descriptor names the kind `kind` of `api_version`, as an owner
+    /// reference or a scale target does.
+    pub fn is(&self, api_version: &str, kind: &str) -> bool {
+        let (group, version) = split_api_version(api_version);
+        self.kind == kind && self.group == group && self.version == version
+    }
+
+    /// Whether `K` is this kind (same group, version and plural).
+    pub fn is_of<K: Resource>(&self) -> bool {
+        let (group, version) = split_api_version(K::API_VERSION);
+        self.plural == K::PLURAL && self.group == group && self.version == version
+    }
+}
+
+impl fmt::Debug for ApiResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{} ({})", self.api_version(), self.plural, self.kind)
+    }
+}
+
+impl fmt::Display for ApiResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.group_resource(), f)
+    }
+}
+
+/// A resource qualified by its group, e.g. `deployments.apps`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupResource {
+    /// The group; empty for the core group.
+    pub group: String,
+    /// The plural resource name.
+    pub resource: String,
+}
+
+impl fmt::Display for GroupResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(&self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
+    }
+}
+
+/// A kind qualified by its group, e.g. `Deployment.apps`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKind {
+    /// The group; empty for the core group.
+    pub group: String,
+    /// The kind.
+    pub kind: String,
+}
+
+impl fmt::Display for GroupKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(&self.kind)
+        } else {
+            write!(f, "{}.{}", self.kind, self.group)
+        }
+    }
+}
+
+/// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
 }
 
 /// Extra conveniences for every [`Resource`].
@@ -208,13 +363,3 @@ pub trait ResourceExt: Resource {
 }
 
 impl<K: Resource> ResourceExt for K {}
-
-fn json_without<K: Serialize>(obj: &K, fields: &[&str]) -> serde_json::Value {
-    let mut value = serde_json::to_value(obj).expect("a Resource serializes to JSON");
-    if let Some(map) = value.as_object_mut() {
-        for f in fields {
-            map.remove(*f);
-        }
-    }
-    value
-}

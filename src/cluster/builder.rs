@@ -5,14 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestra_core::{Client, ClientConfig, Clock, Scheduler, Store};
+use orchestra_core::registry::{Registry, RegistryBuilder, Strategy};
+use orchestra_core::{Client, Clock, Resource, Scheduler, Store};
 use orchestra_runtime::controllers::{MetricsSource, NodeLifecycleConfig};
 use orchestra_runtime::node::RuntimeMetrics;
 use orchestra_runtime::reconcile::{DECODED_IN_LARGE_CACHES, LeaderElectionConfig, Manager};
 use orchestra_runtime::scheduler::DefaultScheduler;
 use orchestra_store::MemoryStore;
 
-use super::control_plane::{BuiltinController, ControlPlanePlan, ManagerHook, SchedulerChoice};
+use super::control_plane::{
+    BuiltinController, ControlPlanePlan, KindHook, ManagerHook, SchedulerChoice,
+};
 use super::nodes::{NodeSlot, NodeSpec, next_names};
 use super::{Cluster, ClusterError};
 
@@ -30,7 +33,9 @@ pub const CONTROL_PLANE_LEASE_NAME: &str = "orchestra-control-plane";
 pub struct ClusterBuilder {
     store: Option<Arc<dyn Store>>,
     clock: Option<Clock>,
-    client_config: ClientConfig,
+    key_prefix: Option<String>,
+    max_object_bytes: Option<usize>,
+    kinds: Vec<KindHook>,
     scheduler: SchedulerChoice,
     disabled: BTreeSet<BuiltinController>,
     node_lifecycle: NodeLifecycleConfig,
@@ -49,7 +54,9 @@ impl Default for ClusterBuilder {
         ClusterBuilder {
             store: None,
             clock: None,
-            client_config: ClientConfig::default(),
+            key_prefix: None,
+            max_object_bytes: None,
+            kinds: Vec::new(),
             scheduler: SchedulerChoice::Reference(DefaultScheduler::new()),
             disabled: BTreeSet::new(),
             node_lifecycle: NodeLifecycleConfig::default(),
@@ -79,9 +86,29 @@ impl ClusterBuilder {
         self
     }
 
-    /// The clients' settings (object size limit, key prefix, seed).
-    pub fn client_config(mut self, config: ClientConfig) -> Self {
-        self.client_config = config;
+    /// The prefix of every key the cluster stores (default `/registry`), so several
+    /// clusters can share one store.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The largest encoded object the cluster accepts (default 1.5 MiB, as etcd).
+    pub fn max_object_bytes(mut self, bytes: usize) -> Self {
+        self.max_object_bytes = Some(bytes);
+        self
+    }
+
+    /// Serves the user's kind `K` (with the default strategy), so `Api<K>` works on
+    /// the cluster and its garbage collector follows `K`'s owner references.
+    pub fn kind<K: Resource>(self) -> Self {
+        self.kind_with::<K, _>(orchestra_core::registry::DefaultStrategy)
+    }
+
+    /// Serves the user's kind `K` with its own strategy (defaults, validation, status,
+    /// selectable fields, subresources).
+    pub fn kind_with<K: Resource, S: Strategy<K> + Clone>(mut self, strategy: S) -> Self {
+        self.kinds.push(KindHook::of::<K, S>(strategy));
         self
     }
 
@@ -191,12 +218,21 @@ impl ClusterBuilder {
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new()) as Arc<dyn Store>);
         let clock = self.clock.unwrap_or_default();
-        // Applied here, so `seed` and `client_config` hold in either order.
-        let client_config = match self.seed {
-            Some(seed) => self.client_config.seed(seed),
-            None => self.client_config,
-        };
-        let client = Client::with_config(store.clone(), clock.clone(), client_config.clone());
+        let mut registry: RegistryBuilder = Registry::builder(store).clock(clock.clone());
+        if let Some(prefix) = self.key_prefix {
+            registry = registry.key_prefix(prefix);
+        }
+        if let Some(bytes) = self.max_object_bytes {
+            registry = registry.max_object_bytes(bytes);
+        }
+        if let Some(seed) = self.seed {
+            registry = registry.seed(seed);
+        }
+        let registry = registry.build();
+        for kind in &self.kinds {
+            kind.register(&registry);
+        }
+        let client = Client::over(Arc::new(registry.clone()), clock.clone());
         let runtime_metrics = RuntimeMetrics::new();
         let metrics = self
             .metrics
@@ -206,9 +242,9 @@ impl ClusterBuilder {
             (other, _) => other,
         };
         let plan = ControlPlanePlan {
-            store,
+            registry,
             clock,
-            client_config,
+            kinds: self.kinds,
             scheduler,
             disabled: self.disabled,
             node_lifecycle: self.node_lifecycle,

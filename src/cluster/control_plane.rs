@@ -1,6 +1,7 @@
 //! The control plane of a [`Cluster`](super::Cluster): one controller manager holding
 //! the built-in controllers the builder left on, the scheduler, and the user's
-//! controllers, over a store link of its own (see `link.rs`).
+//! controllers, over a connection of its own to the cluster's registry, which a crash
+//! cuts as a network would.
 //!
 //! The plan is kept, not the manager: restarting the control plane builds a new
 //! manager from the same plan, with cold caches, as a restarted process would.
@@ -9,8 +10,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orchestra_core::api::Intercept;
 use orchestra_core::kinds::Pod;
-use orchestra_core::{Client, ClientConfig, Clock, Scheduler, Store};
+use orchestra_core::registry::{Registry, Strategy};
+use orchestra_core::{Client, Clock, Resource, Scheduler};
 use orchestra_runtime::controllers::{
     DeploymentController, GarbageCollector, HpaController, MetricsSource, NodeLifecycleConfig,
     NodeLifecycleController, ReplicaSetController,
@@ -20,8 +23,6 @@ use orchestra_runtime::scheduler::DefaultScheduler;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-use super::link::StoreLink;
 
 /// A built-in controller a cluster runs unless told not to
 /// ([`ClusterBuilder::without`](super::ClusterBuilder::without)).
@@ -43,6 +44,27 @@ pub enum BuiltinController {
 /// Lets a user add controllers (or runnables) to each manager the cluster builds.
 pub(super) type ManagerHook = Arc<dyn Fn(&mut Manager) + Send + Sync>;
 
+/// A user's kind: registered with the cluster's registry, and followed by its garbage
+/// collector.
+#[derive(Clone)]
+pub(super) struct KindHook {
+    register: Arc<dyn Fn(&Registry) + Send + Sync>,
+    track: Arc<dyn Fn(GarbageCollector) -> GarbageCollector + Send + Sync>,
+}
+
+impl KindHook {
+    pub(super) fn of<K: Resource, S: Strategy<K> + Clone>(strategy: S) -> KindHook {
+        KindHook {
+            register: Arc::new(move |registry| registry.register_with::<K, S>(strategy.clone())),
+            track: Arc::new(|gc| gc.track::<K>()),
+        }
+    }
+
+    pub(super) fn register(&self, registry: &Registry) {
+        (self.register)(registry);
+    }
+}
+
 /// Which scheduler the control plane runs.
 #[derive(Clone)]
 pub(super) enum SchedulerChoice {
@@ -57,9 +79,9 @@ pub(super) enum SchedulerChoice {
 /// Everything needed to build the control plane's manager, again and again.
 #[derive(Clone)]
 pub(super) struct ControlPlanePlan {
-    pub store: Arc<dyn Store>,
+    pub registry: Registry,
     pub clock: Clock,
-    pub client_config: ClientConfig,
+    pub kinds: Vec<KindHook>,
     pub scheduler: SchedulerChoice,
     pub disabled: BTreeSet<BuiltinController>,
     pub node_lifecycle: NodeLifecycleConfig,
@@ -80,18 +102,11 @@ pub(super) struct RunningControlPlane {
 }
 
 impl ControlPlanePlan {
-    /// Builds a manager for incarnation `incarnation` and starts it.
-    pub(super) fn start(&self, incarnation: u64) -> RunningControlPlane {
+    /// Builds a manager and starts it, over a connection a crash cuts.
+    pub(super) fn start(&self) -> RunningControlPlane {
         let cut = CancellationToken::new();
-        let link: Arc<dyn Store> = Arc::new(StoreLink::new(self.store.clone(), cut.clone()));
-        let mut config = self.client_config.clone();
-        // Neither the cluster's own client (the agents' nodes and leases, the user's
-        // objects) nor an earlier control plane may draw the same generated uids and
-        // names as this one, yet it stays seeded: incarnation 0 mixes in 1.
-        if let Some(seed) = config.seed {
-            config = config.seed(seed ^ (incarnation + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        }
-        let client = Client::with_config(link, self.clock.clone(), config);
+        let link = Intercept::new(self.registry.clone()).cut_by(cut.clone());
+        let client = Client::over(Arc::new(link), self.clock.clone());
         let manager = self.manager(client);
         let health = manager.watch_health();
         let stop = CancellationToken::new();
@@ -140,8 +155,11 @@ impl ControlPlanePlan {
             manager.add(c);
         }
         if on(BuiltinController::GarbageCollector) {
-            GarbageCollector::with_builtin_kinds(client.clone(), manager.informers())
-                .add_to(&mut manager);
+            let mut gc = GarbageCollector::with_builtin_kinds(client.clone(), manager.informers());
+            for kind in &self.kinds {
+                gc = (kind.track)(gc);
+            }
+            gc.add_to(&mut manager);
         }
         match &self.scheduler {
             SchedulerChoice::Reference(scheduler) => scheduler.clone().add_to(&mut manager),
@@ -180,7 +198,7 @@ impl RunningControlPlane {
         let _ = self.task.await;
     }
 
-    /// Stops as a crash would: the store link is cut first, so nothing more is written
+    /// Stops as a crash would: the connection is cut first, so nothing more is written
     /// (the leader lease is left to expire).
     pub(super) async fn kill(self) {
         self.cut.cancel();

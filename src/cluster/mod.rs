@@ -7,7 +7,9 @@
 //! replacing one needs no change to the others:
 //!
 //! - **Store**: any `Arc<dyn Store>` (default a fresh [`MemoryStore`]); [`StoreSpec`]
-//!   opens one named as `memory`, `durable:PATH` or `etcd:URL`.
+//!   opens one named as `memory`, `durable:PATH` or `etcd:URL`. The cluster serves it
+//!   through one [`Registry`] (the built-in kinds and the user's, added with
+//!   [`ClusterBuilder::kind`]); every component is a [`Client`] of that registry.
 //! - **Scheduler**: any [`Scheduler`] (default the reference [`DefaultScheduler`], run
 //!   inside the manager so it shares the informers and leader election).
 //! - **Controllers**: the built-ins ([`BuiltinController`]), each on unless left out,
@@ -37,6 +39,8 @@
 //! ```
 //!
 //! [`MemoryStore`]: orchestra_store::MemoryStore
+//! [`Registry`]: orchestra_core::registry::Registry
+//! [`Client`]: orchestra_core::Client
 //! [`Scheduler`]: orchestra_core::Scheduler
 //! [`DefaultScheduler`]: orchestra_runtime::scheduler::DefaultScheduler
 //! [`Manager`]: orchestra_runtime::reconcile::Manager
@@ -44,17 +48,16 @@
 mod builder;
 mod control_plane;
 mod error;
-mod link;
 mod nodes;
 mod store_spec;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use orchestra_core::kinds::Node;
-use orchestra_core::{Api, Client, ListParams, Resource, ResourceExt, Runtime, Store};
+use orchestra_core::registry::Registry;
+use orchestra_core::{Api, Client, ListParams, Resource, ResourceExt, Runtime};
 use orchestra_runtime::node::RuntimeMetrics;
 use orchestra_runtime::reconcile::Health;
 use orchestra_runtime::runtimes::SimProfile;
@@ -81,7 +84,6 @@ pub struct Cluster {
     plan: ControlPlanePlan,
     metrics: RuntimeMetrics,
     control_plane: Mutex<Option<RunningControlPlane>>,
-    incarnations: AtomicU64,
     nodes: Mutex<BTreeMap<String, NodeSlot>>,
     /// `None` once shut down.
     node_pods: Option<NodePods>,
@@ -118,7 +120,6 @@ impl Cluster {
             plan,
             metrics,
             control_plane: Mutex::new(None),
-            incarnations: AtomicU64::new(0),
             nodes: Mutex::new(nodes),
             node_template,
             sim_profile,
@@ -135,14 +136,15 @@ impl Cluster {
             .dispatcher
     }
 
-    /// A client over the cluster's store (with the cluster's clock and settings).
+    /// A client of the cluster's API (with the cluster's clock).
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    /// The cluster's store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        self.client.store()
+    /// The cluster's registry: the server side of its API, and the one place that
+    /// sees the store beneath ([`Registry::store`]).
+    pub fn registry(&self) -> &Registry {
+        &self.plan.registry
     }
 
     /// Objects of kind `K` in the `default` namespace (all of them for a
@@ -258,8 +260,7 @@ impl Cluster {
         if slot.is_some() {
             return Err(ClusterError::ControlPlaneRunning);
         }
-        let incarnation = self.incarnations.fetch_add(1, Ordering::Relaxed);
-        *slot = Some(self.plan.start(incarnation));
+        *slot = Some(self.plan.start());
         Ok(())
     }
 

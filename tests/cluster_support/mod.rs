@@ -13,7 +13,9 @@ use orchestra::cluster::{Cluster, ClusterBuilder, NodeSpec};
 use orchestra::core::kinds::{
     Deployment, Node, Pod, PodPhase, ReplicaSet, ResourceRequirements, TAINT_NODE_UNREACHABLE,
 };
-use orchestra::core::{Api, Clock, ListOptions, ListParams, Quantity, Resource, Store, WatchEvent};
+use orchestra::core::{
+    Api, Clock, ListOptions, ListParams, Quantity, Registry, Resource, WatchEvent,
+};
 use orchestra::runtime::controllers::deployment::status::is_complete;
 use parking_lot::Mutex;
 use rand::SeedableRng;
@@ -165,8 +167,18 @@ impl Bounds {
     }
 }
 
+/// The key roots of the kinds the checker follows.
+#[derive(Default)]
+struct Roots {
+    all: String,
+    pods: String,
+    sets: String,
+    nodes: String,
+}
+
 #[derive(Default)]
 struct Seen {
+    roots: Roots,
     pods: HashMap<Bytes, Pod>,
     sets: HashMap<Bytes, ReplicaSet>,
     nodes: HashMap<String, Node>,
@@ -176,7 +188,9 @@ struct Seen {
     lowest_available: Option<i32>,
 }
 
-/// Follows every store event under `/registry/` and, after each one, checks:
+/// Follows every store event of the cluster — on the server side, through the
+/// registry's store, so that every change of every kind is seen in one order — and,
+/// after each one, checks:
 ///
 /// - while [`Bounds`] are set: the Deployment's ReplicaSets ask for at most `replicas +
 ///   surge` pods, at most that many of its pods exist (not being deleted), and at least
@@ -189,20 +203,33 @@ pub struct Invariants {
 }
 
 impl Invariants {
-    /// Starts following `store` from now.
-    pub async fn follow(store: Arc<dyn Store>) -> Invariants {
+    /// Starts following the cluster behind `registry` from now.
+    pub async fn follow(registry: &Registry) -> Invariants {
+        let roots = Roots {
+            all: format!("{}/", registry.key_prefix()),
+            pods: registry.key_root(&Pod::api_resource(), None),
+            sets: registry.key_root(&ReplicaSet::api_resource(), None),
+            nodes: registry.key_root(&Node::api_resource(), None),
+        };
+        let store = registry.store().clone();
         let listed = store
-            .list(b"/registry/", ListOptions::default())
+            .list(roots.all.as_bytes(), ListOptions::default())
             .await
             .unwrap();
-        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut events = store
+            .watch(roots.all.as_bytes(), listed.revision)
+            .await
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Seen {
+            roots,
+            ..Seen::default()
+        }));
         {
             let mut s = seen.lock();
             for kv in listed.kvs {
                 s.apply(&kv.key, Some(&kv.value));
             }
         }
-        let mut events = store.watch(b"/registry/", listed.revision).await.unwrap();
         let out = seen.clone();
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
@@ -265,7 +292,7 @@ impl Seen {
     /// Records the new state of `key`; returns the node whose pods changed, if any.
     fn apply(&mut self, key: &[u8], value: Option<&Bytes>) -> Option<String> {
         let key = Bytes::copy_from_slice(key);
-        if key.starts_with(b"/registry/pods/") {
+        if key.starts_with(self.roots.pods.as_bytes()) {
             let old_node = self.pods.get(&key).and_then(|p| p.spec.node_name.clone());
             match value {
                 Some(v) => {
@@ -284,14 +311,14 @@ impl Seen {
                     old_node
                 }
             }
-        } else if key.starts_with(b"/registry/apps/replicasets/") {
+        } else if key.starts_with(self.roots.sets.as_bytes()) {
             match value {
                 Some(v) => self.sets.insert(key, serde_json::from_slice(v).unwrap()),
                 None => self.sets.remove(&key),
             };
             None
-        } else if key.starts_with(b"/registry/nodes/") {
-            let name = String::from_utf8_lossy(&key["/registry/nodes/".len()..]).into_owned();
+        } else if key.starts_with(self.roots.nodes.as_bytes()) {
+            let name = String::from_utf8_lossy(&key[self.roots.nodes.len()..]).into_owned();
             match value {
                 Some(v) => self
                     .nodes

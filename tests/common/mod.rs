@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use orchestra::core::{Client, ClientConfig, Clock, ObjectMeta, Resource, Scope, Store, Time};
+use orchestra::core::registry::Registry;
+use orchestra::core::{Client, Clock, ObjectMeta, Resource, Scope, Store, Time};
 use orchestra::store::MemoryStore;
 use serde::{Deserialize, Serialize};
 
@@ -90,16 +91,29 @@ pub fn epoch() -> Time {
     "2026-01-01T00:00:00Z".parse().unwrap()
 }
 
-/// A client over a fresh MemoryStore, with a seeded id generator and a clock that
-/// starts at [`epoch`] and follows tokio time.
-pub fn memory_client() -> (Client, Arc<dyn Store>) {
+/// A registry over a fresh MemoryStore serving the built-in kinds and the test kinds
+/// ([`Widget`], [`Rack`]), with a seeded id generator and a clock that starts at
+/// [`epoch`] and follows tokio time.
+pub fn memory_registry() -> Registry {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let client = Client::with_config(
-        store.clone(),
-        Clock::starting_at(epoch()),
-        ClientConfig::default().seed(1),
-    );
-    (client, store)
+    Registry::builder(store)
+        .clock(Clock::starting_at(epoch()))
+        .seed(1)
+        .kind::<Widget>()
+        .kind::<Rack>()
+        .build()
+}
+
+/// A client of [`memory_registry`] (on the same clock), and the store beneath.
+pub fn memory_client() -> (Client, Arc<dyn Store>) {
+    let registry = memory_registry();
+    let store = registry.store().clone();
+    (client_of(&registry), store)
+}
+
+/// A client of `registry`, on its clock.
+pub fn client_of(registry: &Registry) -> Client {
+    Client::over(Arc::new(registry.clone()), registry.clock().clone())
 }
 
 /// Plays the node agent for tests without one: every pod that is not yet Running and

@@ -1,9 +1,10 @@
-//! Binding a pod to a node: the one write a scheduler makes, as Kubernetes' `binding`
-//! subresource does it.
+//! Binding a pod to a node: the one write a scheduler makes, through the `binding`
+//! subresource as in Kubernetes.
 
+use super::params::Binding;
 use super::{Api, ApiError};
-use crate::kinds::{ConditionStatus, POD_SCHEDULED, Pod, PodStatus};
-use crate::resource::Resource;
+use crate::kinds::Pod;
+use crate::resource::ResourceExt;
 
 impl Api<Pod> {
     /// Binds `pod` to the node `node_name`: sets `spec.nodeName` and the
@@ -13,63 +14,27 @@ impl Api<Pod> {
     /// pod is already bound (to any node), is being deleted, or is not the same pod
     /// (`pod`'s uid, when set, differs: the name was deleted and re-created); with
     /// [`ApiError::NotFound`] when it is gone. Writes by others in between (a status
-    /// update, say) do not make it fail: it reads again and rechecks.
-    ///
-    /// When `pod` carries a resourceVersion (a scheduler's cached copy), the first
-    /// attempt writes without reading: guarded by that version, it can only succeed if
-    /// the stored pod is exactly the one checked here.
+    /// update, say) do not make it fail.
     pub async fn bind(&self, pod: &Pod, node_name: &str) -> Result<Pod, ApiError> {
-        let name = pod.meta().name.as_deref().unwrap_or_default();
-        let namespace = pod.meta().namespace.as_deref();
-        if node_name.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "cannot bind Pod {name:?} to an empty node name"
-            )));
+        let name = pod.name_any();
+        let namespace = pod
+            .namespace()
+            .or(self.namespace())
+            .filter(|ns| !ns.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "cannot bind Pod {name:?}: it names no namespace and the Api has none"
+                ))
+            })?;
+        let mut binding = Binding::to_node(node_name);
+        if !pod.uid().is_empty() {
+            binding = binding.pod_uid(pod.uid());
         }
-        let conflict = |message: String| ApiError::Conflict {
-            kind: Pod::KIND,
-            name: self.qualify(namespace.or(self.namespace.as_deref()), name),
-            message,
-        };
-        let now = self.client.clock().now();
-        let bound_copy = |current: &Pod| -> Result<Pod, ApiError> {
-            if current.meta().is_being_deleted() {
-                return Err(conflict("the pod is being deleted".to_owned()));
-            }
-            if let Some(bound) = current.node_name() {
-                return Err(conflict(format!(
-                    "the pod is already bound to node {bound:?}"
-                )));
-            }
-            let mut bound = current.clone();
-            bound.spec.node_name = Some(node_name.to_owned());
-            bound
-                .status
-                .get_or_insert_with(PodStatus::default)
-                .set_condition(POD_SCHEDULED, ConditionStatus::True, None, None, now);
-            Ok(bound)
-        };
-
-        if let Some(revision) = super::cached_revision(pod) {
-            let kv = self.stored_at(namespace, name, revision)?;
-            match self.write_raw(&kv, bound_copy(pod)?).await {
-                Err(e) if e.is_conflict() => {}
-                other => return other,
-            }
-        }
-
-        self.retry_on_conflict(true, || async {
-            let (kv, current) = self.get_kv_in(namespace, name).await?;
-            if let (Some(want), Some(have)) =
-                (pod.meta().uid.as_deref(), current.meta().uid.as_deref())
-                && want != have
-            {
-                return Err(conflict(format!(
-                    "the pod was re-created (uid {have}, expected {want})"
-                )));
-            }
-            self.write_raw(&kv, bound_copy(&current)?).await
-        })
-        .await
+        let bound = self
+            .client()
+            .service()
+            .bind(namespace, name, &binding)
+            .await?;
+        self.decode(bound)
     }
 }

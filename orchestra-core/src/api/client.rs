@@ -1,177 +1,107 @@
-//! [`Client`]: a handle on one cluster's state — the store, the clock, and the
-//! settings every [`Api`](super::Api) shares.
+//! [`Client`]: a handle on one cluster's API — an [`ObjectService`] and this side's
+//! clock — shared by every [`Api`](super::Api) made from it.
 
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 
-use crate::store::Store;
+use crate::resource::ApiResource;
 use crate::time::Clock;
 
-/// etcd's default request size limit, which Kubernetes objects live within.
-pub const DEFAULT_MAX_OBJECT_BYTES: usize = 1536 * 1024;
+use super::error::ApiError;
+use super::service::ObjectService;
 
-/// The key prefix objects are stored under by default.
-pub const DEFAULT_KEY_PREFIX: &str = "/registry";
-
-/// Settings for a [`Client`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// Largest encoded object accepted, in bytes (default 1.5 MiB, like etcd).
-    pub max_object_bytes: usize,
-    /// Prefix of every object key (default `/registry`). Several clusters can share one
-    /// store under different prefixes.
-    pub key_prefix: String,
-    /// Seed for generated uids and names; `None` seeds from the OS. A fixed seed makes a
-    /// simulated cluster repeat exactly.
-    pub seed: Option<u64>,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
-            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            seed: None,
-        }
-    }
-}
-
-impl ClientConfig {
-    /// Sets the largest encoded object accepted.
-    #[must_use]
-    pub fn max_object_bytes(mut self, bytes: usize) -> Self {
-        self.max_object_bytes = bytes;
-        self
-    }
-
-    /// Sets the key prefix (it must start with `/` and not end with one).
-    #[must_use]
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
-        self
-    }
-
-    /// Fixes the seed of generated uids and names.
-    #[must_use]
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-}
-
-/// A handle on one cluster's state, shared by every [`Api`](super::Api) made from it.
+/// A handle on one cluster's API, shared by every [`Api`](super::Api) made from it.
 ///
-/// Cheap to clone. A client over a remote API server can later implement the same
-/// calls, so code written against `Api<K>` runs unchanged on another machine.
+/// It holds the [`ObjectService`] the calls go to — the in-process
+/// [`Registry`](crate::registry::Registry), a remote server, or a middleware around
+/// either — and the clock this side of the seam stamps its own times with (conditions,
+/// events, lease renewals). Cheap to clone. Code written against `Api<K>` runs
+/// unchanged whichever service is beneath.
+///
+/// ```
+/// use orchestra_core::Client;
+/// use orchestra_core::registry::Registry;
+/// # fn demo(store: std::sync::Arc<dyn orchestra_core::Store>) {
+/// let client = Client::new(Registry::new(store));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
 }
 
 struct ClientInner {
-    store: Arc<dyn Store>,
+    service: Arc<dyn ObjectService>,
     clock: Clock,
-    config: ClientConfig,
-    rng: Mutex<SmallRng>,
+    /// The kinds the service served when last asked.
+    discovery: Mutex<Option<Arc<Vec<ApiResource>>>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Client").finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// A client over `store` with the default settings and a clock following tokio time.
-    pub fn new(store: Arc<dyn Store>) -> Client {
-        Client::with_config(store, Clock::new(), ClientConfig::default())
+    /// A client of `service`, with a clock following tokio time.
+    pub fn new(service: impl ObjectService) -> Client {
+        Client::over(Arc::new(service), Clock::new())
     }
 
-    /// A client with an explicit clock and settings.
-    pub fn with_config(store: Arc<dyn Store>, clock: Clock, config: ClientConfig) -> Client {
-        let key_prefix = config.key_prefix.trim_end_matches('/').to_owned();
-        let config = ClientConfig {
-            key_prefix,
-            ..config
-        };
-        let rng = match config.seed {
-            Some(seed) => SmallRng::seed_from_u64(seed),
-            None => SmallRng::from_os_rng(),
-        };
+    /// A client of a shared `service`, stamping time with `clock`.
+    pub fn over(service: Arc<dyn ObjectService>, clock: Clock) -> Client {
         Client {
             inner: Arc::new(ClientInner {
-                store,
+                service,
                 clock,
-                config,
-                rng: Mutex::new(rng),
+                discovery: Mutex::new(None),
             }),
         }
     }
 
-    /// The underlying store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+    /// The same service, with another clock.
+    #[must_use]
+    pub fn with_clock(&self, clock: Clock) -> Client {
+        Client::over(self.inner.service.clone(), clock)
     }
 
-    /// The cluster's clock.
+    /// The service calls go to.
+    pub fn service(&self) -> &Arc<dyn ObjectService> {
+        &self.inner.service
+    }
+
+    /// This side's clock.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
     }
 
-    /// The client's settings.
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
+    /// The kinds the service serves (discovery), as last read; read again with
+    /// [`Client::refresh_resources`].
+    pub async fn resources(&self) -> Result<Arc<Vec<ApiResource>>, ApiError> {
+        if let Some(known) = self.inner.discovery.lock().clone() {
+            return Ok(known);
+        }
+        self.refresh_resources().await
     }
 
-    /// A fresh RFC 4122 version-4 uid.
-    pub fn new_uid(&self) -> String {
-        let bits: u128 = self.inner.rng.lock().random();
-        let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-        let hex = format!("{bits:032x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+    /// Reads the served kinds again.
+    pub async fn refresh_resources(&self) -> Result<Arc<Vec<ApiResource>>, ApiError> {
+        let fresh = Arc::new(self.inner.service.resources().await?);
+        *self.inner.discovery.lock() = Some(fresh.clone());
+        Ok(fresh)
     }
 
-    /// A random suffix for `generateName`: five characters from Kubernetes' alphabet
-    /// (no vowels, so no words; no look-alike characters).
-    pub fn name_suffix(&self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        let mut rng = self.inner.rng.lock();
-        (0..5)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeded_ids_repeat_and_look_like_uuids() {
-        let store: Arc<dyn Store> = Arc::new(crate::api::tests::NullStore);
-        let a = Client::with_config(store.clone(), Clock::new(), ClientConfig::default().seed(7));
-        let b = Client::with_config(store, Clock::new(), ClientConfig::default().seed(7));
-        let uid = a.new_uid();
-        assert_eq!(uid, b.new_uid());
-        assert_eq!(uid.len(), 36);
-        assert_eq!(&uid[14..15], "4", "version nibble in {uid}");
-        assert!(
-            matches!(&uid[19..20], "8" | "9" | "a" | "b"),
-            "variant in {uid}"
-        );
-        assert_eq!(a.name_suffix(), b.name_suffix());
+    /// The served kind `kind` of `api_version` (as an owner reference or a scale
+    /// target names it), reading discovery again once if it is not known yet.
+    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<ApiResource, ApiError> {
+        let find = |all: &[ApiResource]| all.iter().find(|r| r.is(api_version, kind)).cloned();
+        if let Some(found) = find(&self.resources().await?) {
+            return Ok(found);
+        }
+        find(&self.refresh_resources().await?).ok_or_else(|| {
+            ApiError::unknown_kind(format!("the server serves no kind {kind} of {api_version}"))
+        })
     }
 }

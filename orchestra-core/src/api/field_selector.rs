@@ -1,10 +1,9 @@
 //! Field selectors (`spec.nodeName=node-1,status.phase!=Running`): select objects by
-//! the values of fields, read through [`Resource::field_value`].
+//! the values of fields, which the server reads through the kind's
+//! [`Strategy::field_value`](crate::registry::Strategy::field_value).
 
 use std::fmt;
 use std::str::FromStr;
-
-use crate::resource::Resource;
 
 /// One `field=value` or `field!=value` requirement.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -70,10 +69,11 @@ impl FieldSelector {
             .map(|r| r.value.as_str())
     }
 
-    /// Whether `obj` satisfies every requirement.
-    pub fn matches<K: Resource>(&self, obj: &K) -> bool {
+    /// Whether an object whose fields `value_of` reads satisfies every requirement (a
+    /// field without a value reads as `""`).
+    pub fn matches_with(&self, value_of: impl Fn(&str) -> Option<String>) -> bool {
         self.requirements.iter().all(|r| {
-            let actual = obj.field_value(&r.field).unwrap_or_default();
+            let actual = value_of(&r.field).unwrap_or_default();
             (actual == r.value) == r.equals
         })
     }

@@ -1,7 +1,11 @@
 //! Parameters and results of [`Api`](super::Api) calls.
 
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
 use crate::labels::LabelSelector;
-use crate::resource::Resource;
+use crate::meta::ObjectMeta;
 use crate::store::Revision;
 
 use super::field_selector::FieldSelector;
@@ -19,6 +23,24 @@ pub struct ListParams {
     pub limit: Option<usize>,
     /// Resume a paged list where the previous page ended.
     pub continue_token: Option<String>,
+    /// Which state to read (Kubernetes' `resourceVersion`): `None` reads the latest
+    /// state; `Some(rv)` reads according to [`ListParams::version_match`].
+    pub resource_version: Option<Revision>,
+    /// How `resource_version` is read (Kubernetes' `resourceVersionMatch`).
+    pub version_match: VersionMatch,
+}
+
+/// How a list's `resource_version` is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum VersionMatch {
+    /// The latest state, which must be at least as new as the version (a server whose
+    /// store is behind answers [`ApiError::Timeout`](super::ApiError::Timeout)); `0`
+    /// means any state.
+    #[default]
+    NotOlderThan,
+    /// The state exactly at the version ([`ApiError::Gone`](super::ApiError::Gone) if
+    /// it was compacted away).
+    Exact,
 }
 
 impl ListParams {
@@ -50,17 +72,86 @@ impl ListParams {
         self
     }
 
-    /// Whether `obj` passes both selectors.
-    pub fn matches<K: Resource>(&self, obj: &K) -> bool {
-        self.label_selector
-            .as_ref()
-            .is_none_or(|s| s.matches(&obj.meta().labels))
-            && self.field_selector.as_ref().is_none_or(|s| s.matches(obj))
+    /// Reads the state at `resource_version` exactly.
+    #[must_use]
+    pub fn at_version(mut self, resource_version: Revision) -> Self {
+        self.resource_version = Some(resource_version);
+        self.version_match = VersionMatch::Exact;
+        self
     }
 
-    pub(crate) fn has_selector(&self) -> bool {
-        self.label_selector.as_ref().is_some_and(|s| !s.is_empty())
-            || self.field_selector.as_ref().is_some_and(|s| !s.is_empty())
+    /// Reads the latest state, which must be at least as new as `resource_version`.
+    #[must_use]
+    pub fn not_older_than(mut self, resource_version: Revision) -> Self {
+        self.resource_version = Some(resource_version);
+        self.version_match = VersionMatch::NotOlderThan;
+        self
+    }
+
+    /// The selectors of a watch that follows this list from `resource_version`.
+    pub fn watch_from(&self, resource_version: Revision) -> WatchParams {
+        WatchParams {
+            label_selector: self.label_selector.clone(),
+            field_selector: self.field_selector.clone(),
+            resource_version: Some(resource_version),
+            ..WatchParams::default()
+        }
+    }
+}
+
+/// Which changes a watch delivers, from where.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WatchParams {
+    /// Only objects whose labels match.
+    pub label_selector: Option<LabelSelector>,
+    /// Only objects whose fields match.
+    pub field_selector: Option<FieldSelector>,
+    /// `Some(rv)`: every change after `rv` (usually a list's resourceVersion).
+    /// `None`: the current objects first, as `Added`, then every change — Kubernetes'
+    /// watch without a resourceVersion.
+    pub resource_version: Option<Revision>,
+    /// Whether the server may send [`ObjectEvent::Bookmark`]s (Kubernetes'
+    /// `allowWatchBookmarks`).
+    pub bookmarks: bool,
+    /// End the watch after this long (Kubernetes' `timeoutSeconds`); `None`: never.
+    pub timeout: Option<Duration>,
+}
+
+impl WatchParams {
+    /// Only objects whose labels match `selector`.
+    #[must_use]
+    pub fn labels(mut self, selector: LabelSelector) -> Self {
+        self.label_selector = Some(selector);
+        self
+    }
+
+    /// Only objects whose fields match `selector`.
+    #[must_use]
+    pub fn fields(mut self, selector: FieldSelector) -> Self {
+        self.field_selector = Some(selector);
+        self
+    }
+
+    /// Every change after `resource_version`.
+    #[must_use]
+    pub fn from_version(mut self, resource_version: Revision) -> Self {
+        self.resource_version = Some(resource_version);
+        self
+    }
+
+    /// Asks for bookmarks.
+    #[must_use]
+    pub fn bookmarks(mut self, allow: bool) -> Self {
+        self.bookmarks = allow;
+        self
+    }
+
+    /// Ends the watch after `timeout`.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 }
 
@@ -79,6 +170,12 @@ pub struct ObjectList<K> {
 /// A change to one object, from [`Api::watch`](super::Api::watch).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ObjectEvent<K> {
+    /// Nothing changed for this watch up to this resourceVersion: a watch resumed from
+    /// it misses nothing. Sent only when asked for ([`WatchParams::bookmarks`]).
+    Bookmark {
+        /// The resourceVersion every event up to which has been delivered.
+        resource_version: Revision,
+    },
     /// The object was created, or started to match the watch's selectors.
     Added(K),
     /// The object changed and still matches.
@@ -89,18 +186,32 @@ pub enum ObjectEvent<K> {
 }
 
 impl<K> ObjectEvent<K> {
-    /// The object the event is about.
-    pub fn object(&self) -> &K {
+    /// The object the event is about (none for a bookmark).
+    pub fn object(&self) -> Option<&K> {
         match self {
-            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
+            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => Some(o),
+            ObjectEvent::Bookmark { .. } => None,
         }
     }
 
-    /// The object, by value.
-    pub fn into_object(self) -> K {
+    /// The object, by value (none for a bookmark).
+    pub fn into_object(self) -> Option<K> {
         match self {
-            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
+            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => Some(o),
+            ObjectEvent::Bookmark { .. } => None,
         }
+    }
+
+    /// The same event with its object mapped by `f`.
+    pub fn try_map<T, E>(self, f: impl FnOnce(K) -> Result<T, E>) -> Result<ObjectEvent<T>, E> {
+        Ok(match self {
+            ObjectEvent::Added(o) => ObjectEvent::Added(f(o)?),
+            ObjectEvent::Modified(o) => ObjectEvent::Modified(f(o)?),
+            ObjectEvent::Deleted(o) => ObjectEvent::Deleted(f(o)?),
+            ObjectEvent::Bookmark { resource_version } => {
+                ObjectEvent::Bookmark { resource_version }
+            }
+        })
     }
 }
 
@@ -195,6 +306,14 @@ pub enum DeleteOutcome<K> {
 }
 
 impl<K> DeleteOutcome<K> {
+    /// The same outcome with its object mapped by `f`.
+    pub fn try_map<T, E>(self, f: impl FnOnce(K) -> Result<T, E>) -> Result<DeleteOutcome<T>, E> {
+        Ok(match self {
+            DeleteOutcome::Deleted(o) => DeleteOutcome::Deleted(f(o)?),
+            DeleteOutcome::Pending(o) => DeleteOutcome::Pending(f(o)?),
+        })
+    }
+
     /// The object, deleted or pending.
     pub fn object(&self) -> &K {
         match self {
@@ -206,4 +325,89 @@ impl<K> DeleteOutcome<K> {
     pub fn is_deleted(&self) -> bool {
         matches!(self, DeleteOutcome::Deleted(_))
     }
+}
+
+/// A patch and its type (the request's `Content-Type` in Kubernetes).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Patch {
+    /// A JSON merge patch (RFC 7386, `application/merge-patch+json`): objects merge
+    /// key by key, `null` removes a key, anything else replaces.
+    Merge(serde_json::Value),
+    /// A JSON patch (RFC 6902, `application/json-patch+json`): a list of operations.
+    Json(serde_json::Value),
+}
+
+impl Patch {
+    /// The patch type's media type.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Patch::Merge(_) => "application/merge-patch+json",
+            Patch::Json(_) => "application/json-patch+json",
+        }
+    }
+}
+
+/// The target of a bind: the `binding` subresource of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Binding {
+    /// The node the pod is bound to.
+    pub node_name: String,
+    /// Bind only the pod with this uid (not one re-created under its name).
+    pub pod_uid: Option<String>,
+}
+
+impl Binding {
+    /// A binding to `node_name`.
+    pub fn to_node(node_name: impl Into<String>) -> Binding {
+        Binding {
+            node_name: node_name.into(),
+            pod_uid: None,
+        }
+    }
+
+    /// Binds only the pod with this uid.
+    #[must_use]
+    pub fn pod_uid(mut self, uid: impl Into<String>) -> Self {
+        self.pod_uid = Some(uid.into());
+        self
+    }
+}
+
+/// The `scale` subresource of a scalable kind (autoscaling/v1 `Scale`): its desired
+/// and current replicas and the selector of its pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scale {
+    /// The scaled object's metadata (name, namespace, uid, resourceVersion).
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The desired replicas.
+    #[serde(default)]
+    pub spec: ScaleSpec,
+    /// The observed replicas.
+    #[serde(default)]
+    pub status: ScaleStatus,
+}
+
+/// The desired part of a [`Scale`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleSpec {
+    /// The desired replicas.
+    #[serde(default)]
+    pub replicas: i32,
+}
+
+/// The observed part of a [`Scale`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleStatus {
+    /// The replicas that exist.
+    #[serde(default)]
+    pub replicas: i32,
+    /// The label selector of the pods, in its string form (`app=web`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub selector: String,
 }

@@ -208,7 +208,9 @@ impl Deployment {
             .find(|c| c.type_ == type_)
     }
 
-    fn default_fields(&mut self) {
+    /// Fills in Kubernetes' defaults, as the API server does on every create and
+    /// update.
+    pub fn apply_defaults(&mut self) {
         let spec = &mut self.spec;
         spec.replicas.get_or_insert(1);
         spec.min_ready_seconds.get_or_insert(0);
@@ -230,7 +232,13 @@ impl Deployment {
         spec.template.spec.apply_defaults();
     }
 
-    fn check(&self) -> FieldErrors {
+    /// Checks the kind's own fields (not metadata), naming every bad field, as the
+    /// API server does before every write.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        self.field_problems().into_result()
+    }
+
+    fn field_problems(&self) -> FieldErrors {
         let mut errors = FieldErrors::new();
         let spec = &self.spec;
         if self.replicas() < 0 {
@@ -312,5 +320,7 @@ spec_status_resource!(
     "Deployment",
     "apps/v1",
     "deployments",
+    "deployment",
+    ["deploy"],
     Namespaced
 );

@@ -79,6 +79,8 @@ impl Resource for Event {
     const KIND: &'static str = "Event";
     const API_VERSION: &'static str = "v1";
     const PLURAL: &'static str = "events";
+    const SINGULAR: &'static str = "event";
+    const SHORT_NAMES: &'static [&'static str] = &["ev"];
     const SCOPE: Scope = Scope::Namespaced;
 
     fn meta(&self) -> &ObjectMeta {
@@ -88,8 +90,11 @@ impl Resource for Event {
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
+}
 
-    fn validate(&self) -> Result<(), FieldErrors> {
+impl Event {
+    /// Checks the event's own fields, naming every bad one.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::new();
         if let Some(t) = self.type_.as_deref() {
             if t != "Normal" && t != "Warning" {
@@ -101,13 +106,4 @@ impl Resource for Event {
         }
         errors.into_result()
     }
-
-    /// An event is all record and no desired state.
-    fn same_desired_state(&self, _other: &Self) -> bool {
-        true
-    }
-
-    fn set_status_from(&mut self, _from: &Self) {}
-
-    fn clear_status(&mut self) {}
 }

@@ -373,7 +373,9 @@ impl HorizontalPodAutoscaler {
         }
     }
 
-    fn default_fields(&mut self) {
+    /// Fills in Kubernetes' defaults, as the API server does on every create and
+    /// update.
+    pub fn apply_defaults(&mut self) {
         let spec = &mut self.spec;
         spec.min_replicas.get_or_insert(1);
         if spec.metrics.is_empty() {
@@ -391,7 +393,13 @@ impl HorizontalPodAutoscaler {
             .fill_from(HPAScalingRules::default_scale_down());
     }
 
-    fn check(&self) -> FieldErrors {
+    /// Checks the kind's own fields (not metadata), naming every bad field, as the
+    /// API server does before every write.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        self.field_problems().into_result()
+    }
+
+    fn field_problems(&self) -> FieldErrors {
         let mut errors = FieldErrors::new();
         let spec = &self.spec;
         let min = spec.min_replicas.unwrap_or(1);
@@ -477,5 +485,7 @@ spec_status_resource!(
     "HorizontalPodAutoscaler",
     "autoscaling/v2",
     "horizontalpodautoscalers",
+    "horizontalpodautoscaler",
+    ["hpa"],
     Namespaced
 );

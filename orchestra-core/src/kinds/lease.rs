@@ -44,6 +44,7 @@ impl Resource for Lease {
     const KIND: &'static str = "Lease";
     const API_VERSION: &'static str = "coordination.k8s.io/v1";
     const PLURAL: &'static str = "leases";
+    const SINGULAR: &'static str = "lease";
     const SCOPE: Scope = Scope::Namespaced;
 
     fn meta(&self) -> &ObjectMeta {
@@ -53,8 +54,11 @@ impl Resource for Lease {
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
+}
 
-    fn validate(&self) -> Result<(), FieldErrors> {
+impl Lease {
+    /// Checks the lease's own fields, naming every bad one.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::new();
         if let Some(d) = self.spec.lease_duration_seconds {
             if d <= 0 {
@@ -66,13 +70,4 @@ impl Resource for Lease {
         }
         errors.into_result()
     }
-
-    fn same_desired_state(&self, other: &Self) -> bool {
-        self.spec == other.spec
-    }
-
-    /// A lease has no status: an update_status changes nothing.
-    fn set_status_from(&mut self, _from: &Self) {}
-
-    fn clear_status(&mut self) {}
 }

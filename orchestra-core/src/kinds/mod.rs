@@ -2,9 +2,10 @@
 //! [`Deployment`], [`Node`], [`Lease`], [`HorizontalPodAutoscaler`] and [`Event`].
 //!
 //! Each carries the fields this project uses, defaulting as Kubernetes defaults them
-//! (`apply_defaults`), and validation that names every bad field (`validate`). They
-//! implement [`Resource`](crate::Resource) exactly as a user's own kind would; the
-//! machinery knows none of them by name.
+//! (`apply_defaults`), and validation that names every bad field (`validate`); the
+//! registry's strategies for them ([`registry`](crate::registry)) call those on every
+//! write. They implement [`Resource`](crate::Resource) exactly as a user's own kind
+//! would; the machinery knows none of them by name.
 
 mod condition;
 mod container;
@@ -51,16 +52,17 @@ pub use scheduling::{
     TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
 };
 
-/// Implements [`Resource`](crate::Resource) for a kind shaped
-/// `{ metadata, spec, status: Option<_> }`, delegating defaulting and validation to
-/// the kind's inherent `default_fields` and `check` methods; extra trait items may
-/// follow in braces.
+/// Implements [`Resource`](crate::Resource) for a built-in kind shaped
+/// `{ metadata, spec, status }`: its identity and metadata. What the server does with
+/// it is its strategy, in [`registry::builtin`](crate::registry).
 macro_rules! spec_status_resource {
-    ($ty:ty, $kind:literal, $api_version:literal, $plural:literal, $scope:ident $(, { $($extra:tt)* })?) => {
+    ($ty:ty, $kind:literal, $api_version:literal, $plural:literal, $singular:literal, [$($short:literal),*], $scope:ident) => {
         impl $crate::resource::Resource for $ty {
             const KIND: &'static str = $kind;
             const API_VERSION: &'static str = $api_version;
             const PLURAL: &'static str = $plural;
+            const SINGULAR: &'static str = $singular;
+            const SHORT_NAMES: &'static [&'static str] = &[$($short),*];
             const SCOPE: $crate::resource::Scope = $crate::resource::Scope::$scope;
 
             fn meta(&self) -> &$crate::meta::ObjectMeta {
@@ -70,28 +72,6 @@ macro_rules! spec_status_resource {
             fn meta_mut(&mut self) -> &mut $crate::meta::ObjectMeta {
                 &mut self.metadata
             }
-
-            fn apply_defaults(&mut self) {
-                self.default_fields();
-            }
-
-            fn validate(&self) -> Result<(), $crate::validation::FieldErrors> {
-                self.check().into_result()
-            }
-
-            fn same_desired_state(&self, other: &Self) -> bool {
-                self.spec == other.spec
-            }
-
-            fn set_status_from(&mut self, from: &Self) {
-                self.status.clone_from(&from.status);
-            }
-
-            fn clear_status(&mut self) {
-                self.status = None;
-            }
-
-            $($($extra)*)?
         }
     };
 }

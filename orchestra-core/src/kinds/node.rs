@@ -139,9 +139,16 @@ impl Node {
             .is_some_and(|c| c.status == ConditionStatus::True)
     }
 
-    fn default_fields(&mut self) {}
+    /// Fills in Kubernetes' defaults (a node has none).
+    pub fn apply_defaults(&mut self) {}
 
-    fn check(&self) -> FieldErrors {
+    /// Checks the kind's own fields (not metadata), naming every bad field, as the
+    /// API server does before every write.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        self.field_problems().into_result()
+    }
+
+    fn field_problems(&self) -> FieldErrors {
         let mut errors = FieldErrors::new();
         for (i, t) in self.spec.taints.iter().enumerate() {
             if let Err(e) = validate_qualified_name(&t.key) {
@@ -157,4 +164,4 @@ impl Node {
     }
 }
 
-spec_status_resource!(Node, "Node", "v1", "nodes", Cluster);
+spec_status_resource!(Node, "Node", "v1", "nodes", "node", ["no"], Cluster);

@@ -275,11 +275,19 @@ impl Pod {
             .unwrap_or(0)
     }
 
-    fn default_fields(&mut self) {
+    /// Fills in Kubernetes' defaults, as the API server does on every create and
+    /// update.
+    pub fn apply_defaults(&mut self) {
         self.spec.apply_defaults();
     }
 
-    fn check(&self) -> FieldErrors {
+    /// Checks the kind's own fields (not metadata), naming every bad field, as the
+    /// API server does before every write.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        self.field_problems().into_result()
+    }
+
+    fn field_problems(&self) -> FieldErrors {
         let mut errors = FieldErrors::new();
         self.spec.validate_into("spec", &mut errors);
         errors
@@ -431,24 +439,4 @@ impl PodSpec {
     }
 }
 
-spec_status_resource!(Pod, "Pod", "v1", "pods", Namespaced, {
-    fn field_value(&self, path: &str) -> Option<String> {
-        match path {
-            "metadata.name" => self.metadata.name.clone(),
-            "metadata.namespace" => self.metadata.namespace.clone(),
-            "spec.nodeName" => self.spec.node_name.clone(),
-            "spec.schedulerName" => self.spec.scheduler_name.clone(),
-            "spec.restartPolicy" => self.spec.restart_policy.map(|p| format!("{p:?}")),
-            "status.phase" => Some(self.phase().as_str().to_owned()),
-            "status.podIP" => self.status.as_ref()?.pod_ip.clone(),
-            _ => None,
-        }
-    }
-
-    /// A pod on a node gets its `terminationGracePeriodSeconds`, so its agent can stop
-    /// the containers; a pod on no node has nothing to stop and goes at once.
-    fn default_deletion_grace_seconds(&self) -> Option<i64> {
-        self.node_name()?;
-        self.spec.termination_grace_period_seconds
-    }
-});
+spec_status_resource!(Pod, "Pod", "v1", "pods", "pod", ["po"], Namespaced);

@@ -92,13 +92,21 @@ impl ReplicaSet {
         self.spec.replicas.unwrap_or(1)
     }
 
-    fn default_fields(&mut self) {
+    /// Fills in Kubernetes' defaults, as the API server does on every create and
+    /// update.
+    pub fn apply_defaults(&mut self) {
         self.spec.replicas.get_or_insert(1);
         self.spec.min_ready_seconds.get_or_insert(0);
         self.spec.template.spec.apply_defaults();
     }
 
-    fn check(&self) -> FieldErrors {
+    /// Checks the kind's own fields (not metadata), naming every bad field, as the
+    /// API server does before every write.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        self.field_problems().into_result()
+    }
+
+    fn field_problems(&self) -> FieldErrors {
         let mut errors = FieldErrors::new();
         if self.replicas() < 0 {
             errors.push(
@@ -128,5 +136,7 @@ spec_status_resource!(
     "ReplicaSet",
     "apps/v1",
     "replicasets",
+    "replicaset",
+    ["rs"],
     Namespaced
 );

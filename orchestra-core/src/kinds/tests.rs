@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::registry::Strategy;
 use crate::resource::Resource;
 
 fn web_deployment() -> serde_json::Value {
@@ -277,17 +278,27 @@ fn pod_status_and_helpers() {
     assert!(pod.is_ready());
     assert_eq!(pod.phase(), PodPhase::Running);
     assert_eq!(pod.restart_count(), 2);
-    assert_eq!(pod.field_value("spec.nodeName").as_deref(), Some("node-1"));
-    assert_eq!(pod.field_value("status.phase").as_deref(), Some("Running"));
-    assert_eq!(pod.field_value("status.podIP").as_deref(), Some("10.0.0.5"));
+    let strategy = crate::registry::PodStrategy;
     assert_eq!(
-        pod.default_deletion_grace_seconds(),
+        strategy.field_value(&pod, "spec.nodeName").as_deref(),
+        Some("node-1")
+    );
+    assert_eq!(
+        strategy.field_value(&pod, "status.phase").as_deref(),
+        Some("Running")
+    );
+    assert_eq!(
+        strategy.field_value(&pod, "status.podIP").as_deref(),
+        Some("10.0.0.5")
+    );
+    assert_eq!(
+        strategy.deletion_grace_seconds(&pod),
         None,
         "no grace period defaulted yet"
     );
     let mut bound = pod.clone();
     bound.apply_defaults();
-    assert_eq!(bound.default_deletion_grace_seconds(), Some(30));
+    assert_eq!(strategy.deletion_grace_seconds(&bound), Some(30));
     let json = serde_json::to_value(&pod).unwrap();
     assert_eq!(json["status"]["podIP"], "10.0.0.5");
     assert_eq!(

@@ -288,7 +288,10 @@ impl<K: Resource> Informer<K> {
                     Some(rv) => rv,
                     None => self.relist().await?,
                 };
-                let watch = self.api.watch(&self.params, from).await?;
+                let watch = self
+                    .api
+                    .watch_with(&self.params.watch_from(from).bookmarks(true))
+                    .await?;
                 self.follow(watch, from, &mut resume, &mut delay).await
             };
             let outcome = tokio::select! {
@@ -339,17 +342,22 @@ impl<K: Resource> Informer<K> {
         while let Some(item) = decoded.recv().await {
             let event = match item {
                 Ok(event) => event,
-                Err(e @ ApiError::Decode { .. }) => {
-                    // One undecodable object must not stop the kind: it is logged and
-                    // left out of the cache.
+                Err(e @ ApiError::Decode(_)) => {
+                    // One object this side cannot read must not stop the kind: it is
+                    // logged and left out of the cache.
                     tracing::error!(kind = K::KIND, error = %e, "skipping undecodable object");
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             *delay = self.config.min_retry;
-            let rv = event.object().resource_version();
-            self.apply(event);
+            let rv = match &event {
+                Change::Bookmark(rv) => *rv,
+                other => other.object().map_or(0, |o| o.resource_version()),
+            };
+            if !matches!(event, Change::Bookmark(_)) {
+                self.apply(event);
+            }
             *resume = Some(rv);
         }
         Ok(())
@@ -394,6 +402,7 @@ impl<K: Resource> Informer<K> {
                 let last = self.writer.remove(&key).unwrap_or(obj);
                 InformerEvent::Deleted(last)
             }
+            Change::Bookmark(_) => return,
         };
         subscribers.broadcast(informer_event);
     }
@@ -412,12 +421,16 @@ enum Change<K> {
     /// Added or modified.
     Put(Arc<K>),
     Deleted(Arc<K>),
+    /// Nothing to apply; the watch has seen everything up to this resourceVersion, so
+    /// a resumed watch starts here.
+    Bookmark(Revision),
 }
 
 impl<K> Change<K> {
-    fn object(&self) -> &K {
+    fn object(&self) -> Option<&K> {
         match self {
-            Change::Put(obj) | Change::Deleted(obj) => obj,
+            Change::Put(obj) | Change::Deleted(obj) => Some(obj),
+            Change::Bookmark(_) => None,
         }
     }
 }
@@ -427,6 +440,7 @@ impl<K> From<ObjectEvent<K>> for Change<K> {
         match event {
             ObjectEvent::Added(obj) | ObjectEvent::Modified(obj) => Change::Put(Arc::new(obj)),
             ObjectEvent::Deleted(obj) => Change::Deleted(Arc::new(obj)),
+            ObjectEvent::Bookmark { resource_version } => Change::Bookmark(resource_version),
         }
     }
 }

@@ -1,10 +1,13 @@
-//! What the API does to an object before it is written: the server-owned metadata
-//! rules, defaulting and validation, as pure functions of (stored object, new object,
-//! now). Keeping them pure keeps every rule in one place and testable without a store.
+//! What the registry does to an object before it is written: the server-owned metadata
+//! rules, the kind's defaulting and validation, as pure functions of (stored object,
+//! new object, now, strategy). Keeping them pure keeps every rule in one place and
+//! testable without a store.
 
 use crate::meta::ObjectMeta;
 use crate::resource::{Resource, Scope};
 use crate::time::Time;
+
+use super::strategy::Strategy;
 use crate::validation::{
     FieldErrors, validate_dns1123_label, validate_dns1123_subdomain, validate_label_value,
     validate_qualified_name,
@@ -19,6 +22,7 @@ pub(crate) fn prepare_create<K: Resource>(
     obj: &mut K,
     uid: String,
     now: Time,
+    strategy: &dyn Strategy<K>,
 ) -> Result<(), FieldErrors> {
     let meta = obj.meta_mut();
     meta.uid = Some(uid);
@@ -27,20 +31,30 @@ pub(crate) fn prepare_create<K: Resource>(
     meta.resource_version = None;
     meta.deletion_timestamp = None;
     meta.deletion_grace_period_seconds = None;
-    obj.clear_status();
-    obj.apply_defaults();
-    validate_object(obj)
+    if strategy.has_status() {
+        strategy.clear_status(obj);
+    }
+    strategy.defaults(obj);
+    let mut errors = validate_meta(obj.meta(), K::SCOPE);
+    errors.extend(strategy.validate(obj).err().unwrap_or_default());
+    errors.into_result()
 }
 
 /// Merges an update of the desired state into the stored object: server-owned metadata
 /// and the status are kept from `old`, `generation` moves when the desired state
 /// changed, and an object being deleted may lose finalizers but gain none.
-pub(crate) fn prepare_update<K: Resource>(old: &K, new: &mut K) -> Result<(), FieldErrors> {
-    new.set_status_from(old);
+pub(crate) fn prepare_update<K: Resource>(
+    old: &K,
+    new: &mut K,
+    strategy: &dyn Strategy<K>,
+) -> Result<(), FieldErrors> {
+    if strategy.has_status() {
+        strategy.set_status_from(new, old);
+    }
     keep_server_fields(old.meta(), new.meta_mut());
-    new.apply_defaults();
+    strategy.defaults(new);
     let generation = old.meta().generation.unwrap_or(1);
-    let bumped = if new.same_desired_state(old) {
+    let bumped = if strategy.same_desired_state(new, old) {
         generation
     } else {
         generation + 1
@@ -57,14 +71,19 @@ pub(crate) fn prepare_update<K: Resource>(old: &K, new: &mut K) -> Result<(), Fi
             }
         }
     }
-    errors.extend(validate_object(new).err().unwrap_or_default());
+    errors.extend(validate_meta(new.meta(), K::SCOPE));
+    errors.extend(strategy.validate_update(new, old).err().unwrap_or_default());
     errors.into_result()
 }
 
-/// Builds the object an `update_status` writes: the stored object with `new`'s status.
-pub(crate) fn prepare_status_update<K: Resource>(old: &K, new: &K) -> K {
+/// Builds the object a status write makes: the stored object with `new`'s status.
+pub(crate) fn prepare_status_update<K: Resource>(
+    old: &K,
+    new: &K,
+    strategy: &dyn Strategy<K>,
+) -> K {
     let mut merged = old.clone();
-    merged.set_status_from(new);
+    strategy.set_status_from(&mut merged, new);
     merged
 }
 
@@ -77,15 +96,6 @@ fn keep_server_fields(old: &ObjectMeta, new: &mut ObjectMeta) {
     new.deletion_timestamp = old.deletion_timestamp;
     new.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
     new.generation = old.generation;
-}
-
-/// Checks metadata (for every kind alike) and then the kind's own rules.
-pub(crate) fn validate_object<K: Resource>(obj: &K) -> Result<(), FieldErrors> {
-    let mut errors = validate_meta(obj.meta(), K::SCOPE);
-    if let Err(kind_errors) = obj.validate() {
-        errors.extend(kind_errors);
-    }
-    errors.into_result()
 }
 
 /// Checks a name or generateName-derived name of an object.
@@ -176,6 +186,7 @@ pub(crate) fn validate_meta(meta: &ObjectMeta, scope: Scope) -> FieldErrors {
 mod tests {
     use super::*;
     use crate::api::tests::Widget;
+    use crate::registry::DefaultStrategy;
 
     #[test]
     fn invalid_metadata_is_reported_field_by_field() {
@@ -206,14 +217,14 @@ mod tests {
     #[test]
     fn update_keeps_server_fields_and_bumps_generation_on_spec_change_only() {
         let mut old = Widget::new("default", "w", 1);
-        prepare_create(&mut old, "uid-1".into(), Time::UNIX_EPOCH).unwrap();
+        prepare_create(&mut old, "uid-1".into(), Time::UNIX_EPOCH, &DefaultStrategy).unwrap();
         old.status = Some(crate::api::tests::WidgetStatus { seen: 5 });
 
         let mut same = old.clone();
         same.meta_mut().uid = Some("forged".into());
         same.status = None;
         same.meta_mut().labels.insert("x".into(), "y".into());
-        prepare_update(&old, &mut same).unwrap();
+        prepare_update(&old, &mut same, &DefaultStrategy).unwrap();
         assert_eq!(same.meta().uid.as_deref(), Some("uid-1"));
         assert_eq!(
             same.status, old.status,
@@ -227,18 +238,18 @@ mod tests {
 
         let mut changed = old.clone();
         changed.spec.size = 2;
-        prepare_update(&old, &mut changed).unwrap();
+        prepare_update(&old, &mut changed, &DefaultStrategy).unwrap();
         assert_eq!(changed.meta().generation, Some(2));
     }
 
     #[test]
     fn no_new_finalizers_while_deleting() {
         let mut old = Widget::new("default", "w", 1);
-        prepare_create(&mut old, "u".into(), Time::UNIX_EPOCH).unwrap();
+        prepare_create(&mut old, "u".into(), Time::UNIX_EPOCH, &DefaultStrategy).unwrap();
         old.meta_mut().deletion_timestamp = Some(Time::UNIX_EPOCH);
         let mut new = old.clone();
         new.meta_mut().finalizers.push("example.com/late".into());
-        let errors = prepare_update(&old, &mut new).unwrap_err();
+        let errors = prepare_update(&old, &mut new, &DefaultStrategy).unwrap_err();
         assert_eq!(errors.0[0].field, "metadata.finalizers[0]");
     }
 }
