@@ -230,7 +230,7 @@ pub(super) async fn expect_not_found(runtime: &dyn Runtime, id: &ContainerId) ->
 }
 
 pub(super) async fn list_shows_every_container(runtime: Arc<dyn Runtime>, pod: Pod) -> CaseResult {
-    let other = Pod::new("list_other_pod");
+    let other = pod.sibling();
     let mut expected = Vec::new();
     for (p, name, image, attempt) in [
         (&pod, "a", "sleep", 0),
