@@ -136,6 +136,9 @@ mod catches_broken_runtimes {
         ProbesAlwaysPass,
         /// The change marker never moves: relists would miss every change.
         MarkerFrozen,
+        /// A container's args arrive joined into one argument, as a runtime that
+        /// hands them to a shell unquoted or as one string might.
+        ArgsJoined,
     }
 
     struct Faulty {
@@ -150,8 +153,14 @@ mod catches_broken_runtimes {
         }
         async fn start_container(
             &self,
-            config: ContainerConfig,
+            mut config: ContainerConfig,
         ) -> Result<ContainerId, RuntimeError> {
+            if let Fault::ArgsJoined = self.fault {
+                let args = &mut config.container.args;
+                if !args.is_empty() {
+                    *args = vec![args.join(" ")];
+                }
+            }
             self.inner.start_container(config).await
         }
         async fn stop_container(
@@ -295,5 +304,22 @@ mod catches_broken_runtimes {
     #[tokio::test(start_paused = true)]
     async fn a_change_marker_that_never_moves_is_caught() {
         assert_caught(Fault::MarkerFrozen, &["lifecycle_markers_follow_changes"]).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn joined_args_are_caught_where_echo_cannot_see_them() {
+        let report = run_faulty(
+            Fault::ArgsJoined,
+            &["logs_echo_output", "logs_argument_boundaries"],
+        )
+        .await;
+        assert_eq!(report.passed(), ["logs_echo_output"], "{report}");
+        assert_eq!(
+            report.failed_cases(),
+            ["logs_argument_boundaries"],
+            "{report}"
+        );
+        let why = report.failed()[0].reason();
+        assert!(why.contains(r#"got "[]\n a b   c  d""#), "{why}");
     }
 }

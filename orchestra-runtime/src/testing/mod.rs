@@ -43,6 +43,7 @@
 //! | `false` | – | exit 1 at once |
 //! | `sleep` | `["30"]` | run 30 seconds, die of SIGTERM when stopped (exit 143) |
 //! | `echo` | words | write the words joined by spaces and a newline, exit 0 |
+//! | `printf` | a format, then words | write the format once per word (at least once), `%s` replaced by the word, like `printf(1)`; exit 0 |
 //! | [`IGNORE_TERM_IMAGE`] | `["30"]` | write `ready` once SIGTERM is ignored, then run 30 seconds |
 //!
 //! and must not know [`MISSING_IMAGE`]. Exec probes run `true` and `false`; TCP and
@@ -149,6 +150,10 @@ pub fn cases() -> Vec<RuntimeCase> {
         case!(
             logs::echo_output,
             "logs return what the container wrote, arguments arriving literally"
+        ),
+        case!(
+            logs::argument_boundaries,
+            "each argument arrives as one argument: none joined, split, trimmed or dropped, empty ones too"
         ),
         case!(logs::tail, "tail returns only the last lines"),
         case!(
