@@ -47,6 +47,10 @@
 //! [`WATCH_WAIT`], and a whole case after [`CASE_TIMEOUT`], with a message saying what
 //! it was waiting for. Run the suite in real time, not paused tokio time: with paused
 //! time those timeouts would fire as soon as a networked backend waits on I/O.
+//!
+//! Beside the suite lives [`InterceptedStore`], the store wrapper for tests of the code
+//! above a store: it fails, holds up, rewrites or counts the calls its hooks pick, runs
+//! a competing write before one, and can be cut off as by a partition.
 
 #[cfg(feature = "etcd")]
 mod etcd_process;
@@ -56,8 +60,11 @@ mod compaction;
 mod concurrency;
 mod crud;
 mod expected;
+mod intercept;
 mod list;
 mod watch;
+
+pub use intercept::{EventVerdict, InterceptedStore, StoreCall, StoreOp, Verdict};
 
 use std::sync::Arc;
 use std::time::Duration;
