@@ -43,7 +43,8 @@ async fn process_runtime_passes_the_kit() {
             .unwrap();
         Arc::new(runtime) as Arc<dyn Runtime>
     })
-    .await;
+    .await
+    .assert_passed();
 }
 
 fn sim() -> Arc<dyn Runtime> {
@@ -54,12 +55,12 @@ fn sim() -> Arc<dyn Runtime> {
 
 #[tokio::test(start_paused = true)]
 async fn sim_runtime_passes_the_kit_in_paused_time() {
-    testing::run_all(|| async { sim() }).await;
+    testing::run_all(|| async { sim() }).await.assert_passed();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_runtime_passes_the_kit_in_real_time() {
-    testing::run_all(|| async { sim() }).await;
+    testing::run_all(|| async { sim() }).await.assert_passed();
 }
 
 #[tokio::test(start_paused = true)]
@@ -71,7 +72,8 @@ async fn sim_runtime_with_a_start_latency_passes_the_kit() {
         runtime.profile().missing_image(testing::MISSING_IMAGE);
         Arc::new(runtime) as Arc<dyn Runtime>
     })
-    .await;
+    .await
+    .assert_passed();
 }
 
 #[test]
@@ -100,18 +102,18 @@ fn the_kit_can_run_on_a_spawned_task() {
 #[tokio::test]
 #[should_panic(expected = "the filter selected no case")]
 async fn an_empty_selection_is_an_error() {
-    testing::run_selected(|| async { sim() }, |_| false).await;
+    testing::run_selected(|| async { sim() }, |_| false)
+        .await
+        .assert_passed();
 }
 
 /// The kit must catch broken runtimes, not just pass good ones: each fault below
 /// breaks one contract of a `SimRuntime`, and the cases for that contract must fail.
 mod catches_broken_runtimes {
-    use std::panic::AssertUnwindSafe;
     use std::sync::Arc;
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use futures::FutureExt;
     use orchestra_core::kinds::ProbeHandler;
     use orchestra_core::runtime::{
         ChangeMarker, ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream,
@@ -134,6 +136,9 @@ mod catches_broken_runtimes {
         ProbesAlwaysPass,
         /// The change marker never moves: relists would miss every change.
         MarkerFrozen,
+        /// A container's args arrive joined into one argument, as a runtime that
+        /// hands them to a shell unquoted or as one string might.
+        ArgsJoined,
     }
 
     struct Faulty {
@@ -148,8 +153,14 @@ mod catches_broken_runtimes {
         }
         async fn start_container(
             &self,
-            config: ContainerConfig,
+            mut config: ContainerConfig,
         ) -> Result<ContainerId, RuntimeError> {
+            if let Fault::ArgsJoined = self.fault {
+                let args = &mut config.container.args;
+                if !args.is_empty() {
+                    *args = vec![args.join(" ")];
+                }
+            }
             self.inner.start_container(config).await
         }
         async fn stop_container(
@@ -223,8 +234,9 @@ mod catches_broken_runtimes {
         }
     }
 
-    async fn assert_caught(fault: Fault, cases: &[&str]) {
-        let run = testing::run_selected(
+    /// Runs `cases` against a runtime with `fault`; returns the report.
+    async fn run_faulty(fault: Fault, cases: &[&str]) -> testing::Report {
+        testing::run_selected(
             move || async move {
                 Arc::new(Faulty {
                     inner: SimRuntime::new(),
@@ -232,20 +244,19 @@ mod catches_broken_runtimes {
                 }) as Arc<dyn Runtime>
             },
             |case| cases.contains(&case.name()),
-        );
-        let report = match AssertUnwindSafe(run).catch_unwind().await {
-            Ok(()) => panic!("the kit passed a runtime that breaks {cases:?}"),
-            Err(panic) => panic
-                .downcast_ref::<String>()
-                .cloned()
-                .expect("the report is a String"),
-        };
-        for case in cases {
-            assert!(
-                report.contains(&format!("- {case}: ")),
-                "{case} should fail; the report was:\n{report}"
-            );
-        }
+        )
+        .await
+    }
+
+    /// Runs `cases` against a runtime with `fault` and checks that the report fails
+    /// exactly those.
+    async fn assert_caught(fault: Fault, cases: &[&str]) {
+        let report = run_faulty(fault, cases).await;
+        let mut failed = report.failed_cases();
+        failed.sort_unstable();
+        let mut expected = cases.to_vec();
+        expected.sort_unstable();
+        assert_eq!(failed, expected, "{report}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -293,5 +304,22 @@ mod catches_broken_runtimes {
     #[tokio::test(start_paused = true)]
     async fn a_change_marker_that_never_moves_is_caught() {
         assert_caught(Fault::MarkerFrozen, &["lifecycle_markers_follow_changes"]).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn joined_args_are_caught_where_echo_cannot_see_them() {
+        let report = run_faulty(
+            Fault::ArgsJoined,
+            &["logs_echo_output", "logs_argument_boundaries"],
+        )
+        .await;
+        assert_eq!(report.passed(), ["logs_echo_output"], "{report}");
+        assert_eq!(
+            report.failed_cases(),
+            ["logs_argument_boundaries"],
+            "{report}"
+        );
+        let why = report.failed()[0].reason();
+        assert!(why.contains(r#"got "[]\n a b   c  d""#), "{why}");
     }
 }

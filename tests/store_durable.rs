@@ -45,13 +45,13 @@ fn builder(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn durable_store_passes_the_conformance_suite() {
     let (_root, build) = builder(DurableStoreConfig::default());
-    testing::run_all(build).await;
+    testing::run_all(build).await.assert_passed();
 }
 
 #[tokio::test]
 async fn durable_store_passes_the_conformance_suite_on_one_thread() {
     let (_root, build) = builder(DurableStoreConfig::default());
-    testing::run_all(build).await;
+    testing::run_all(build).await.assert_passed();
 }
 
 fn value(text: &str) -> Bytes {

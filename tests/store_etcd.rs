@@ -42,7 +42,8 @@ async fn etcd_store_conforms() {
             Arc::new(EtcdStore::connect(config).await.expect("connect")) as Arc<dyn Store>
         }
     })
-    .await;
+    .await
+    .assert_passed();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +138,8 @@ async fn a_three_member_cluster_conforms_too() {
             Arc::new(EtcdStore::connect(config).await.expect("connect")) as Arc<dyn Store>
         }
     })
-    .await;
+    .await
+    .assert_passed();
 }
 
 /// Runs `openssl` with `args` in `dir`.

@@ -230,7 +230,7 @@ pub(super) async fn expect_not_found(runtime: &dyn Runtime, id: &ContainerId) ->
 }
 
 pub(super) async fn list_shows_every_container(runtime: Arc<dyn Runtime>, pod: Pod) -> CaseResult {
-    let other = Pod::new("list_other_pod");
+    let other = pod.sibling();
     let mut expected = Vec::new();
     for (p, name, image, attempt) in [
         (&pod, "a", "sleep", 0),
@@ -275,17 +275,19 @@ pub(super) async fn list_shows_every_container(runtime: Arc<dyn Runtime>, pod: P
     result.and(cleanup)
 }
 
-/// Used by the logs cases as well: the output of a finished `echo`.
-pub(super) async fn echo_output(
+/// Used by the logs cases: the output of a finished program that should succeed,
+/// in a container named after its image.
+pub(super) async fn output_of(
     runtime: &dyn Runtime,
     pod: &Pod,
+    image: &str,
     args: &[&str],
 ) -> Result<(ContainerId, String), String> {
-    let id = pod.start(runtime, "echo", "echo", args).await?;
+    let id = pod.start(runtime, image, image, args).await?;
     let status = wait_exited(runtime, &id).await?;
     ensure!(
         exited_with(&status.state, 0, "Completed"),
-        "echo should exit 0, got {:?}",
+        "{image} should exit 0, got {:?}",
         status.state
     );
     let text = read_logs(runtime, &id, LogOptions::default()).await?;

@@ -1,22 +1,38 @@
-//! Cases on container logs: what was written, tails, and following.
+//! Cases on container logs: what was written, argument by argument, tails, and
+//! following.
 
 use std::sync::Arc;
 
 use orchestra_core::runtime::{LogOptions, Runtime};
 
-use super::lifecycle::echo_output as run_echo;
+use super::lifecycle::output_of;
 use super::{CaseResult, Pod, Step, ensure, ensure_eq, read_logs, wait_running};
 
 pub(super) async fn echo_output(runtime: Arc<dyn Runtime>, pod: Pod) -> CaseResult {
     // Characters a shell would act on must arrive as they are: there is no shell.
     let literal = "a; $(touch /nonexistent/x) `id` * $HOME";
-    let (_, text) = run_echo(&*runtime, &pod, &["hello", literal]).await?;
+    let (_, text) = output_of(&*runtime, &pod, "echo", &["hello", literal]).await?;
     ensure_eq!(text, format!("hello {literal}\n"), "log of echo");
     Ok(())
 }
 
+pub(super) async fn argument_boundaries(runtime: Arc<dyn Runtime>, pod: Pod) -> CaseResult {
+    // `echo` cannot tell `["a b"]` from `["a", "b"]`; `printf` repeats its format for
+    // every argument, so each one comes back bracketed on its own line. Args joined
+    // into one, split at spaces, trimmed or with empty ones dropped all read
+    // differently. The format's `\n` is printf's to interpret, not the runtime's.
+    let args = [r"[%s]\n", "a b", "", " c ", "d"];
+    let (_, text) = output_of(&*runtime, &pod, "printf", &args).await?;
+    ensure_eq!(
+        text,
+        "[a b]\n[]\n[ c ]\n[d]\n",
+        "log of printf {args:?}, one line per argument"
+    );
+    Ok(())
+}
+
 pub(super) async fn tail(runtime: Arc<dyn Runtime>, pod: Pod) -> CaseResult {
-    let (id, text) = run_echo(&*runtime, &pod, &["one\ntwo\nthree"]).await?;
+    let (id, text) = output_of(&*runtime, &pod, "echo", &["one\ntwo\nthree"]).await?;
     ensure_eq!(text, "one\ntwo\nthree\n", "whole log");
     let last_two = read_logs(&*runtime, &id, LogOptions::default().tail(2)).await?;
     ensure_eq!(last_two, "two\nthree\n", "tail(2)");

@@ -12,20 +12,26 @@
 //! use orchestra_runtime::testing;
 //!
 //! # async fn doc() {
-//! testing::run_all(|| async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> }).await;
+//! testing::run_all(|| async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> })
+//!     .await
+//!     .assert_passed();
 //!
 //! // A runtime that cannot provide an image the kit needs skips its cases by name:
 //! testing::run_selected(
 //!     || async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> },
 //!     |case| case.name() != "lifecycle_stop_kills_after_grace",
 //! )
-//! .await;
+//! .await
+//! .assert_passed();
 //! # }
 //! ```
 //!
 //! [`run_all`] runs every case in [`cases()`], one after another, each against a fresh
-//! runtime from the [`RuntimeBuilder`]; it reports every failure at the end, not just
-//! the first. After each case the kit removes the containers the case started.
+//! runtime from the builder (any [`SubjectBuilder`], such as a closure returning a
+//! future), and returns a [`Report`] of every case, not just the first failure;
+//! [`Report::assert_passed`] fails the test naming every failed case and why. After
+//! each case, whatever became of it, the kit removes the containers the case started.
+//! The cases run on the harness of [`orchestra_core::conformance`].
 //!
 //! ## Images the runtime under test must provide
 //!
@@ -37,6 +43,7 @@
 //! | `false` | – | exit 1 at once |
 //! | `sleep` | `["30"]` | run 30 seconds, die of SIGTERM when stopped (exit 143) |
 //! | `echo` | words | write the words joined by spaces and a newline, exit 0 |
+//! | `printf` | a format, then words | write the format once per word (at least once), `%s` replaced by the word, like `printf(1)`; exit 0 |
 //! | [`IGNORE_TERM_IMAGE`] | `["30"]` | write `ready` once SIGTERM is ignored, then run 30 seconds |
 //!
 //! and must not know [`MISSING_IMAGE`]. Exec probes run `true` and `false`; TCP and
@@ -54,16 +61,13 @@ mod lifecycle;
 mod logs;
 mod probes;
 
-use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use orchestra_core::conformance::{assert_passed, assert_selected, run_isolated};
+use orchestra_core::conformance::{self, CaseEnv, CaseResult};
+pub use orchestra_core::conformance::{Case, CaseFailure, Report, SubjectBuilder};
 use orchestra_core::kinds::Container;
 use orchestra_core::runtime::{
     ContainerConfig, ContainerId, LogOptions, PodSandbox, Runtime, RuntimeContainerStatus,
@@ -86,93 +90,26 @@ pub const STATE_WAIT: Duration = Duration::from_secs(20);
 /// How long one case may run in total before it fails.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Builds a fresh runtime for each test case.
-///
-/// Closures returning a future implement it, so
-/// `|| async { Arc::new(SimRuntime::new()) as Arc<dyn Runtime> }` is a builder.
-#[async_trait]
-pub trait RuntimeBuilder: Send + Sync {
-    /// Builds the runtime for one case.
-    async fn build(&self) -> Arc<dyn Runtime>;
-}
+/// A runtime conformance case.
+pub type RuntimeCase = Case<Arc<dyn Runtime>>;
 
-#[async_trait]
-impl<F, Fut> RuntimeBuilder for F
-where
-    F: Fn() -> Fut + Send + Sync,
-    Fut: Future<Output = Arc<dyn Runtime>> + Send,
-{
-    async fn build(&self) -> Arc<dyn Runtime> {
-        self().await
-    }
-}
-
-/// What a case body returns: `Err` says what was expected and what happened.
-type CaseResult = Result<(), String>;
-
-/// A case body: the runtime and the pod the case's containers belong to.
-type CaseFn = fn(Arc<dyn Runtime>, Pod) -> BoxFuture<'static, CaseResult>;
-
-/// One conformance case: a named check of one contract of [`Runtime`].
-#[derive(Clone, Copy)]
-pub struct Case {
-    name: &'static str,
-    checks: &'static str,
-    body: CaseFn,
-}
-
-impl fmt::Debug for Case {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Case")
-            .field("name", &self.name)
-            .field("checks", &self.checks)
-            .finish()
-    }
-}
-
-impl Case {
-    /// The case's name, such as `lifecycle_exit_success`; it starts with the area
-    /// (`lifecycle_`, `logs_`, `probes_` (stats too), `errors_` (and concurrency)).
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The contract the case checks, in one sentence.
-    pub fn checks(&self) -> &'static str {
-        self.checks
-    }
-
-    /// Runs the case against `runtime`, then removes the containers it started.
-    ///
-    /// Returns `Err` with a message that starts with the case's name and says what was
-    /// expected and what happened. A panic inside the case or the runtime, and a case
-    /// that runs longer than [`CASE_TIMEOUT`], are failures too.
-    pub async fn run(&self, runtime: Arc<dyn Runtime>) -> Result<(), String> {
-        let pod = Pod::new(self.name);
-        // Its own task, so a panic becomes a failure of this case instead of aborting
-        // the whole run.
-        let outcome = run_isolated(CASE_TIMEOUT, (self.body)(runtime.clone(), pod.clone())).await;
-        // Real runtimes keep processes after their handle is dropped (so an agent can
-        // re-adopt them): clean up, or every case would leak its `sleep 30`s.
-        let cleanup = pod.remove_all(&*runtime).await;
-        outcome
-            .and(cleanup)
-            .map_err(|why| format!("{}: {why}", self.name))
-    }
-}
-
+/// A case of `module::function`, named `module_function`, whose containers belong to
+/// a pod of its own; afterwards the kit removes them.
 macro_rules! case {
     ($module:ident :: $function:ident, $checks:literal) => {
-        Case {
-            name: concat!(stringify!($module), "_", stringify!($function)),
-            checks: $checks,
-            body: |runtime, pod| Box::pin($module::$function(runtime, pod)),
-        }
+        Case::new(
+            concat!(stringify!($module), "_", stringify!($function)),
+            $checks,
+            |runtime, env| Box::pin($module::$function(runtime, Pod::new(&env))),
+        )
+        .time_limit(CASE_TIMEOUT)
+        .cleanup(remove_pods)
     };
 }
 
-/// Every case, in the order [`run_all`] runs them.
-pub fn cases() -> Vec<Case> {
+/// Every case, in the order [`run_all`] runs them. Each name starts with its area
+/// (`lifecycle_`, `logs_`, `probes_` (stats too), `errors_` (and concurrency)).
+pub fn cases() -> Vec<RuntimeCase> {
     vec![
         case!(
             lifecycle::start_runs,
@@ -213,6 +150,10 @@ pub fn cases() -> Vec<Case> {
         case!(
             logs::echo_output,
             "logs return what the container wrote, arguments arriving literally"
+        ),
+        case!(
+            logs::argument_boundaries,
+            "each argument arrives as one argument: none joined, split, trimmed or dropped, empty ones too"
         ),
         case!(logs::tail, "tail returns only the last lines"),
         case!(
@@ -258,34 +199,29 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// Runs every case against runtimes from `builder`.
-///
-/// # Panics
-///
-/// After running them all, if any case failed: the message names every failed case and
-/// why.
-pub async fn run_all<B: RuntimeBuilder>(builder: B) {
-    run_selected(builder, |_| true).await;
+/// Runs every case against runtimes from `builder`, and reports on each.
+pub async fn run_all<B: SubjectBuilder<Arc<dyn Runtime>>>(builder: B) -> Report {
+    run_selected(builder, |_| true).await
 }
 
-/// Runs the cases `filter` accepts against runtimes from `builder`; for a runtime that
-/// cannot provide an image a case needs.
-///
-/// # Panics
-///
-/// After running them all, if any case failed (the message names every failed case and
-/// why), or if `filter` accepted no case at all.
-pub async fn run_selected<B: RuntimeBuilder>(builder: B, filter: impl Fn(&Case) -> bool) {
-    let selected: Vec<Case> = cases().into_iter().filter(|case| filter(case)).collect();
-    assert_selected("runtime", selected.len());
-    let mut failures = Vec::new();
-    for case in &selected {
-        let runtime = builder.build().await;
-        if let Err(why) = case.run(runtime).await {
-            failures.push(why);
-        }
-    }
-    assert_passed("runtime", selected.len(), &failures);
+/// Runs the cases `filter` accepts against runtimes from `builder`, and reports on
+/// each; for a runtime that cannot provide an image a case needs. A filter that accepts
+/// no case makes a report that is no success.
+pub async fn run_selected<B: SubjectBuilder<Arc<dyn Runtime>>>(
+    builder: B,
+    filter: impl Fn(&RuntimeCase) -> bool,
+) -> Report {
+    conformance::run("runtime", cases(), builder, filter).await
+}
+
+/// Every case's cleanup. Real runtimes keep processes after their handle is dropped
+/// (so an agent can re-adopt them): without it, every case would leak its `sleep 30`s.
+fn remove_pods(runtime: Arc<dyn Runtime>, env: CaseEnv) -> BoxFuture<'static, CaseResult> {
+    Box::pin(async move {
+        let pod = Pod::new(&env);
+        pod.remove_all(&*runtime).await?;
+        pod.sibling().remove_all(&*runtime).await
+    })
 }
 
 // Helpers shared by the case modules.
@@ -301,21 +237,30 @@ impl<T> Step<T> for Result<T, RuntimeError> {
     }
 }
 
-/// The pod a case's containers belong to; its uid is unique to the run.
+/// The pod a case's containers belong to; its uid is unique to the run and the case.
 #[derive(Clone, Debug)]
 struct Pod {
     sandbox: PodSandbox,
 }
 
 impl Pod {
-    fn new(case: &str) -> Pod {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    fn new(env: &CaseEnv) -> Pod {
         Pod {
             sandbox: PodSandbox {
-                uid: format!("conformance-{}-{n}-{case}", std::process::id()),
+                uid: format!("conformance-{}", env.dns_label()),
                 namespace: "conformance".to_owned(),
-                name: case.replace('_', "-"),
+                name: env.case().replace('_', "-"),
+            },
+        }
+    }
+
+    /// A second pod of the same case, for cases that need containers of another pod.
+    fn sibling(&self) -> Pod {
+        Pod {
+            sandbox: PodSandbox {
+                uid: format!("{}-other", self.sandbox.uid),
+                namespace: self.sandbox.namespace.clone(),
+                name: format!("{}-other", self.sandbox.name),
             },
         }
     }
@@ -354,11 +299,11 @@ impl Pod {
 
     /// Removes every container of this pod.
     async fn remove_all(&self, runtime: &dyn Runtime) -> Result<(), String> {
-        let listed = runtime.list_containers().await.step("list for cleanup")?;
+        let listed = runtime.list_containers().await.step("list")?;
         for status in listed.iter().filter(|s| s.sandbox == self.sandbox) {
             match runtime.remove_container(&status.id).await {
                 Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                Err(e) => return Err(format!("cleanup: remove {}: {e}", status.id)),
+                Err(e) => return Err(format!("remove {}: {e}", status.id)),
             }
         }
         Ok(())

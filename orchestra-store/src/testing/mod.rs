@@ -12,20 +12,25 @@
 //!
 //! # async fn doc() {
 //! // In a `#[tokio::test(flavor = "multi_thread")]`, so the race cases really race:
-//! testing::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
+//! testing::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> })
+//!     .await
+//!     .assert_passed();
 //!
 //! // A backend that documents a case as unsupported skips it by name:
 //! testing::run_selected(
 //!     || async { Arc::new(MemoryStore::new()) as Arc<dyn Store> },
 //!     |case| case.name() != "compaction_bounds",
 //! )
-//! .await;
+//! .await
+//! .assert_passed();
 //! # }
 //! ```
 //!
 //! [`run_all`] runs every case in [`cases()`], one after another, each against a fresh
-//! store from the [`StoreBuilder`]. It does not stop at the first failure: it panics at
-//! the end with a report naming every failed case and why.
+//! store from the builder (any [`SubjectBuilder`], such as a closure returning a
+//! future). It does not stop at the first failure: it returns a [`Report`] of every
+//! case, and [`Report::assert_passed`] fails the test naming every failed case and why.
+//! The cases run on the harness of [`orchestra_core::conformance`].
 //!
 //! What the suite assumes, so that a shared backend (an etcd cluster that also holds
 //! other data) can run it too:
@@ -42,6 +47,10 @@
 //! [`WATCH_WAIT`], and a whole case after [`CASE_TIMEOUT`], with a message saying what
 //! it was waiting for. Run the suite in real time, not paused tokio time: with paused
 //! time those timeouts would fire as soon as a networked backend waits on I/O.
+//!
+//! Beside the suite lives [`InterceptedStore`], the store wrapper for tests of the code
+//! above a store: it fails, holds up, rewrites or counts the calls its hooks pick, runs
+//! a competing write before one, and can be cut off as by a partition.
 
 #[cfg(feature = "etcd")]
 mod etcd_process;
@@ -51,19 +60,18 @@ mod compaction;
 mod concurrency;
 mod crud;
 mod expected;
+mod intercept;
 mod list;
 mod watch;
 
-use std::fmt;
-use std::future::Future;
+pub use intercept::{EventVerdict, InterceptedStore, StoreCall, StoreOp, Verdict};
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use futures::future::BoxFuture;
-use orchestra_core::conformance::{assert_passed, assert_selected, run_isolated};
+use orchestra_core::conformance::{self, CaseEnv, CaseResult};
+pub use orchestra_core::conformance::{Case, CaseFailure, Report, SubjectBuilder};
 use orchestra_core::{Store, StoreError};
 use orchestra_core::{conformance_ensure as ensure, conformance_ensure_eq as ensure_eq};
 
@@ -73,91 +81,24 @@ pub const WATCH_WAIT: Duration = Duration::from_secs(10);
 /// How long one case may run in total before it fails.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Builds a fresh, empty store for each test case.
-///
-/// "Empty" may be relaxed for a shared backend: the suite only needs the case's own
-/// prefix to be unused, and picks prefixes no earlier run used.
-///
-/// Closures returning a future implement it, so
-/// `|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }` is a builder.
-#[async_trait]
-pub trait StoreBuilder: Send + Sync {
-    /// Builds the store for one case.
-    async fn build(&self) -> Arc<dyn Store>;
-}
+/// A store conformance case.
+pub type StoreCase = Case<Arc<dyn Store>>;
 
-#[async_trait]
-impl<F, Fut> StoreBuilder for F
-where
-    F: Fn() -> Fut + Send + Sync,
-    Fut: Future<Output = Arc<dyn Store>> + Send,
-{
-    async fn build(&self) -> Arc<dyn Store> {
-        self().await
-    }
-}
-
-/// What a case body returns: `Err` says what was expected and what happened.
-type CaseResult = Result<(), String>;
-
-/// A case body: the store and the case's key prefix.
-type CaseFn = fn(Arc<dyn Store>, String) -> BoxFuture<'static, CaseResult>;
-
-/// One conformance case: a named check of one contract of [`Store`].
-#[derive(Clone, Copy)]
-pub struct Case {
-    name: &'static str,
-    checks: &'static str,
-    body: CaseFn,
-}
-
-impl fmt::Debug for Case {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Case")
-            .field("name", &self.name)
-            .field("checks", &self.checks)
-            .finish()
-    }
-}
-
-impl Case {
-    /// The case's name, such as `crud_create_new_key`; it starts with the area
-    /// (`crud_`, `concurrency_`, `list_`, `watch_`, `compaction_`).
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The contract the case checks, in one sentence.
-    pub fn checks(&self) -> &'static str {
-        self.checks
-    }
-
-    /// Runs the case against `store`, writing under a prefix no other run uses.
-    ///
-    /// Returns `Err` with a message that starts with the case's name and says what was
-    /// expected and what happened. A panic inside the case or the store, and a case that
-    /// runs longer than [`CASE_TIMEOUT`], are failures too.
-    pub async fn run(&self, store: Arc<dyn Store>) -> Result<(), String> {
-        let prefix = format!("/conformance/{}/{}/", run_id(), self.name);
-        // Its own task, so a panic in the store or the case becomes a failure of this
-        // case instead of aborting the whole run.
-        let outcome = run_isolated(CASE_TIMEOUT, (self.body)(store, prefix)).await;
-        outcome.map_err(|why| format!("{}: {why}", self.name))
-    }
-}
-
+/// A case of `module::function`, named `module_function`, writing under its prefix.
 macro_rules! case {
     ($module:ident :: $function:ident, $checks:literal) => {
-        Case {
-            name: concat!(stringify!($module), "_", stringify!($function)),
-            checks: $checks,
-            body: |store, prefix| Box::pin($module::$function(store, prefix)),
-        }
+        Case::new(
+            concat!(stringify!($module), "_", stringify!($function)),
+            $checks,
+            |store, env| Box::pin($module::$function(store, prefix(&env))),
+        )
+        .time_limit(CASE_TIMEOUT)
     };
 }
 
-/// Every case, in the order [`run_all`] runs them.
-pub fn cases() -> Vec<Case> {
+/// Every case, in the order [`run_all`] runs them. Each name starts with its area
+/// (`crud_`, `concurrency_`, `list_`, `watch_`, `compaction_`).
+pub fn cases() -> Vec<StoreCase> {
     vec![
         case!(
             crud::create_new_key,
@@ -278,48 +219,28 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// Runs every case against stores from `builder`.
+/// Runs every case against stores from `builder`, and reports on each.
 ///
-/// # Panics
-///
-/// After running them all, if any case failed: the message names every failed case and
-/// why.
-pub async fn run_all<B: StoreBuilder>(builder: B) {
-    run_selected(builder, |_| true).await;
+/// Each store the builder makes should be empty; on a shared backend it is enough that
+/// nothing is under the case's prefix, and the suite picks prefixes no earlier run used.
+pub async fn run_all<B: SubjectBuilder<Arc<dyn Store>>>(builder: B) -> Report {
+    run_selected(builder, |_| true).await
 }
 
-/// Runs the cases `filter` accepts against stores from `builder`; for a backend that
-/// documents a case as unsupported.
-///
-/// # Panics
-///
-/// After running them all, if any case failed (the message names every failed case and
-/// why), or if `filter` accepted no case at all.
-pub async fn run_selected<B: StoreBuilder>(builder: B, filter: impl Fn(&Case) -> bool) {
-    let selected: Vec<Case> = cases().into_iter().filter(|case| filter(case)).collect();
-    assert_selected("store", selected.len());
-    let mut failures = Vec::new();
-    for case in &selected {
-        let store = builder.build().await;
-        if let Err(why) = case.run(store).await {
-            failures.push(why);
-        }
-    }
-    assert_passed("store", selected.len(), &failures);
+/// Runs the cases `filter` accepts against stores from `builder`, and reports on each;
+/// for a backend that documents a case as unsupported. A filter that accepts no case
+/// makes a report that is no success.
+pub async fn run_selected<B: SubjectBuilder<Arc<dyn Store>>>(
+    builder: B,
+    filter: impl Fn(&StoreCase) -> bool,
+) -> Report {
+    conformance::run("store", cases(), builder, filter).await
 }
 
-/// A token that keeps runs against one shared backend apart: the process, the time it
-/// started, and a counter.
-fn run_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}-{nanos:x}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+/// The case's prefix, `/conformance/<run>/<case>/`: no other case and no other run
+/// writes under it.
+fn prefix(env: &CaseEnv) -> String {
+    format!("/conformance/{}/", env.name())
 }
 
 // Helpers shared by the case modules.

@@ -30,6 +30,14 @@ pub(super) fn well_known(image: &str, args: &[String]) -> Option<WellKnown> {
         "false" => (at_once(1), false, None),
         "sleep" => (SimBehavior::exit_after(seconds(), 0), false, None),
         "echo" => (at_once(0), false, Some(format!("{}\n", args.join(" ")))),
+        "printf" => match printf(args) {
+            Some(out) => (at_once(0), false, Some(out)),
+            None => (
+                at_once(1),
+                false,
+                Some("printf: missing operand\n".to_owned()),
+            ),
+        },
         "orchestra-ignore-term" => (
             SimBehavior::exit_after(seconds(), 0),
             true,
@@ -42,4 +50,78 @@ pub(super) fn well_known(image: &str, args: &[String]) -> Option<WellKnown> {
         ignores_term,
         output,
     })
+}
+
+/// What `printf(1)` writes for `args` (a format, then its operands), for the part of
+/// printf the conformance kit uses: the directives `%s` and `%%` and the escapes `\n`,
+/// `\t` and `\\`; anything else is written as it stands. Like printf, it applies the
+/// format again while operands remain, so each operand's boundaries show in the
+/// output. `None` without a format.
+fn printf(args: &[String]) -> Option<String> {
+    let (format, mut operands) = args.split_first()?;
+    let mut out = String::new();
+    loop {
+        let before = operands.len();
+        let mut chars = format.chars();
+        while let Some(c) = chars.next() {
+            match (c, chars.clone().next()) {
+                ('\\', Some(escaped @ ('n' | 't' | '\\'))) => {
+                    chars.next();
+                    out.push(match escaped {
+                        'n' => '\n',
+                        't' => '\t',
+                        _ => '\\',
+                    });
+                }
+                ('%', Some('%')) => {
+                    chars.next();
+                    out.push('%');
+                }
+                ('%', Some('s')) => {
+                    chars.next();
+                    if let Some((operand, rest)) = operands.split_first() {
+                        out.push_str(operand);
+                        operands = rest;
+                    }
+                }
+                (c, _) => out.push(c),
+            }
+        }
+        // A format that takes no operand is written once, whatever follows it.
+        if operands.is_empty() || operands.len() == before {
+            return Some(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printf;
+
+    fn run(args: &[&str]) -> Option<String> {
+        printf(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn printf_repeats_its_format_for_every_operand() {
+        assert_eq!(
+            run(&[r"[%s]\n", "a b", "", " c "]).as_deref(),
+            Some("[a b]\n[]\n[ c ]\n")
+        );
+        assert_eq!(run(&["%s-%s|", "a", "b", "c"]).as_deref(), Some("a-b|c-|"));
+        assert_eq!(run(&[r"[%s]\n"]).as_deref(), Some("[]\n"));
+    }
+
+    #[test]
+    fn printf_writes_what_it_does_not_know_as_it_stands() {
+        assert_eq!(
+            run(&[r"100%% %d \q\t\\ end\", "x"]).as_deref(),
+            Some("100% %d \\q\t\\ end\\")
+        );
+        assert_eq!(
+            run(&["no directive", "ignored"]).as_deref(),
+            Some("no directive")
+        );
+        assert_eq!(run(&[]), None);
+    }
 }

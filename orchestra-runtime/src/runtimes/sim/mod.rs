@@ -16,6 +16,7 @@
 //! | `false` | exits 1 at once |
 //! | `sleep` | exits 0 after `args[0]` seconds (fractions allowed) |
 //! | `echo` | writes its arguments joined by spaces and a newline to its log, exits 0 |
+//! | `printf` | writes its format (`%s`, `%%`, `\n`, `\t`, `\\`) once per argument, like `printf(1)`, exits 0 |
 //! | `orchestra-ignore-term` | writes `ready`, ignores the stop signal, exits 0 after `args[0]` seconds |
 //! | anything else | runs until stopped |
 //!
