@@ -1,5 +1,5 @@
 //! ReplicaSets as a Deployment's revisions: the template hash that names them, the
-//! revision annotation that orders them, and which ones history keeps.
+//! annotations that order them, and which ones history keeps.
 
 use std::sync::Arc;
 
@@ -12,6 +12,9 @@ use crate::stable_hash::stable_hash;
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 /// The annotation carrying a ReplicaSet's revision number.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+/// The annotation recording the Deployment size a ReplicaSet was last scaled for; a
+/// mismatch means the Deployment was scaled, not updated.
+pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
 
 /// A short, stable hash of a pod template (and the collision count), in Kubernetes'
 /// alphabet so it is safe in names and label values.
