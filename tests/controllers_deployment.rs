@@ -626,3 +626,69 @@ async fn a_lagging_cache_is_no_hash_collision() {
     assert_eq!(rss.len(), 2, "the squatter and the Deployment's own");
     assert!(rss.iter().any(|rs| rs.name_any() != name));
 }
+
+/// What `kubectl rollout history` reads: each ReplicaSet's revision and change cause,
+/// and on the Deployment the revision it runs.
+#[tokio::test(start_paused = true)]
+async fn the_deployment_and_its_replicasets_record_revisions_and_change_causes() {
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment(4, "web-server:1");
+    d.metadata
+        .annotations
+        .insert(CHANGE_CAUSE.into(), "first release".into());
+    deployments.create(&d).await.unwrap();
+    let d = drive(&client, Duration::from_secs(60), |_| false).await;
+    assert_eq!(
+        d.metadata.annotations.get(REVISION).map(String::as_str),
+        Some("1")
+    );
+
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "web-server:2".into();
+            d.metadata
+                .annotations
+                .insert(CHANGE_CAUSE.into(), "image web-server:2".into());
+        })
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert!(is_complete(&d, d.status.as_ref().unwrap()));
+    assert_eq!(
+        d.metadata.annotations.get(REVISION).map(String::as_str),
+        Some("2")
+    );
+    let mut history: Vec<(String, String, String)> =
+        Api::<ReplicaSet>::namespaced(client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|rs| {
+                let annotation = |key: &str| rs.metadata.annotations.get(key).cloned();
+                (
+                    annotation(REVISION).unwrap_or_default(),
+                    rs.spec.template.spec.containers[0].image.clone(),
+                    annotation(CHANGE_CAUSE).unwrap_or_default(),
+                )
+            })
+            .collect();
+    history.sort();
+    assert_eq!(
+        history,
+        [
+            ("1".into(), "web-server:1".into(), "first release".into()),
+            (
+                "2".into(),
+                "web-server:2".into(),
+                "image web-server:2".into()
+            ),
+        ]
+    );
+    stop.cancel();
+}

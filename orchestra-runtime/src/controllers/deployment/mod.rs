@@ -179,6 +179,14 @@ impl Controller for DeploymentController {
                         })
                         .await?;
                 }
+                Step::AnnotateDeployment { annotations } => {
+                    let annotated = deployments
+                        .update_with(d.name_any(), |x| {
+                            x.metadata.annotations.extend(annotations.clone());
+                        })
+                        .await;
+                    ignore_not_found(annotated)?;
+                }
                 Step::Delete { name } => {
                     ignore_not_found(replicasets.delete(name, &DeleteParams::default()).await)?;
                 }

@@ -18,6 +18,8 @@
 //!   are gone.
 //! - Old ReplicaSets without pods, beyond revisionHistoryLimit, are deleted, oldest
 //!   revision first.
+//! - The Deployment's revision annotation follows its new ReplicaSet's, and its change
+//!   cause is copied onto that ReplicaSet.
 //! - The status (counters and conditions) is the one [`status::compute`] gives.
 
 use std::sync::Arc;
@@ -30,8 +32,8 @@ use orchestra_core::{ObjectMeta, ResourceExt, StringMap, Time};
 
 use super::DeploymentError;
 use super::revision::{
-    DESIRED_REPLICAS_ANNOTATION, POD_TEMPLATE_HASH, REVISION_ANNOTATION, find_new,
-    history_to_delete, revision, template_hash, without_hash,
+    CHANGE_CAUSE_ANNOTATION, DESIRED_REPLICAS_ANNOTATION, POD_TEMPLATE_HASH, REVISION_ANNOTATION,
+    find_new, history_to_delete, revision, template_hash, without_hash,
 };
 use super::rolling::{RsCounts, fenceposts, new_rs_target, old_rs_targets, proportional};
 use super::status;
@@ -55,7 +57,7 @@ pub struct DeploymentPlan {
 pub enum Step {
     /// Create this ReplicaSet for the Deployment's current template: named after the
     /// template hash, which labels it, its selector and its pods (`pod-template-hash`);
-    /// annotated with its revision and the Deployment size;
+    /// annotated with its revision, the Deployment size and the change cause;
     /// controlled by the Deployment.
     Create(Box<ReplicaSet>),
     /// Set `spec.replicas` of the ReplicaSet `name`, recording the Deployment size it
@@ -68,11 +70,16 @@ pub enum Step {
         /// The Deployment's `replicas` at the time.
         desired: i32,
     },
-    /// Set these annotations on the ReplicaSet `name` (its revision), keeping the
-    /// others.
+    /// Set these annotations on the ReplicaSet `name` (its revision, the change cause),
+    /// keeping the others.
     AnnotateReplicaSet {
         /// The ReplicaSet.
         name: String,
+        /// The annotations to set.
+        annotations: StringMap,
+    },
+    /// Set these annotations on the Deployment (its revision), keeping the others.
+    AnnotateDeployment {
         /// The annotations to set.
         annotations: StringMap,
     },
@@ -120,12 +127,24 @@ pub fn plan(
             // A rollback made an old ReplicaSet current again: it becomes the newest
             // revision before anything is scaled.
             let next = max_revision + 1;
+            let mut annotations = StringMap::from([(REVISION_ANNOTATION, next.to_string())]);
+            annotations.extend(change_cause(d).map(|c| (CHANGE_CAUSE_ANNOTATION, c.clone())));
             plan.steps.push(Step::AnnotateReplicaSet {
                 name: n.name_any().to_owned(),
-                annotations: StringMap::from([(REVISION_ANNOTATION, next.to_string())]),
+                annotations,
             });
+            plan.steps.extend(record_revision(d, next));
             return Ok(plan);
         }
+        if let Some(cause) = change_cause(d)
+            && n.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION) != Some(cause)
+        {
+            plan.steps.push(Step::AnnotateReplicaSet {
+                name: n.name_any().to_owned(),
+                annotations: StringMap::from([(CHANGE_CAUSE_ANNOTATION, cause.clone())]),
+            });
+        }
+        plan.steps.extend(record_revision(d, current));
     }
 
     let active: Vec<&Arc<ReplicaSet>> = rss.iter().filter(|rs| rs.replicas() > 0).collect();
@@ -167,6 +186,7 @@ pub fn plan(
                 let revision = max_revision + 1;
                 plan.steps
                     .push(Step::Create(Box::new(new_replicaset(d, initial, revision))));
+                plan.steps.extend(record_revision(d, revision));
             }
             (Some(n), DeploymentStrategyType::Recreate) => {
                 let old_running = old.iter().any(|rs| {
@@ -284,6 +304,20 @@ fn controlled(d: &Deployment, replicasets: &[Arc<ReplicaSet>]) -> Vec<Arc<Replic
     rss
 }
 
+fn change_cause(d: &Deployment) -> Option<&String> {
+    d.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION)
+}
+
+/// The step recording `revision` on the Deployment, unless it already says so.
+fn record_revision(d: &Deployment, revision: u64) -> Option<Step> {
+    let value = revision.to_string();
+    (d.metadata.annotations.get(REVISION_ANNOTATION) != Some(&value)).then(|| {
+        Step::AnnotateDeployment {
+            annotations: StringMap::from([(REVISION_ANNOTATION, value)]),
+        }
+    })
+}
+
 /// The ReplicaSet of `d`'s current template, at `replicas` and `revision`.
 fn new_replicaset(d: &Deployment, replicas: i32, revision: u64) -> ReplicaSet {
     let collisions = d
@@ -315,6 +349,10 @@ fn new_replicaset(d: &Deployment, replicas: i32, revision: u64) -> ReplicaSet {
         .insert(REVISION_ANNOTATION.into(), revision.to_string());
     meta.annotations
         .insert(DESIRED_REPLICAS_ANNOTATION.into(), d.replicas().to_string());
+    if let Some(cause) = change_cause(d) {
+        meta.annotations
+            .insert(CHANGE_CAUSE_ANNOTATION.into(), cause.clone());
+    }
     meta.owner_references.push(d.owner_reference(true));
     ReplicaSet {
         metadata: meta,

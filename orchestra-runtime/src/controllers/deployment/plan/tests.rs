@@ -278,18 +278,98 @@ fn a_rollback_makes_the_restored_replicaset_the_newest_revision_first() {
     let v2 = with_image(&v1, "web:2");
     let first = replicaset(&v1, 1, 0, 0, 600);
     let second = replicaset(&v2, 2, 10, 10, 300);
-    let back = with_image(&v2, "web:1");
+    let mut back = with_image(&v2, "web:1");
+    back.metadata
+        .annotations
+        .insert(CHANGE_CAUSE_ANNOTATION.into(), "back to web:1".into());
     let plan = plan(&back, &[first.clone(), second], now()).unwrap();
     assert_eq!(
         plan.steps,
-        [Step::AnnotateReplicaSet {
-            name: first.name_any().to_owned(),
-            annotations: StringMap::from([(REVISION_ANNOTATION, "3")]),
-        }],
+        [
+            Step::AnnotateReplicaSet {
+                name: first.name_any().to_owned(),
+                annotations: StringMap::from([
+                    (REVISION_ANNOTATION, "3"),
+                    (CHANGE_CAUSE_ANNOTATION, "back to web:1"),
+                ]),
+            },
+            Step::AnnotateDeployment {
+                annotations: StringMap::from([(REVISION_ANNOTATION, "3")]),
+            }
+        ],
         "nothing is scaled until revision 1 is revision 3"
     );
     assert_eq!(plan.status, None);
     assert_eq!(plan.check_again_in, None);
+}
+
+#[test]
+fn the_deployment_records_the_revision_of_its_new_replicaset() {
+    let v1 = deployment(4, "web:1");
+    let first = plan(&v1, &[], now()).unwrap();
+    assert!(matches!(first.steps[0], Step::Create(_)), "{first:?}");
+    assert_eq!(
+        first.steps[1..],
+        [Step::AnnotateDeployment {
+            annotations: StringMap::from([(REVISION_ANNOTATION, "1")]),
+        }],
+        "after the create, which may fail"
+    );
+
+    let old = replicaset(&v1, 1, 4, 4, 600);
+    let v2 = with_image(&v1, "web:2");
+    let new = replicaset(&v2, 2, 1, 0, 10);
+    let mut behind = v2.clone();
+    behind
+        .metadata
+        .annotations
+        .insert(REVISION_ANNOTATION.into(), "1".into());
+    let plan = plan(&behind, &[old, new], now()).unwrap();
+    assert!(
+        plan.steps.contains(&Step::AnnotateDeployment {
+            annotations: StringMap::from([(REVISION_ANNOTATION, "2")]),
+        }),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn the_change_cause_is_copied_onto_the_new_replicaset() {
+    let mut d = deployment(2, "web:1");
+    d.metadata
+        .annotations
+        .insert(CHANGE_CAUSE_ANNOTATION.into(), "first release".into());
+    let create = plan(&d, &[], now()).unwrap();
+    assert_eq!(
+        created(&create)[0].metadata.annotations[CHANGE_CAUSE_ANNOTATION],
+        "first release"
+    );
+
+    // The cause changed without a new template: the current ReplicaSet follows.
+    let rs = replicaset(&d, 1, 2, 2, 600);
+    d.metadata
+        .annotations
+        .insert(CHANGE_CAUSE_ANNOTATION.into(), "scaled for the sale".into());
+    let plan = plan(&d, std::slice::from_ref(&rs), now()).unwrap();
+    assert!(
+        plan.steps.contains(&Step::AnnotateReplicaSet {
+            name: rs.name_any().to_owned(),
+            annotations: StringMap::from([(CHANGE_CAUSE_ANNOTATION, "scaled for the sale")]),
+        }),
+        "{plan:?}"
+    );
+
+    // A Deployment without one leaves the ReplicaSet's as it is.
+    let mut quiet = d.clone();
+    quiet.metadata.annotations.remove(CHANGE_CAUSE_ANNOTATION);
+    let plan = super::plan(&quiet, &[rs], now()).unwrap();
+    assert!(
+        !plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::AnnotateReplicaSet { .. })),
+        "{plan:?}"
+    );
 }
 
 #[test]

@@ -83,6 +83,9 @@ impl World {
                 Step::AnnotateReplicaSet { name, annotations } => {
                     self.rs_mut(&name).metadata.annotations.extend(annotations);
                 }
+                Step::AnnotateDeployment { annotations } => {
+                    self.d.metadata.annotations.extend(annotations);
+                }
                 Step::Delete { name } => {
                     assert_eq!(self.pods[&name].0, 0, "{name} deleted with pods");
                     self.rss.retain(|rs| rs.name_any() != name);
@@ -202,7 +205,8 @@ proptest! {
     /// again mid-rollout (to a new image, or back to an earlier one): pods never exceed
     /// replicas + maxSurge, available pods never drop below replicas − maxUnavailable,
     /// Recreate never runs two templates at once, and the rollout always finishes with
-    /// the Deployment complete, old ReplicaSets empty and history within its limit.
+    /// the Deployment complete, old ReplicaSets empty, history within its limit, and the
+    /// current template the newest revision, recorded on the Deployment.
     #[test]
     fn rollouts_keep_their_bounds_and_finish(
         replicas in 1i32..40,
@@ -243,6 +247,10 @@ proptest! {
                 prop_assert_eq!(new.len(), 1);
                 let newest = revision(new[0]);
                 prop_assert!(old.iter().all(|rs| revision(rs) < newest), "{:?}", world.rss);
+                prop_assert_eq!(
+                    world.d.metadata.annotations.get(REVISION_ANNOTATION),
+                    Some(&newest.to_string())
+                );
                 return Ok(());
             }
             match rng.random_range(0..4) {
