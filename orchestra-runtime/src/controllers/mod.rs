@@ -9,7 +9,9 @@ pub mod node_lifecycle;
 pub mod pod_helpers;
 pub mod replicaset;
 
-pub use deployment::{DeploymentController, DeploymentError, rollback};
+pub use deployment::{
+    DeploymentController, DeploymentError, DeploymentExt, RollbackOutcome, rollback,
+};
 pub use gc::GarbageCollector;
 pub use hpa::{HpaController, MetricsSource, Scalable};
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};

@@ -5,9 +5,11 @@
 //! the time, built on the arithmetic of [`rolling`], [`revision`] and [`status`]. This
 //! module reads the ReplicaSet cache, carries the plan's steps out through the typed API
 //! and writes the status; the ReplicaSet controller then makes the pods follow.
+//! [`DeploymentExt::rollback`] is `kubectl rollout undo`.
 
 pub mod plan;
 pub mod revision;
+mod rollback;
 pub mod rolling;
 pub mod status;
 
@@ -20,11 +22,11 @@ use orchestra_core::{Api, ApiError, Client, DeleteParams, ResourceExt};
 
 use crate::reconcile::{Action, Cache, Context, Controller, Informers, Watches};
 use plan::Step;
-use revision::{find_new, without_hash};
 
 pub use revision::DESIRED_REPLICAS_ANNOTATION;
+pub use rollback::{DeploymentExt, RollbackOutcome, rollback};
 
-/// Errors of the Deployment controller and of [`rollback`].
+/// Errors of the Deployment controller and of [`DeploymentExt::rollback`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeploymentError {
@@ -47,9 +49,25 @@ pub enum DeploymentError {
     NoSuchRevision {
         /// The Deployment.
         name: String,
-        /// The revision asked for (0: "the previous one").
+        /// The revision asked for.
         revision: u64,
     },
+    /// A rollback to the previous revision, of a Deployment that has none: no
+    /// ReplicaSet of it has a revision below the current one.
+    #[error("deployment {0} has no previous revision to roll back to")]
+    NoPreviousRevision(String),
+}
+
+impl DeploymentError {
+    /// Whether this says something does not exist: the Deployment (an API NotFound) or
+    /// the revision a rollback asked for.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            DeploymentError::Api(e) => e.is_not_found(),
+            DeploymentError::NoSuchRevision { .. } | DeploymentError::NoPreviousRevision(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The Deployment controller. Build it from a manager's informers and add it to the
@@ -212,72 +230,4 @@ fn ignore_not_found<T>(result: Result<T, ApiError>) -> Result<(), ApiError> {
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Rolls the Deployment `name` back to the template of `to_revision` (default: the
-/// revision before the current one), as a new revision. Refuses a paused Deployment
-/// and a revision that does not exist.
-///
-/// The controller writes the Deployment's status all through a rollout, so the
-/// guarded write here can lose a race; it then starts over from a fresh read, after
-/// a pause (up to 16 attempts in about 2 s).
-pub async fn rollback(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    to_revision: Option<u64>,
-) -> Result<Deployment, DeploymentError> {
-    const ATTEMPTS: u32 = 16;
-    let mut attempt = 1;
-    loop {
-        match rollback_once(client, namespace, name, to_revision).await {
-            Err(DeploymentError::Api(e)) if e.is_conflict() && attempt < ATTEMPTS => {
-                // A short, growing pause lets a burst of status writes pass.
-                let pause = Duration::from_millis(5 << attempt.min(5));
-                tokio::time::sleep(pause).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn rollback_once(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    to_revision: Option<u64>,
-) -> Result<Deployment, DeploymentError> {
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-    let d = deployments.get(name).await?;
-    if d.spec.paused {
-        return Err(DeploymentError::Paused(d.object_key()));
-    }
-    let owned: Vec<Arc<ReplicaSet>> = replicasets
-        .list(&orchestra_core::ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .controller_ref()
-                .is_some_and(|r| r.uid == d.uid())
-        })
-        .map(Arc::new)
-        .collect();
-    let template = without_hash(&d.spec.template);
-    let current = find_new(&template, &owned)
-        .map(|rs| revision::revision(rs))
-        .unwrap_or(0);
-    let target = revision::rollback_target(&owned, current, to_revision).ok_or(
-        DeploymentError::NoSuchRevision {
-            name: d.object_key(),
-            revision: to_revision.unwrap_or(0),
-        },
-    )?;
-    let restored = without_hash(&target.spec.template);
-    let mut updated = d.clone();
-    updated.spec.template = restored;
-    Ok(deployments.update(&updated).await?)
 }

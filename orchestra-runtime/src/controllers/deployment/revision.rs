@@ -18,7 +18,7 @@ pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
 /// The annotation saying why a revision was made (`kubectl rollout history` shows it).
 /// The user sets it on the Deployment; the controller copies it onto the ReplicaSet of
-/// the current template.
+/// the current template, and a rollback brings the restored revision's back.
 pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
 
 /// A short, stable hash of a pod template (and the collision count), in Kubernetes'
