@@ -627,3 +627,188 @@ async fn a_lagging_cache_is_no_hash_collision() {
     assert_eq!(rss.len(), 2, "the squatter and the Deployment's own");
     assert!(rss.iter().any(|rs| rs.name_any() != name));
 }
+
+/// What `kubectl rollout history` reads: each ReplicaSet's revision and change cause,
+/// and on the Deployment the revision it runs.
+#[tokio::test(start_paused = true)]
+async fn the_deployment_and_its_replicasets_record_revisions_and_change_causes() {
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment(4, "web-server:1");
+    d.metadata
+        .annotations
+        .insert(CHANGE_CAUSE.into(), "first release".into());
+    deployments.create(&d).await.unwrap();
+    let d = drive(&client, Duration::from_secs(60), |_| false).await;
+    assert_eq!(
+        d.metadata.annotations.get(REVISION).map(String::as_str),
+        Some("1")
+    );
+
+    deployments
+        .update_with("web", |d| {
+            d.spec.template.spec.containers[0].image = "web-server:2".into();
+            d.metadata
+                .annotations
+                .insert(CHANGE_CAUSE.into(), "image web-server:2".into());
+        })
+        .await
+        .unwrap();
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert!(is_complete(&d, d.status.as_ref().unwrap()));
+    assert_eq!(
+        d.metadata.annotations.get(REVISION).map(String::as_str),
+        Some("2")
+    );
+    let mut history: Vec<(String, String, String)> =
+        Api::<ReplicaSet>::namespaced(client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|rs| {
+                let annotation = |key: &str| rs.metadata.annotations.get(key).cloned();
+                (
+                    annotation(REVISION).unwrap_or_default(),
+                    rs.spec.template.spec.containers[0].image.clone(),
+                    annotation(CHANGE_CAUSE).unwrap_or_default(),
+                )
+            })
+            .collect();
+    history.sort();
+    assert_eq!(
+        history,
+        [
+            ("1".into(), "web-server:1".into(), "first release".into()),
+            (
+                "2".into(),
+                "web-server:2".into(),
+                "image web-server:2".into()
+            ),
+        ]
+    );
+    stop.cancel();
+}
+
+/// `kubectl rollout undo [--to-revision=N]` as `Api<Deployment>::rollback`: the previous
+/// revision by default, a named one on request, "skipped" when the template already is
+/// that revision's, and NotFound-style errors for what does not exist.
+#[tokio::test(start_paused = true)]
+async fn rollback_on_the_deployment_api_mirrors_rollout_undo() {
+    use orchestra::core::ResourceExt;
+    use orchestra::runtime::controllers::{DeploymentError, DeploymentExt, RollbackOutcome};
+
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+    let (client, _) = memory_client();
+    let stop = start(&client);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment(4, "web-server:1");
+    d.metadata
+        .annotations
+        .insert(CHANGE_CAUSE.into(), "release 1".into());
+    deployments.create(&d).await.unwrap();
+    drive(&client, Duration::from_secs(60), |_| false).await;
+    let err = deployments.rollback("web", None).await.unwrap_err();
+    assert!(
+        matches!(err, DeploymentError::NoPreviousRevision(_)) && err.is_not_found(),
+        "{err}"
+    );
+    for release in 2..=3 {
+        deployments
+            .update_with("web", |d| {
+                d.spec.template.spec.containers[0].image = format!("web-server:{release}");
+                d.metadata
+                    .annotations
+                    .insert(CHANGE_CAUSE.into(), format!("release {release}"));
+            })
+            .await
+            .unwrap();
+        drive(&client, Duration::from_secs(120), |_| false).await;
+    }
+
+    let err = deployments.rollback("web", Some(42)).await.unwrap_err();
+    assert!(
+        err.is_not_found() && err.to_string().contains("no revision 42"),
+        "{err}"
+    );
+    let err = deployments.rollback("nobody", None).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+
+    let before = deployments.get("web").await.unwrap();
+    let skipped = deployments.rollback("web", Some(3)).await.unwrap();
+    assert!(skipped.is_skipped(), "{skipped}");
+    assert_eq!(skipped.revision(), 3);
+    assert!(
+        skipped.to_string().contains("skipped rollback"),
+        "{skipped}"
+    );
+    assert_eq!(
+        deployments
+            .get("web")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        before.metadata.resource_version,
+        "a skipped rollback writes nothing"
+    );
+
+    // By default, the previous revision; its change cause comes back with it.
+    let undone = deployments.rollback("web", None).await.unwrap();
+    let RollbackOutcome::RolledBack {
+        revision,
+        deployment,
+    } = &undone
+    else {
+        panic!("rolled back: {undone}");
+    };
+    assert_eq!(*revision, 2);
+    assert_eq!(
+        deployment.spec.template.spec.containers[0].image,
+        "web-server:2"
+    );
+    assert_eq!(deployment.metadata.annotations[CHANGE_CAUSE], "release 2");
+    assert_eq!(
+        undone.to_string(),
+        "deployment default/web rolled back to revision 2"
+    );
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert!(is_complete(&d, d.status.as_ref().unwrap()));
+    assert_eq!(
+        d.metadata.annotations[REVISION], "4",
+        "the restored template is new"
+    );
+    assert!(
+        live_pods(&client)
+            .await
+            .iter()
+            .all(|p| image_of(p) == "web-server:2")
+    );
+
+    // --to-revision: revision 1 is still kept in the history.
+    let to_first = deployments.rollback("web", Some(1)).await.unwrap();
+    assert_eq!((to_first.is_skipped(), to_first.revision()), (false, 1));
+    let d = drive(&client, Duration::from_secs(120), |_| false).await;
+    assert_eq!(d.metadata.annotations[REVISION], "5");
+    assert_eq!(d.metadata.annotations[CHANGE_CAUSE], "release 1");
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let current = sets.iter().find(|rs| rs.replicas() == 4).unwrap();
+    assert_eq!(current.metadata.annotations[REVISION], "5");
+    assert_eq!(current.metadata.annotations[CHANGE_CAUSE], "release 1");
+    assert_eq!(
+        current.spec.template.spec.containers[0].image,
+        "web-server:1",
+        "{}",
+        current.name_any()
+    );
+    stop.cancel();
+}

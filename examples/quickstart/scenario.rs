@@ -6,7 +6,7 @@
 //! | `kubectl scale --replicas=2000 my-web-server` | `Api<Deployment>::update_with` |
 //! | `kubectl autoscale ...` | `Api<HorizontalPodAutoscaler>::create` |
 //! | `kubectl set image ...` / `rollout status` | `update_with` + the Deployment's status |
-//! | `kubectl rollout undo my-web-server` | `controllers::rollback` |
+//! | `kubectl rollout undo my-web-server` | `Api<Deployment>::rollback` (`DeploymentExt`) |
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,9 +17,9 @@ use orchestra::core::kinds::{
     IntOrString, Node, Pod, PodPhase, ReplicaSet,
 };
 use orchestra::core::{Api, DeleteParams, ListParams, LogOptions, ResourceExt};
+use orchestra::runtime::controllers::DeploymentExt;
 use orchestra::runtime::controllers::deployment::revision::revision;
 use orchestra::runtime::controllers::deployment::rolling::fenceposts;
-use orchestra::runtime::controllers::rollback;
 
 use crate::args::RuntimeKind;
 use crate::narrate::{Narrator, Step};
@@ -114,10 +114,10 @@ pub async fn run(demo: &Demo) -> Result<(), BoxError> {
 
     let step = narrator.step("roll back to the previous revision", n as u64);
     availability.mark();
-    let rolled = rollback(demo.cluster.client(), "default", APP, None).await?;
+    let rolled = deployments.rollback(APP, None).await?;
     step.say(format!(
-        "template back to {}",
-        rolled.spec.template.spec.containers[0].image
+        "{rolled}: template back to {}",
+        rolled.deployment().spec.template.spec.containers[0].image
     ));
     rollout_status(&deployments, &step).await?;
     let low = availability.min_since_mark()?;

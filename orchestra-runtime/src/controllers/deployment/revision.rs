@@ -1,5 +1,5 @@
 //! ReplicaSets as a Deployment's revisions: the template hash that names them, the
-//! revision annotation that orders them, and which ones history keeps.
+//! annotations that order and describe them, and which ones history keeps.
 
 use std::sync::Arc;
 
@@ -10,8 +10,16 @@ use crate::stable_hash::stable_hash;
 
 /// The label (on the ReplicaSet, its selector and its pods) carrying the template hash.
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
-/// The annotation carrying a ReplicaSet's revision number.
+/// The annotation carrying a ReplicaSet's revision number, and on the Deployment the
+/// revision of its current template.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+/// The annotation recording the Deployment size a ReplicaSet was last scaled for; a
+/// mismatch means the Deployment was scaled, not updated.
+pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
+/// The annotation saying why a revision was made (`kubectl rollout history` shows it).
+/// The user sets it on the Deployment; the controller copies it onto the ReplicaSet of
+/// the current template, and a rollback brings the restored revision's back.
+pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
 
 /// A short, stable hash of a pod template (and the collision count), in Kubernetes'
 /// alphabet so it is safe in names and label values.
