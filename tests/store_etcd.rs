@@ -1,16 +1,18 @@
 //! EtcdStore against real etcd started by the test on free loopback ports: the Store
-//! conformance suite, unchanged; key prefixes; and losing the leader of a three-member
-//! cluster in the middle of writes and a watch.
+//! conformance suite, unchanged; key prefixes; losing the leader of a three-member
+//! cluster in the middle of writes and a watch; and what writes cut off by losing the
+//! leader, then the quorum, report about whether they took effect.
 //!
 //! Needs the `etcd` binary (Debian: `etcd-server`). Without it the tests say loudly
 //! that they were skipped — except under CI (`CI` set), where that is a failure.
 #![cfg(feature = "etcd")]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use orchestra::core::Store;
+use orchestra::core::{KeyValue, Store, StoreError};
 use orchestra::store::testing::{self, EtcdCluster, etcd_installed};
 use orchestra::store::{EtcdStore, EtcdStoreConfig};
 
@@ -74,21 +76,24 @@ async fn key_prefixes_keep_clusters_apart() {
     );
 }
 
+/// Waits up to 10 s for the live members to agree on a leader, and returns its index.
+async fn leader_of(cluster: &EtcdCluster) -> usize {
+    for _ in 0..100 {
+        if let Some(leader) = cluster.leader() {
+            return leader;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the cluster elected no leader");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_and_watches_survive_losing_the_leader() {
     if !etcd_available() {
         return;
     }
     let mut cluster = EtcdCluster::start(3).await;
-    let mut leader = None;
-    for _ in 0..100 {
-        leader = cluster.leader();
-        if leader.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let leader = leader.expect("the cluster elected a leader");
+    let leader = leader_of(&cluster).await;
     let store = Arc::new(
         EtcdStore::connect(EtcdStoreConfig::new(cluster.endpoints()).key_prefix("/ha"))
             .await
@@ -97,19 +102,32 @@ async fn writes_and_watches_survive_losing_the_leader() {
     let start = store.current_revision().await.unwrap();
     let mut watch = store.watch(b"/w/", start).await.unwrap();
 
-    let mut written = Vec::new();
+    let mut created = Vec::new();
     for i in 0..200 {
         if i == 50 {
             cluster.members[leader].kill();
         }
-        let kv = store
-            .create(
-                format!("/w/{i:03}").as_bytes(),
-                bytes::Bytes::from_static(b"x"),
-            )
+        let key = format!("/w/{i:03}");
+        match store
+            .create(key.as_bytes(), bytes::Bytes::from_static(b"x"))
             .await
-            .expect("a write outlives the election");
-        written.push(kv.mod_revision);
+        {
+            Ok(kv) => created.push(kv.mod_revision),
+            // A write in flight when the leader went may or may not have landed.
+            Err(e) if e.is_outcome_unknown() && i < 100 => {}
+            Err(e) => panic!("write {i}, long after the election, failed: {e}"),
+        }
+    }
+    // What the watch must deliver up to the list's revision is every key there then,
+    // which includes the unknown writes that landed.
+    let listed = store.list(b"/w/", Default::default()).await.unwrap();
+    let mut written: Vec<_> = listed.kvs.iter().map(|kv| kv.mod_revision).collect();
+    written.sort_unstable();
+    for revision in &created {
+        assert!(
+            written.contains(revision),
+            "a create that succeeded is there"
+        );
     }
     let mut seen = Vec::new();
     while seen.len() < written.len() {
@@ -122,6 +140,164 @@ async fn writes_and_watches_survive_losing_the_leader() {
         );
     }
     assert_eq!(seen, written, "the watch resumed without gaps or repeats");
+}
+
+/// What one create of the fault run below returned.
+#[derive(Debug)]
+enum Outcome {
+    Created(KeyValue),
+    Unavailable,
+    Unknown,
+}
+
+/// Counts of the fault run's outcomes so far, for its phases to wait on.
+#[derive(Default)]
+struct Tally {
+    created: AtomicUsize,
+    unavailable: AtomicUsize,
+}
+
+/// Waits until `done` holds, checking every 50 ms, for at most `limit`; says whether it
+/// came true.
+async fn until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_cut_off_by_losing_the_leader_say_whether_they_took_effect() {
+    if !etcd_available() {
+        return;
+    }
+    const WRITERS: usize = 8;
+    let mut cluster = EtcdCluster::start(3).await;
+    let first_leader = leader_of(&cluster).await;
+    // A request that gets no answer in 3 s is given up (as unknown) sooner than etcd's
+    // own 7 s wait, to keep the run short.
+    let config = EtcdStoreConfig::new(cluster.endpoints())
+        .key_prefix("/outcome")
+        .request_timeout(Duration::from_secs(3));
+    let store = Arc::new(EtcdStore::connect(config).await.unwrap());
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, tally, stop) = (store.clone(), tally.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let key = format!("/o/{w}/{i:06}");
+                    let value = bytes::Bytes::from(key.clone());
+                    let outcome = match store.create(key.as_bytes(), value).await {
+                        Ok(kv) => {
+                            tally.created.fetch_add(1, Ordering::Relaxed);
+                            Outcome::Created(kv)
+                        }
+                        Err(StoreError::Unavailable { .. }) => {
+                            tally.unavailable.fetch_add(1, Ordering::Relaxed);
+                            Outcome::Unavailable
+                        }
+                        Err(StoreError::OutcomeUnknown { .. }) => Outcome::Unknown,
+                        // Every key is new: AlreadyExists would be a retry meeting its own
+                        // first attempt, the fault this test guards against.
+                        Err(e) => panic!("create {key}: {e}"),
+                    };
+                    outcomes.push((key, outcome));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let created = || tally.created.load(Ordering::Relaxed);
+
+    // Lose the leader with writes in flight; the cluster elects another and goes on.
+    assert!(until(Duration::from_secs(10), || created() >= 200).await);
+    cluster.members[first_leader].kill();
+    let second_leader = leader_of(&cluster).await;
+    let before = created();
+    assert!(
+        until(Duration::from_secs(20), || created() >= before + 200).await,
+        "writes go on under the new leader"
+    );
+
+    // Lose that leader too: one member is left, without a quorum, so writes can only
+    // fail, and those it turns away ("no leader") must come back as Unavailable.
+    cluster.members[second_leader].kill();
+    assert!(
+        until(Duration::from_secs(30), || {
+            tally.unavailable.load(Ordering::Relaxed) >= WRITERS
+        })
+        .await,
+        "writes without a quorum fail as Unavailable"
+    );
+
+    // Bring both back on their data: the quorum returns and writes succeed again.
+    cluster.members[first_leader].restart();
+    cluster.members[second_leader].restart();
+    let before = created();
+    assert!(
+        until(Duration::from_secs(30), || created() >= before + 200).await,
+        "writes resume once the quorum is back"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes = std::collections::BTreeMap::new();
+    for writer in writers {
+        outcomes.extend(writer.await.expect("a writer failed"));
+    }
+
+    // An unknown write can still land after its error, even seconds later (a proposal
+    // that reached the leader late), so only the final state says which did.
+    let listed = store.list(b"/o/", Default::default()).await.unwrap();
+    let stored: std::collections::BTreeMap<String, KeyValue> = listed
+        .kvs
+        .into_iter()
+        .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv))
+        .collect();
+    let (mut created, mut unavailable, mut landed, mut lost) = (0, 0, 0, 0);
+    for (key, outcome) in &outcomes {
+        match outcome {
+            Outcome::Created(kv) => {
+                created += 1;
+                assert_eq!(
+                    stored.get(key),
+                    Some(kv),
+                    "{key} was created, so it is there"
+                );
+            }
+            Outcome::Unavailable => {
+                unavailable += 1;
+                assert_eq!(
+                    stored.get(key),
+                    None,
+                    "{key} failed as Unavailable, so it must not have been applied"
+                );
+                assert_eq!(store.get(key.as_bytes()).await.unwrap(), None);
+            }
+            Outcome::Unknown if stored.contains_key(key) => landed += 1,
+            Outcome::Unknown => lost += 1,
+        }
+    }
+    for key in stored.keys() {
+        assert!(
+            outcomes.contains_key(key),
+            "{key} is there, but no create wrote it"
+        );
+    }
+    eprintln!(
+        "{} creates: {created} created, {unavailable} Unavailable (none applied), {} \
+         OutcomeUnknown ({landed} applied, {lost} not)",
+        outcomes.len(),
+        landed + lost,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,9 +193,28 @@ pub enum StoreError {
     Invalid(String),
     /// The backend cannot serve the request right now (connection lost, no leader,
     /// shutting down). Retrying later may succeed.
+    ///
+    /// For a write this is a promise: the write was not applied and never will be, so
+    /// it can be sent again as it is. A backend that cannot promise that answers
+    /// [`StoreError::OutcomeUnknown`] instead.
     #[error("store unavailable: {message}")]
     Unavailable {
         /// What went wrong.
+        message: String,
+        /// The underlying cause, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A write failed in a way that leaves its outcome unknown: it may have been
+    /// applied, or may still be, or may never be (a timeout after the request was sent,
+    /// the connection lost while it was in flight, a replicated backend's leader lost
+    /// before it answered). Retrying later may succeed, but not blindly: read the key
+    /// first, or expect to meet the write's own effect (a repeated create finding
+    /// [`StoreError::AlreadyExists`], a repeated guarded update a
+    /// [`StoreError::Conflict`]). Reads never fail this way.
+    #[error("write outcome unknown: {message}")]
+    OutcomeUnknown {
+        /// The write (operation and key) and what went wrong.
         message: String,
         /// The underlying cause, if any.
         #[source]
@@ -238,9 +257,29 @@ impl StoreError {
         }
     }
 
-    /// Whether retrying the same request later may succeed.
+    /// Build [`StoreError::OutcomeUnknown`] with no underlying cause.
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        StoreError::OutcomeUnknown {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Whether retrying later may succeed: [`StoreError::Unavailable`] (nothing was
+    /// applied; send the same request again) and [`StoreError::OutcomeUnknown`] (the
+    /// write may have been applied; see [`StoreError::is_outcome_unknown`]).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::OutcomeUnknown { .. }
+        )
+    }
+
+    /// Whether this is [`StoreError::OutcomeUnknown`]: a write that may or may not have
+    /// been applied, so a retry must first find out (or tolerate meeting its own
+    /// effect).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, StoreError::OutcomeUnknown { .. })
     }
 
     /// Whether a write may or may not have been applied (placeholder until the etcd
@@ -276,6 +315,23 @@ pub fn prefix_range_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// watch that starts after the write returned observes it. Run
 /// `orchestra_store::testing::run_all` against an implementation to check it keeps
 /// these contracts.
+///
+/// # Failed writes
+///
+/// A write (`create`, `update`, `delete`, `compact`) that fails for want of the
+/// backend, rather than because of the request, fails in one of two ways, and the
+/// caller relies on the difference:
+///
+/// - [`StoreError::Unavailable`] only when the backend knows the write was not applied
+///   and will not be (it was refused before it could take effect, or never sent).
+///   Sending it again is safe.
+/// - [`StoreError::OutcomeUnknown`] when the backend cannot know: the request may have
+///   taken effect, or may still take effect, even though no answer came back. A
+///   backend must never report such a write as `Unavailable`; when in doubt, it is
+///   unknown.
+///
+/// Reads (`get`, `list`, `watch`, `current_revision`, `compact_revision`) change
+/// nothing, so they fail with `Unavailable` and never with `OutcomeUnknown`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Returns the current state of `key`, or `None` if it does not exist.
@@ -299,6 +355,9 @@ pub trait Store: Send + Sync + 'static {
     /// Contract: fails with [`StoreError::AlreadyExists`] if the key exists; otherwise
     /// returns only after the write is durable for this backend, with `version` 1 and
     /// `create_revision == mod_revision` strictly greater than every earlier revision.
+    /// Fails with [`StoreError::Unavailable`] only if the key was certainly not created,
+    /// and with [`StoreError::OutcomeUnknown`] if it may have been (see
+    /// [Failed writes](Store#failed-writes)).
     async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError>;
 
     /// Replaces the value of `key` if its `mod_revision` is `expected_mod_revision`.
@@ -307,7 +366,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`] (carrying the current mod_revision) if it was changed
     /// since; otherwise returns the new state, with a fresh revision and `version`
     /// incremented. Of many concurrent updates with the same expectation exactly one
-    /// succeeds.
+    /// succeeds. Fails with [`StoreError::Unavailable`] only if the value was certainly
+    /// not replaced, and with [`StoreError::OutcomeUnknown`] if it may have been.
     async fn update(
         &self,
         key: &[u8],
@@ -320,6 +380,8 @@ pub trait Store: Send + Sync + 'static {
     /// Contract: fails with [`StoreError::NotFound`] if the key does not exist and with
     /// [`StoreError::Conflict`] if the guard does not match; otherwise returns the state
     /// the key had just before the deletion, and the deletion takes a fresh revision.
+    /// Fails with [`StoreError::Unavailable`] only if the key was certainly not deleted,
+    /// and with [`StoreError::OutcomeUnknown`] if it may have been.
     async fn delete(
         &self,
         key: &[u8],
@@ -350,7 +412,9 @@ pub trait Store: Send + Sync + 'static {
     /// `>= revision` and watches after `revision` still work, and older ones fail with
     /// [`StoreError::Compacted`]. Compacting at or below the previous compaction point
     /// is a no-op; beyond the current revision fails with
-    /// [`StoreError::FutureRevision`].
+    /// [`StoreError::FutureRevision`]. Fails with [`StoreError::Unavailable`] only if
+    /// the history was certainly not discarded, and with [`StoreError::OutcomeUnknown`]
+    /// if it may have been.
     async fn compact(&self, revision: Revision) -> Result<(), StoreError>;
 
     /// Returns the current revision: the revision of the latest write (0 if none).
@@ -370,6 +434,21 @@ mod tests {
         assert_eq!(prefix_range_end(b"/a\xff"), Some(b"/b".to_vec()));
         assert_eq!(prefix_range_end(b"\xff\xff"), None);
         assert_eq!(prefix_range_end(b""), None);
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_transient_and_says_so() {
+        let unknown = StoreError::outcome_unknown("create /a: connection lost");
+        assert!(unknown.is_transient());
+        assert!(unknown.is_outcome_unknown());
+        assert_eq!(
+            unknown.to_string(),
+            "write outcome unknown: create /a: connection lost"
+        );
+        let unavailable = StoreError::unavailable("no leader");
+        assert!(unavailable.is_transient());
+        assert!(!unavailable.is_outcome_unknown());
+        assert!(!StoreError::already_exists(b"/a").is_transient());
     }
 
     #[test]

@@ -9,7 +9,14 @@
 //! so the point is found by bisecting with count-only reads.
 //! Every key is stored under a configurable prefix, so several clusters can share one
 //! etcd.
+//!
+//! A failed write is sorted by what its error says about its outcome (in `failures`):
+//! certainly not applied (sent again to the next member, and
+//! [`StoreError::Unavailable`] once the retries run out), refused for good, or unknown
+//! ([`StoreError::OutcomeUnknown`], returned at once: sending it again could apply it
+//! twice). Reads change nothing and are retried on any failure of the member.
 
+mod failures;
 mod members;
 
 use std::sync::Arc;
@@ -18,12 +25,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions,
-    Txn, TxnOp, TxnOpResponse, WatchOptions,
+    Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions, Txn,
+    TxnOp, TxnOpResponse, WatchOptions,
 };
+use failures::{RETRIES, retrying, unavailable, write_error, writing};
 use futures::StreamExt;
 use members::Members;
-use orchestra_core::store::prefix_range_end;
+use orchestra_core::store::{display_key, prefix_range_end};
 use orchestra_core::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
 };
@@ -145,69 +153,6 @@ impl std::fmt::Debug for EtcdStore {
     }
 }
 
-/// How many times a request that failed for want of a reachable leader is retried (with
-/// backoff from 50 ms doubling to 1 s: about 8 s in all, longer than an etcd election).
-const RETRIES: u32 = 12;
-
-/// Whether `e` means "try again": the connection or the member failed, not the request.
-fn is_transient(e: &etcd_client::Error) -> bool {
-    match e {
-        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
-        etcd_client::Error::GRpcStatus(status) => {
-            // `Cancelled` with a transport error underneath is the connection to a
-            // member that went away (seen when the leader is killed mid-request), not
-            // a cancel of ours: another member answers the retry.
-            let connection_lost = status.code() == tonic::Code::Cancelled
-                && std::error::Error::source(status).is_some();
-            (connection_lost
-                || matches!(
-                    status.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Unknown
-                        | tonic::Code::Aborted
-                ))
-                && !status.message().contains("revision")
-        }
-        _ => false,
-    }
-}
-
-/// Runs `op` on the pinned member, retrying transient failures with backoff on the
-/// next member. A write that failed after reaching etcd may have been applied: its
-/// retry then reports the conflict it meets, as any client of a replicated store must
-/// expect.
-async fn retrying<T, Fut>(
-    members: &Members,
-    mut op: impl FnMut(Client) -> Fut,
-) -> Result<T, etcd_client::Error>
-where
-    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
-{
-    let mut delay = Duration::from_millis(50);
-    let mut attempt = 0;
-    loop {
-        let (member, client) = members.pinned();
-        match op(client).await {
-            Err(e) if attempt < RETRIES && is_transient(&e) => {
-                attempt += 1;
-                members.fail_over(member);
-                tracing::debug!(error = %e, attempt, "etcd request failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn unavailable(e: etcd_client::Error) -> StoreError {
-    StoreError::Unavailable {
-        message: "etcd request failed".to_owned(),
-        source: Some(Box::new(e)),
-    }
-}
-
 /// A key no object uses (store keys never contain NUL), read to learn revisions.
 const PROBE_KEY: &[u8] = b"\0orchestra-probe";
 
@@ -218,9 +163,16 @@ fn rev(r: i64) -> Revision {
 impl EtcdStore {
     /// Connects to etcd.
     pub async fn connect(config: EtcdStoreConfig) -> Result<Self, StoreError> {
+        // With `require_leader`, a member that knows no leader refuses every request at
+        // once ("etcdserver: no leader", before the request reaches the server), which
+        // certainly did not apply it; without it, the member holds a write until its
+        // own deadline and answers one that cannot be told from a write cut off after
+        // being proposed. It also ends watches on a member cut off from the leader for
+        // three election timeouts, which the watch here resumes on another member.
         let mut options = ConnectOptions::new()
             .with_connect_timeout(config.connect_timeout)
-            .with_timeout(config.request_timeout);
+            .with_timeout(config.request_timeout)
+            .with_require_leader(true);
         if let Some((name, password)) = &config.user {
             options = options.with_user(name.clone(), password.clone());
         }
@@ -337,10 +289,11 @@ impl EtcdStore {
         Ok(resp.header().map_or(0, |h| rev(h.revision())))
     }
 
-    /// Runs a guarded write: `guard` holds, then `then` runs; otherwise the key is read
-    /// to explain why.
+    /// Runs the guarded write `operation` of `key`: `guard` holds, then `then` runs;
+    /// otherwise the key is read to explain why.
     async fn guarded(
         &self,
+        operation: &str,
         key: &[u8],
         guard: Compare,
         then: TxnOp,
@@ -350,12 +303,12 @@ impl EtcdStore {
             .when([guard])
             .and_then([then])
             .or_else([TxnOp::get(full, None)]);
-        let resp = retrying(&self.members, |client| {
+        let resp = writing(&self.members, false, |client| {
             let (mut kv, txn) = (client.kv_client(), txn.clone());
             async move { kv.txn(txn).await }
         })
         .await
-        .map_err(unavailable)?;
+        .map_err(|failed| write_error(format!("{operation} {}", display_key(key)), failed))?;
         let revision = resp.header().map_or(0, |h| rev(h.revision()));
         Ok((resp.succeeded(), revision, resp.op_responses()))
     }
@@ -449,7 +402,7 @@ impl Store for EtcdStore {
         let full = self.full(key);
         let guard = Compare::create_revision(full.clone(), CompareOp::Equal, 0);
         let (ok, revision, _) = self
-            .guarded(key, guard, TxnOp::put(full, value.to_vec(), None))
+            .guarded("create", key, guard, TxnOp::put(full, value.to_vec(), None))
             .await?;
         if !ok {
             return Err(StoreError::already_exists(key));
@@ -477,7 +430,7 @@ impl Store for EtcdStore {
             value.to_vec(),
             Some(PutOptions::new().with_prev_key()),
         );
-        let (ok, revision, responses) = self.guarded(key, guard, put).await?;
+        let (ok, revision, responses) = self.guarded("update", key, guard, put).await?;
         if !ok {
             return Err(match self.current_of(&responses) {
                 None => StoreError::not_found(key),
@@ -507,7 +460,7 @@ impl Store for EtcdStore {
             Some(r) => Compare::mod_revision(full, CompareOp::Equal, r as i64),
             None => Compare::create_revision(full, CompareOp::Greater, 0),
         };
-        let (ok, _, responses) = self.guarded(key, guard, delete).await?;
+        let (ok, _, responses) = self.guarded("delete", key, guard, delete).await?;
         if !ok {
             return Err(match (self.current_of(&responses), expected) {
                 (None, _) => StoreError::not_found(key),
@@ -561,19 +514,22 @@ impl Store for EtcdStore {
         if revision <= self.probe_compact_revision().await? {
             return Ok(());
         }
-        let compacted = retrying(&self.members, |client| async move {
-            client.kv_client().compact(revision as i64, None).await
-        });
-        match compacted.await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.to_string()
-                    .contains("required revision has been compacted") =>
-            {
-                Ok(())
+        // Compacting is repeatable: a second compaction at the same revision is a
+        // no-op, answered "required revision has been compacted", which is success.
+        let compacted = writing(&self.members, true, |client| async move {
+            match client.kv_client().compact(revision as i64, None).await {
+                Err(e)
+                    if e.to_string()
+                        .contains("required revision has been compacted") =>
+                {
+                    Ok(())
+                }
+                other => other.map(drop),
             }
-            Err(e) => Err(unavailable(e)),
-        }
+        });
+        compacted
+            .await
+            .map_err(|failed| write_error(format!("compact at revision {revision}"), failed))
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {

@@ -53,6 +53,12 @@ pub type DurableStoreConfig = MemoryStoreConfig;
 /// and checks it: a damaged file or one that is not a store fails with
 /// [`StoreError::Corrupt`] naming the file.
 ///
+/// It never fails a write with [`StoreError::OutcomeUnknown`]: the writer learns each
+/// commit's result before it answers, and a write whose commit failed answers
+/// [`StoreError::Unavailable`] and is not in the running store. (One edge this cannot
+/// rule out: if the disk fails in the last step of a redb commit, after the new header
+/// was written, the write can still be found on disk when the store is next opened.)
+///
 /// Cheap to clone; clones share the same store. When the last clone is dropped, the
 /// writer finishes the batch it is committing and the file is closed.
 ///

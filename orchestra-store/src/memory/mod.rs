@@ -126,6 +126,9 @@ impl MemoryStoreConfig {
 /// (etcd's wire protocol reads 0 as "no limit", so an etcd mapping must special-case it). Past reads cost a binary search per key; current reads and writes
 /// one ordered-map lookup each.
 ///
+/// A write is applied under the lock before it returns, or not at all, so this store
+/// always knows its outcome: it never fails with [`StoreError::OutcomeUnknown`].
+///
 /// ```
 /// use bytes::Bytes;
 /// use orchestra_core::{ListOptions, Store};

@@ -1,6 +1,7 @@
 //! Throwaway etcd servers for tests and benchmarks: one member or a three-member
 //! cluster on free loopback ports, in a temporary directory, stopped and removed on
-//! drop.
+//! drop. A member can be killed and restarted on its data, as a crash and a reboot
+//! would.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,20 +11,46 @@ use std::time::Duration;
 use crate::{EtcdStore, EtcdStoreConfig};
 use orchestra_core::Store;
 
-/// One running etcd member.
+/// One etcd member: running, or killed and ready to restart.
 #[derive(Debug)]
 pub struct EtcdMember {
     child: Child,
+    /// How it was started, to start it again the same way.
+    command: Vec<String>,
     dir: PathBuf,
     /// Its client URL, e.g. `http://127.0.0.1:40123`.
     pub endpoint: String,
 }
 
 impl EtcdMember {
-    /// Stops the member at once (SIGKILL), as a crash would.
+    /// Starts `etcd` with `command` (its arguments after `--data-dir dir`).
+    fn spawn(command: &[String], dir: &PathBuf) -> Child {
+        Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(command)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd starts")
+    }
+
+    /// Stops the member at once (SIGKILL), as a crash would. Its data stays.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts a killed member again on its data, as a machine coming back would: it
+    /// rejoins the cluster it was part of. Does nothing to a member that is running.
+    ///
+    /// # Panics
+    /// If `etcd` cannot be started.
+    pub fn restart(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        self.child = Self::spawn(&self.command, &self.dir);
     }
 }
 
@@ -77,33 +104,30 @@ impl EtcdCluster {
                 .join(format!("orchestra-etcd-{}-{client}", std::process::id()));
             let endpoint = format!("http://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
-            let child = Command::new("etcd")
-                .args(["--name", &format!("m{i}"), "--data-dir"])
-                .arg(&dir)
-                .args([
-                    "--listen-client-urls",
-                    &endpoint,
-                    "--advertise-client-urls",
-                    &endpoint,
-                ])
-                .args([
-                    "--listen-peer-urls",
-                    &peer_url,
-                    "--initial-advertise-peer-urls",
-                    &peer_url,
-                ])
-                .args([
-                    "--initial-cluster",
-                    &initial,
-                    "--initial-cluster-state",
-                    "new",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("etcd starts");
+            // On a restart etcd reads the cluster from its data and ignores the
+            // `--initial-*` flags, so the same command serves both.
+            let command: Vec<String> = [
+                "--name",
+                &format!("m{i}"),
+                "--listen-client-urls",
+                &endpoint,
+                "--advertise-client-urls",
+                &endpoint,
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+                "--initial-cluster",
+                &initial,
+                "--initial-cluster-state",
+                "new",
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let child = EtcdMember::spawn(&command, &dir);
             members.push(EtcdMember {
                 child,
+                command,
                 dir,
                 endpoint,
             });
