@@ -281,12 +281,6 @@ impl StoreError {
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self, StoreError::OutcomeUnknown { .. })
     }
-
-    /// Whether a write may or may not have been applied (placeholder until the etcd
-    /// classification lands).
-    pub fn is_outcome_unknown(&self) -> bool {
-        false
-    }
 }
 
 /// Renders a key for error messages and logs.

@@ -522,9 +522,7 @@ mod tests {
             ApiError::unsupported_media_type("patch type application/apply-patch+yaml"),
             ApiError::gone(5, 10),
             ApiError::method_not_allowed("events have no status"),
-            ApiError::Timeout(ErrorBody::message(
-                "store: create /x: request timed out (the write may or may not have been applied)",
-            )),
+            ApiError::from_store(&StoreError::outcome_unknown("create /x: request timed out")),
             ApiError::from_store(&StoreError::unavailable("no leader")),
             ApiError::internal("cannot decode stored Pod at /registry/pods/default/x"),
             ApiError::Other {
