@@ -10,6 +10,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -56,9 +57,37 @@ impl<K: Resource> TypedObject for K {
     }
 }
 
+impl<K: Resource> TypedObject for Arc<K> {
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        encode_with_type(&**self)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        Resource::meta(&**self)
+    }
+
+    fn kind(&self) -> &'static str {
+        K::KIND
+    }
+}
+
 impl ObjectBody {
     /// A body holding `obj` itself.
     pub fn from_object<K: Resource>(obj: K) -> ObjectBody {
+        ObjectBody(Repr::Typed(Box::new(obj)))
+    }
+
+    /// A body sharing `obj`: in one process, every reader of the body shares the one
+    /// object (an owned read clones it only if others still hold it).
+    pub fn from_shared<K: Resource>(obj: Arc<K>) -> ObjectBody {
         ObjectBody(Repr::Typed(Box::new(obj)))
     }
 
@@ -76,16 +105,42 @@ impl ObjectBody {
                     let any = typed.into_any();
                     return Ok(*any.downcast::<K>().expect("checked with is::<K>"));
                 }
+                if typed.as_any().is::<Arc<K>>() {
+                    let any = typed.into_any();
+                    let shared = *any.downcast::<Arc<K>>().expect("checked with is::<Arc<K>>");
+                    return Ok(Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone()));
+                }
                 serde_json::from_slice(&typed.encode()?)
             }
             Repr::Json(json) => serde_json::from_slice(&json),
         }
     }
 
+    /// The object as a shared `K`: the body's own when it shares one (no copy),
+    /// otherwise as [`into_object`](Self::into_object) gives it.
+    pub fn into_shared<K: Resource>(self) -> Result<Arc<K>, serde_json::Error> {
+        if let Repr::Typed(typed) = &self.0 {
+            if typed.as_any().is::<Arc<K>>() {
+                let Repr::Typed(typed) = self.0 else {
+                    unreachable!("matched above")
+                };
+                return Ok(*typed
+                    .into_any()
+                    .downcast::<Arc<K>>()
+                    .expect("checked with is::<Arc<K>>"));
+            }
+        }
+        self.into_object().map(Arc::new)
+    }
+
     /// The object as a `K`, borrowed, when the body holds a `K`.
     pub fn as_object<K: Resource>(&self) -> Option<&K> {
         match &self.0 {
-            Repr::Typed(typed) => typed.as_any().downcast_ref::<K>(),
+            Repr::Typed(typed) => {
+                let any = typed.as_any();
+                any.downcast_ref::<K>()
+                    .or_else(|| any.downcast_ref::<Arc<K>>().map(|shared| &**shared))
+            }
             Repr::Json(_) => None,
         }
     }
@@ -183,6 +238,14 @@ mod tests {
         );
         let back: Lease = ObjectBody::from_json(json).into_object().unwrap();
         assert_eq!(back, lease);
+        // A shared body is the same object, not a copy.
+        let shared = Arc::new(lease.clone());
+        let again = ObjectBody::from_shared(shared.clone())
+            .into_shared::<Lease>()
+            .unwrap();
+        assert!(Arc::ptr_eq(&shared, &again));
+        let owned: Lease = ObjectBody::from_shared(shared).into_object().unwrap();
+        assert_eq!(owned, lease);
         // Read as another type, a typed body goes through JSON.
         let as_pod: Pod = ObjectBody::from_object(lease.clone())
             .into_object()

@@ -42,6 +42,7 @@ mod service;
 mod watch;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 pub use body::ObjectBody;
 pub use client::Client;
@@ -54,7 +55,7 @@ pub use params::{
     VersionMatch, WatchParams,
 };
 pub use service::{BodyWatch, ObjectService, Target};
-pub use watch::ObjectWatch;
+pub use watch::{FromBody, ObjectWatch};
 
 use crate::resource::{ApiResource, Resource, Scope};
 use crate::store::Revision;
@@ -401,6 +402,40 @@ impl<K: Resource> Api<K> {
     pub async fn watch_with(&self, params: &WatchParams) -> Result<ObjectWatch<K>, ApiError> {
         let stream = self.client.service().watch(self.target(), params).await?;
         Ok(ObjectWatch::new(stream, self.resource.clone()))
+    }
+
+    /// Like [`Api::watch_with`], with each object shared (`Arc<K>`): in one process,
+    /// every watcher gets the server's own decoded object, with no copy. For caches
+    /// that keep objects as `Arc<K>` anyway, as informers do.
+    pub async fn watch_shared(
+        &self,
+        params: &WatchParams,
+    ) -> Result<ObjectWatch<K, Arc<K>>, ApiError> {
+        let stream = self.client.service().watch(self.target(), params).await?;
+        Ok(ObjectWatch::new(stream, self.resource.clone()))
+    }
+
+    /// Like [`Api::list`], with each object shared (`Arc<K>`).
+    pub async fn list_shared(&self, params: &ListParams) -> Result<ObjectList<Arc<K>>, ApiError> {
+        let list = self.client.service().list(self.target(), params).await?;
+        let items = list
+            .items
+            .into_iter()
+            .map(|body| {
+                body.into_shared::<K>().map_err(|e| {
+                    ApiError::decode(format!(
+                        "cannot read a reply as {} ({}): {e}",
+                        K::KIND,
+                        self.resource
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ObjectList {
+            items,
+            resource_version: list.resource_version,
+            continue_token: list.continue_token,
+        })
     }
 
     /// The `scale` subresource of the object named `name`.

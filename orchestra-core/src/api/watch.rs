@@ -1,6 +1,7 @@
 //! Typed watches: the service's events decoded into [`ObjectEvent`]s of one kind.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -12,20 +13,40 @@ use super::error::ApiError;
 use super::params::ObjectEvent;
 use super::service::BodyWatch;
 
-/// A stream of [`ObjectEvent`]s from [`Api::watch`](super::Api::watch).
+/// How a watch's objects are read out of their bodies: owned (`K`) or shared
+/// (`Arc<K>`, which in one process shares the server's decoded object).
+pub trait FromBody<K>: Sized {
+    /// The object of `body`.
+    fn from_body(body: ObjectBody) -> Result<Self, serde_json::Error>;
+}
+
+impl<K: Resource> FromBody<K> for K {
+    fn from_body(body: ObjectBody) -> Result<Self, serde_json::Error> {
+        body.into_object()
+    }
+}
+
+impl<K: Resource> FromBody<K> for Arc<K> {
+    fn from_body(body: ObjectBody) -> Result<Self, serde_json::Error> {
+        body.into_shared()
+    }
+}
+
+/// A stream of [`ObjectEvent`]s from [`Api::watch`](super::Api::watch), each object a
+/// `K` (or, from [`Api::watch_shared`](super::Api::watch_shared), an `Arc<K>`).
 ///
 /// Events come in resourceVersion order with no gaps. An object this side cannot
 /// decode yields an [`ApiError::Decode`] item and the watch goes on; any other error
 /// ends it — [`ApiError::Gone`] when the watch fell behind the retained history (list
 /// again and watch from the list's resourceVersion).
-pub struct ObjectWatch<K> {
+pub struct ObjectWatch<K, O = K> {
     inner: BodyWatch,
     resource: ApiResource,
     ended: bool,
-    _kind: std::marker::PhantomData<fn() -> K>,
+    _kind: std::marker::PhantomData<fn() -> (K, O)>,
 }
 
-impl<K> std::fmt::Debug for ObjectWatch<K> {
+impl<K, O> std::fmt::Debug for ObjectWatch<K, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectWatch")
             .field("resource", &self.resource)
@@ -33,7 +54,7 @@ impl<K> std::fmt::Debug for ObjectWatch<K> {
     }
 }
 
-impl<K> ObjectWatch<K> {
+impl<K, O> ObjectWatch<K, O> {
     pub(super) fn new(inner: BodyWatch, resource: ApiResource) -> Self {
         ObjectWatch {
             inner,
@@ -44,8 +65,8 @@ impl<K> ObjectWatch<K> {
     }
 }
 
-impl<K: Resource> Stream for ObjectWatch<K> {
-    type Item = Result<ObjectEvent<K>, ApiError>;
+impl<K: Resource, O: FromBody<K>> Stream for ObjectWatch<K, O> {
+    type Item = Result<ObjectEvent<O>, ApiError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.ended {
@@ -58,7 +79,7 @@ impl<K: Resource> Stream for ObjectWatch<K> {
         };
         let decoded = match item {
             Ok(event) => event.try_map(|body: ObjectBody| {
-                body.into_object::<K>().map_err(|e| {
+                O::from_body(body).map_err(|e| {
                     ApiError::decode(format!(
                         "cannot read a watch event as {} ({}): {e}",
                         K::KIND,
@@ -75,4 +96,4 @@ impl<K: Resource> Stream for ObjectWatch<K> {
     }
 }
 
-impl<K> Unpin for ObjectWatch<K> {}
+impl<K, O> Unpin for ObjectWatch<K, O> {}

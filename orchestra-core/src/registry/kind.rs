@@ -20,6 +20,7 @@ use crate::validation::FieldErrors;
 use super::Registry;
 use super::codec::{self, Unreadable};
 use super::prepare;
+use super::recent::Recent;
 use super::strategy::Strategy;
 
 /// How many times a server-side read-modify-write (patch, delete, bind, scale) is
@@ -120,15 +121,36 @@ pub(super) struct TypedKind<K: Resource> {
     pub(super) strategy: Arc<dyn Strategy<K>>,
     /// `{prefix}/{group}/{plural}/`: every object of the kind lives under it.
     pub(super) root: String,
+    /// The objects written or watched most recently.
+    pub(super) recent: Arc<Recent<K>>,
+}
+
+/// An object as stored at one revision, and whether the store said so just now
+/// (`verified`) or a recent entry did (the key may have moved on since).
+pub(super) struct Stored<K> {
+    pub(super) kv: KeyValue,
+    pub(super) obj: Arc<K>,
+    pub(super) verified: bool,
 }
 
 impl<K: Resource> TypedKind<K> {
-    pub(super) fn new(key_prefix: &str, strategy: Arc<dyn Strategy<K>>) -> Self {
+    pub(super) fn new(key_prefix: &str, strategy: Arc<dyn Strategy<K>>, recent: usize) -> Self {
         let resource = K::api_resource();
         TypedKind {
             root: codec::kind_root(key_prefix, &resource),
             resource,
             strategy,
+            recent: Arc::new(Recent::new(recent)),
+        }
+    }
+
+    /// Another handle on the same kind (for a watch's own task).
+    pub(super) fn handle(&self) -> TypedKind<K> {
+        TypedKind {
+            resource: self.resource.clone(),
+            strategy: self.strategy.clone(),
+            root: self.root.clone(),
+            recent: self.recent.clone(),
         }
     }
 
@@ -235,38 +257,117 @@ impl<K: Resource> TypedKind<K> {
 
     // ---- the store --------------------------------------------------------------
 
-    /// Decodes a stored value, reporting it if it cannot be served.
+    /// The object a stored value holds at `revision` (its mod_revision, or a
+    /// deletion's), from the recent objects when it is among them, else decoded (and,
+    /// with `remember`, kept among them); a value that cannot be served is reported.
     pub(super) fn decode_stored(
         &self,
         reg: &Registry,
         kv: &KeyValue,
         revision: Revision,
-    ) -> Result<K, Unreadable> {
-        let decoded = codec::decode_stored::<K>(&self.root, K::SCOPE, kv, revision);
-        match &decoded {
-            Ok(_) => reg.shared.unreadable.readable(&kv.key),
-            Err(unreadable) => reg.report_unreadable(&self.resource, unreadable),
+        remember: bool,
+    ) -> Result<Arc<K>, Unreadable> {
+        let exact = revision == kv.mod_revision;
+        if exact {
+            if let Some(entry) = self.recent.at(&kv.key, revision) {
+                return Ok(entry.object);
+            }
         }
-        decoded
+        match codec::decode_stored::<K>(&self.root, K::SCOPE, kv, revision) {
+            Ok(obj) => {
+                reg.shared.unreadable.readable(&kv.key);
+                let obj = Arc::new(obj);
+                if exact && remember {
+                    self.recent
+                        .put(kv.key.clone(), revision, obj.clone(), kv.value.clone());
+                }
+                Ok(obj)
+            }
+            Err(unreadable) => {
+                reg.report_unreadable(&self.resource, &unreadable);
+                Err(unreadable)
+            }
+        }
     }
 
+    /// The object named `name` as the store has it now.
     async fn get_stored(
         &self,
         reg: &Registry,
         ns: Option<&str>,
         name: &str,
-    ) -> Result<(KeyValue, K), ApiError> {
+    ) -> Result<Stored<K>, ApiError> {
         let key = self.key_for(ns, name)?;
         match reg.store().get(key.as_bytes()).await {
             Ok(Some(kv)) => {
                 let obj = self
-                    .decode_stored(reg, &kv, kv.mod_revision)
+                    .decode_stored(reg, &kv, kv.mod_revision, true)
                     .map_err(|u| ApiError::internal(u.to_string()))?;
-                Ok((kv, obj))
+                Ok(Stored {
+                    kv,
+                    obj,
+                    verified: true,
+                })
             }
             Ok(None) => Err(ApiError::not_found(&self.resource, name)),
             Err(e) => Err(ApiError::from_store(&e)),
         }
+    }
+
+    /// The object named `name` as a recent entry has it — at `revision` when given, else
+    /// its newest — without asking the store; `None` when there is no such entry.
+    fn recent_stored(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        revision: Option<Revision>,
+    ) -> Result<Option<Stored<K>>, ApiError> {
+        let key = self.key_for(ns, name)?;
+        let entry = match revision {
+            Some(rev) => self.recent.at(key.as_bytes(), rev),
+            None => self.recent.latest(key.as_bytes()),
+        };
+        Ok(entry.map(|e| Stored {
+            kv: KeyValue {
+                key: Bytes::from(key),
+                value: e.value,
+                create_revision: 0,
+                mod_revision: e.revision,
+                version: 0,
+            },
+            obj: e.object,
+            verified: false,
+        }))
+    }
+
+    /// Runs `attempt` on the object named `name`: first on its newest recent entry, if
+    /// any (any failure there but an unknown outcome is tried again from the store,
+    /// since the entry may be stale), then on fresh reads, starting over on conflicts
+    /// when `retry`.
+    async fn with_stored<T, F, Fut>(
+        &self,
+        reg: &Registry,
+        ns: Option<&str>,
+        name: &str,
+        retry: bool,
+        attempt: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(Stored<K>) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        if let Some(recent) = self.recent_stored(ns, name, None)? {
+            match attempt(recent).await {
+                Ok(done) => return Ok(done),
+                Err(e) if e.is_outcome_unknown() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Self::retry_on_conflict(retry, || async {
+            let stored = self.get_stored(reg, ns, name).await?;
+            attempt(stored).await
+        })
+        .await
     }
 
     /// The error a failed guarded write of `name` becomes.
@@ -278,23 +379,29 @@ impl<K: Resource> TypedKind<K> {
         }
     }
 
-    /// Writes `new` over the stored `kv` after the update rules ran: deletes the object
-    /// if it was being deleted and has nothing left to wait for.
-    async fn write(&self, reg: &Registry, kv: &KeyValue, new: K) -> Result<K, ApiError> {
+    /// Writes `new` over the stored object after the update rules ran: deletes the
+    /// object if it was being deleted and has nothing left to wait for.
+    async fn write(&self, reg: &Registry, stored: &Stored<K>, new: K) -> Result<Arc<K>, ApiError> {
         let meta = new.meta();
         let done_deleting = meta.is_being_deleted()
             && meta.finalizers.is_empty()
             && meta.deletion_grace_period_seconds.unwrap_or(0) == 0;
         if done_deleting {
-            return self.remove(reg, kv, new).await;
+            return self.remove(reg, &stored.kv, Arc::new(new)).await;
         }
-        self.write_raw(reg, kv, new).await
+        self.write_raw(reg, stored, new).await
     }
 
     /// Deletes the stored `kv`, guarded by its mod_revision; `last` is the object's
     /// last state.
-    async fn remove(&self, reg: &Registry, kv: &KeyValue, last: K) -> Result<K, ApiError> {
+    async fn remove(
+        &self,
+        reg: &Registry,
+        kv: &KeyValue,
+        last: Arc<K>,
+    ) -> Result<Arc<K>, ApiError> {
         let name = last.meta().name.clone().unwrap_or_default();
+        self.recent.forget(&kv.key);
         match reg
             .store()
             .delete(kv.key.as_ref(), Some(kv.mod_revision))
@@ -313,14 +420,30 @@ impl<K: Resource> TypedKind<K> {
         }
     }
 
-    /// Writes `new` over `kv`, guarded by its mod_revision; writes nothing when the
-    /// encoded object is what is stored.
-    async fn write_raw(&self, reg: &Registry, kv: &KeyValue, mut new: K) -> Result<K, ApiError> {
+    /// Writes `new` over the stored object, guarded by its mod_revision; writes nothing
+    /// when the encoded object is what is stored (checking with the store that it still
+    /// is, when the stored object came from a recent entry).
+    async fn write_raw(
+        &self,
+        reg: &Registry,
+        stored: &Stored<K>,
+        mut new: K,
+    ) -> Result<Arc<K>, ApiError> {
+        let kv = &stored.kv;
         new.meta_mut().resource_version = None;
         let value = self.encode_checked(reg, &new)?;
         if value == kv.value {
+            let name = new.meta().name.clone().unwrap_or_default();
+            if !stored.verified {
+                match reg.store().get(kv.key.as_ref()).await {
+                    Ok(Some(now)) if now.mod_revision == kv.mod_revision => {}
+                    Ok(Some(_)) => return Err(ApiError::conflict(&self.resource, &name, MODIFIED)),
+                    Ok(None) => return Err(ApiError::not_found(&self.resource, &name)),
+                    Err(e) => return Err(ApiError::from_store(&e)),
+                }
+            }
             new.meta_mut().resource_version = Some(kv.mod_revision.to_string());
-            return Ok(new);
+            return Ok(Arc::new(new));
         }
         let name = new.meta().name.clone().unwrap_or_default();
         match reg
@@ -330,6 +453,9 @@ impl<K: Resource> TypedKind<K> {
         {
             Ok(written) => {
                 new.meta_mut().resource_version = Some(written.mod_revision.to_string());
+                let new = Arc::new(new);
+                self.recent
+                    .put(kv.key.clone(), written.mod_revision, new.clone(), value);
                 Ok(new)
             }
             Err(e) if e.is_outcome_unknown() => {
@@ -337,7 +463,7 @@ impl<K: Resource> TypedKind<K> {
                 match reg.store().get(kv.key.as_ref()).await {
                     Ok(Some(now)) if now.value == value && now.mod_revision > kv.mod_revision => {
                         new.meta_mut().resource_version = Some(now.mod_revision.to_string());
-                        Ok(new)
+                        Ok(Arc::new(new))
                     }
                     _ => Err(ApiError::from_store(&e)),
                 }
@@ -379,20 +505,20 @@ impl<K: Resource> TypedKind<K> {
     async fn replace_object(
         &self,
         reg: &Registry,
-        kv: &KeyValue,
-        old: &K,
+        stored: &Stored<K>,
         obj: K,
         status: bool,
-    ) -> Result<K, ApiError> {
-        self.check_version(&obj, kv)?;
+    ) -> Result<Arc<K>, ApiError> {
+        self.check_version(&obj, &stored.kv)?;
+        let old = &*stored.obj;
         if status {
             let new = prepare::prepare_status_update(old, &obj, self.strategy.as_ref());
-            return self.write(reg, kv, new).await;
+            return self.write(reg, stored, new).await;
         }
         let mut new = obj;
         prepare::prepare_update(old, &mut new, self.strategy.as_ref())
             .map_err(|errors| self.invalid(&new, errors))?;
-        self.write(reg, kv, new).await
+        self.write(reg, stored, new).await
     }
 
     fn check_status_supported(&self, status: bool) -> Result<(), ApiError> {
@@ -496,11 +622,11 @@ impl<K: Resource> TypedKind<K> {
     async fn delete_once(
         &self,
         reg: &Registry,
-        ns: Option<&str>,
+        stored: Stored<K>,
         name: &str,
         params: &DeleteParams,
-    ) -> Result<DeleteOutcome<K>, ApiError> {
-        let (kv, obj) = self.get_stored(reg, ns, name).await?;
+    ) -> Result<DeleteOutcome<Arc<K>>, ApiError> {
+        let (kv, obj) = (&stored.kv, &stored.obj);
         let conflict = |why: String| ApiError::conflict(&self.resource, name, why);
         if let Some(uid) = &params.precondition_uid {
             let have = obj.meta().uid.as_deref().unwrap_or("");
@@ -521,10 +647,10 @@ impl<K: Resource> TypedKind<K> {
         let grace = params
             .grace_period_seconds
             .or(obj.meta().deletion_grace_period_seconds)
-            .or_else(|| self.strategy.deletion_grace_seconds(&obj))
+            .or_else(|| self.strategy.deletion_grace_seconds(obj))
             .unwrap_or(0)
             .max(0);
-        let mut marked = obj.clone();
+        let mut marked = (**obj).clone();
         let meta = marked.meta_mut();
         let policy_finalizer = match params.propagation_policy {
             Some(PropagationPolicy::Foreground) => Some(FINALIZER_FOREGROUND_DELETION),
@@ -537,7 +663,10 @@ impl<K: Resource> TypedKind<K> {
             }
         }
         if meta.finalizers.is_empty() && grace == 0 {
-            return self.remove(reg, &kv, obj).await.map(DeleteOutcome::Deleted);
+            return self
+                .remove(reg, kv, obj.clone())
+                .await
+                .map(DeleteOutcome::Deleted);
         }
         let deadline = reg
             .clock()
@@ -547,7 +676,7 @@ impl<K: Resource> TypedKind<K> {
             meta.deletion_timestamp = Some(deadline);
             meta.deletion_grace_period_seconds = Some(grace);
         }
-        let written = self.write_raw(reg, &kv, marked).await?;
+        let written = self.write_raw(reg, &stored, marked).await?;
         Ok(DeleteOutcome::Pending(written))
     }
 
@@ -556,7 +685,7 @@ impl<K: Resource> TypedKind<K> {
         reg: &Registry,
         ns: Option<&str>,
         params: &ListParams,
-    ) -> Result<ObjectList<K>, ApiError> {
+    ) -> Result<ObjectList<Arc<K>>, ApiError> {
         self.check_selectors(
             params.label_selector.as_ref(),
             params.field_selector.as_ref(),
@@ -605,7 +734,7 @@ impl<K: Resource> TypedKind<K> {
             revision = Some(page.revision);
             let last_key = page.kvs.last().map(|kv| kv.key.clone());
             for kv in &page.kvs {
-                let Ok(obj) = self.decode_stored(reg, kv, kv.mod_revision) else {
+                let Ok(obj) = self.decode_stored(reg, kv, kv.mod_revision, false) else {
                     continue;
                 };
                 if self.matches(
@@ -736,10 +865,12 @@ impl<K: Resource> KindHandler for TypedKind<K> {
             let name = obj.meta().name.clone().unwrap_or_default();
             let key = self.key_for(obj.meta().namespace.as_deref(), &name)?;
             let value = self.encode_checked(reg, &obj)?;
-            match reg.store().create(key.as_bytes(), value).await {
+            match reg.store().create(key.as_bytes(), value.clone()).await {
                 Ok(kv) => {
                     obj.meta_mut().resource_version = Some(kv.mod_revision.to_string());
-                    return Ok(ObjectBody::from_object(obj));
+                    let obj = Arc::new(obj);
+                    self.recent.put(kv.key, kv.mod_revision, obj.clone(), value);
+                    return Ok(ObjectBody::from_shared(obj));
                 }
                 Err(StoreError::AlreadyExists { .. }) if generate => continue,
                 Err(StoreError::AlreadyExists { .. }) => {
@@ -750,9 +881,9 @@ impl<K: Resource> KindHandler for TypedKind<K> {
                     // stored means the create landed. Anything else stays unknown, and
                     // a generated name is not tried again, which could make two.
                     if let Ok(Some(kv)) = reg.store().get(key.as_bytes()).await {
-                        if let Ok(stored) = self.decode_stored(reg, &kv, kv.mod_revision) {
+                        if let Ok(stored) = self.decode_stored(reg, &kv, kv.mod_revision, true) {
                             if stored.meta().uid.as_deref() == Some(uid.as_str()) {
-                                return Ok(ObjectBody::from_object(stored));
+                                return Ok(ObjectBody::from_shared(stored));
                             }
                         }
                     }
@@ -777,8 +908,8 @@ impl<K: Resource> KindHandler for TypedKind<K> {
         ns: Option<&str>,
         name: &str,
     ) -> Result<ObjectBody, ApiError> {
-        let (_, obj) = self.get_stored(reg, ns, name).await?;
-        Ok(ObjectBody::from_object(obj))
+        let stored = self.get_stored(reg, ns, name).await?;
+        Ok(ObjectBody::from_shared(stored.obj))
     }
 
     async fn list(
@@ -792,7 +923,7 @@ impl<K: Resource> KindHandler for TypedKind<K> {
             items: list
                 .items
                 .into_iter()
-                .map(ObjectBody::from_object)
+                .map(ObjectBody::from_shared)
                 .collect(),
             resource_version: list.resource_version,
             continue_token: list.continue_token,
@@ -820,9 +951,19 @@ impl<K: Resource> KindHandler for TypedKind<K> {
         }
         self.settle_namespace(ns, &mut obj)?;
         let ns = obj.meta().namespace.clone();
-        let (kv, old) = self.get_stored(reg, ns.as_deref(), name).await?;
-        let written = self.replace_object(reg, &kv, &old, obj, status).await?;
-        Ok(ObjectBody::from_object(written))
+        // A write guarded by a resourceVersion can start from the recent entry of that
+        // version: if the object moved on, the guarded write fails as the check would.
+        let guard = obj
+            .meta()
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<Revision>().ok());
+        let stored = match self.recent_stored(ns.as_deref(), name, guard)? {
+            Some(recent) if guard.is_some() => recent,
+            _ => self.get_stored(reg, ns.as_deref(), name).await?,
+        };
+        let written = self.replace_object(reg, &stored, obj, status).await?;
+        Ok(ObjectBody::from_shared(written))
     }
 
     async fn patch(
@@ -842,34 +983,34 @@ impl<K: Resource> KindHandler for TypedKind<K> {
             }
         }
         let pinned = pinned_version(patch)?;
-        let written = Self::retry_on_conflict(pinned.is_none(), || async {
-            let (kv, current) = self.get_stored(reg, ns, name).await?;
-            let mut value = serde_json::to_value(&current)
-                .map_err(|e| ApiError::internal(format!("cannot encode {name:?}: {e}")))?;
-            match patch {
-                Patch::Merge(p) => merge_patch::apply_merge_patch(&mut value, p),
-                Patch::Json(ops) => {
-                    json_patch::apply_json_patch(&mut value, ops).map_err(|why| {
-                        ApiError::bad_request(format!(
-                            "the JSON patch of {} {name:?} does not apply: {why}",
-                            K::KIND
-                        ))
-                    })?
+        let written = self
+            .with_stored(reg, ns, name, pinned.is_none(), |stored| async move {
+                let current = &*stored.obj;
+                let mut value = serde_json::to_value(current)
+                    .map_err(|e| ApiError::internal(format!("cannot encode {name:?}: {e}")))?;
+                match patch {
+                    Patch::Merge(p) => merge_patch::apply_merge_patch(&mut value, p),
+                    Patch::Json(ops) => {
+                        json_patch::apply_json_patch(&mut value, ops).map_err(|why| {
+                            ApiError::bad_request(format!(
+                                "the JSON patch of {} {name:?} does not apply: {why}",
+                                K::KIND
+                            ))
+                        })?
+                    }
                 }
-            }
-            let mut patched: K = serde_json::from_value(value).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "the patch does not produce a valid {} {name:?}: {e}",
-                    K::KIND
-                ))
-            })?;
-            let rv = pinned.unwrap_or(kv.mod_revision);
-            patched.meta_mut().resource_version = Some(rv.to_string());
-            self.replace_object(reg, &kv, &current, patched, status)
-                .await
-        })
-        .await?;
-        Ok(ObjectBody::from_object(written))
+                let mut patched: K = serde_json::from_value(value).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the patch does not produce a valid {} {name:?}: {e}",
+                        K::KIND
+                    ))
+                })?;
+                let rv = pinned.unwrap_or(stored.kv.mod_revision);
+                patched.meta_mut().resource_version = Some(rv.to_string());
+                self.replace_object(reg, &stored, patched, status).await
+            })
+            .await?;
+        Ok(ObjectBody::from_shared(written))
     }
 
     async fn delete(
@@ -880,9 +1021,12 @@ impl<K: Resource> KindHandler for TypedKind<K> {
         params: &DeleteParams,
     ) -> Result<DeleteOutcome<ObjectBody>, ApiError> {
         let retry = params.precondition_resource_version.is_none();
-        let outcome =
-            Self::retry_on_conflict(retry, || self.delete_once(reg, ns, name, params)).await?;
-        outcome.try_map(|obj| Ok(ObjectBody::from_object(obj)))
+        let outcome = self
+            .with_stored(reg, ns, name, retry, |stored| {
+                self.delete_once(reg, stored, name, params)
+            })
+            .await?;
+        outcome.try_map(|obj| Ok(ObjectBody::from_shared(obj)))
     }
 
     async fn bind(
@@ -899,34 +1043,35 @@ impl<K: Resource> KindHandler for TypedKind<K> {
             )));
         }
         let now = reg.clock().now();
-        let bound = Self::retry_on_conflict(true, || async {
-            let (kv, current) = self.get_stored(reg, ns, name).await?;
-            if let (Some(want), Some(have)) =
-                (binding.pod_uid.as_deref(), current.meta().uid.as_deref())
-            {
-                if want != have {
-                    return Err(ApiError::conflict(
-                        &self.resource,
-                        name,
-                        format!("the pod was re-created (uid {have}, expected {want})"),
-                    ));
+        let bound = self
+            .with_stored(reg, ns, name, true, |stored| async move {
+                let current = &*stored.obj;
+                if let (Some(want), Some(have)) =
+                    (binding.pod_uid.as_deref(), current.meta().uid.as_deref())
+                {
+                    if want != have {
+                        return Err(ApiError::conflict(
+                            &self.resource,
+                            name,
+                            format!("the pod was re-created (uid {have}, expected {want})"),
+                        ));
+                    }
                 }
-            }
-            let mut bound = current.clone();
-            match self.strategy.bind(&mut bound, &binding.node_name, now) {
-                None => {
-                    return Err(ApiError::method_not_allowed(format!(
-                        "{} has no binding subresource",
-                        self.resource
-                    )));
+                let mut bound = (*current).clone();
+                match self.strategy.bind(&mut bound, &binding.node_name, now) {
+                    None => {
+                        return Err(ApiError::method_not_allowed(format!(
+                            "{} has no binding subresource",
+                            self.resource
+                        )));
+                    }
+                    Some(Err(why)) => return Err(ApiError::conflict(&self.resource, name, why)),
+                    Some(Ok(())) => {}
                 }
-                Some(Err(why)) => return Err(ApiError::conflict(&self.resource, name, why)),
-                Some(Ok(())) => {}
-            }
-            self.write_raw(reg, &kv, bound).await
-        })
-        .await?;
-        Ok(ObjectBody::from_object(bound))
+                self.write_raw(reg, &stored, bound).await
+            })
+            .await?;
+        Ok(ObjectBody::from_shared(bound))
     }
 
     async fn get_scale(
@@ -935,8 +1080,8 @@ impl<K: Resource> KindHandler for TypedKind<K> {
         ns: Option<&str>,
         name: &str,
     ) -> Result<Scale, ApiError> {
-        let (_, obj) = self.get_stored(reg, ns, name).await?;
-        self.scale_of(&obj)
+        let stored = self.get_stored(reg, ns, name).await?;
+        self.scale_of(&stored.obj)
     }
 
     async fn replace_scale(
@@ -952,12 +1097,12 @@ impl<K: Resource> KindHandler for TypedKind<K> {
             .as_deref()
             .filter(|rv| !rv.is_empty());
         let written = Self::retry_on_conflict(pinned.is_none(), || async {
-            let (kv, current) = self.get_stored(reg, ns, name).await?;
-            self.scale_of(&current)?;
-            let mut scaled = current.clone();
+            let stored = self.get_stored(reg, ns, name).await?;
+            self.scale_of(&stored.obj)?;
+            let mut scaled = (*stored.obj).clone();
             scaled.meta_mut().resource_version = pinned.map(str::to_owned);
             self.strategy.set_replicas(&mut scaled, scale.spec.replicas);
-            self.replace_object(reg, &kv, &current, scaled, false).await
+            self.replace_object(reg, &stored, scaled, false).await
         })
         .await?;
         self.scale_of(&written)

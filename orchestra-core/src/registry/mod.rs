@@ -50,6 +50,7 @@ mod codec;
 mod ids;
 mod kind;
 mod prepare;
+mod recent;
 mod strategy;
 mod unreadable;
 mod watch;
@@ -74,6 +75,7 @@ pub use builtin::{
     ReplicaSetStrategy,
 };
 pub use prepare::MAX_ANNOTATIONS_BYTES;
+pub use recent::DEFAULT_RECENT_OBJECTS;
 pub use strategy::{DefaultStrategy, METADATA_FIELDS, ScaleView, Strategy};
 pub use unreadable::UnreadableObject;
 
@@ -104,6 +106,7 @@ struct Shared {
     key_prefix: String,
     max_object_bytes: usize,
     bookmark_interval: Duration,
+    recent_objects: usize,
     ids: Ids,
     kinds: RwLock<Kinds>,
     unreadable: unreadable::Reports,
@@ -133,6 +136,7 @@ pub struct RegistryBuilder {
     key_prefix: String,
     max_object_bytes: usize,
     bookmark_interval: Duration,
+    recent_objects: usize,
     seed: Option<u64>,
     builtin: bool,
     kinds: Vec<Registration>,
@@ -166,6 +170,14 @@ impl RegistryBuilder {
     /// [`DEFAULT_BOOKMARK_INTERVAL`]).
     pub fn bookmark_interval(mut self, interval: Duration) -> Self {
         self.bookmark_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many recently written objects of each kind the registry keeps decoded, to
+    /// start writes from and to hand to watchers without decoding them again (default
+    /// [`DEFAULT_RECENT_OBJECTS`]; 0 keeps none).
+    pub fn recent_objects(mut self, per_kind: usize) -> Self {
+        self.recent_objects = per_kind;
         self
     }
 
@@ -203,6 +215,7 @@ impl RegistryBuilder {
                 key_prefix: self.key_prefix,
                 max_object_bytes: self.max_object_bytes,
                 bookmark_interval: self.bookmark_interval,
+                recent_objects: self.recent_objects,
                 ids: Ids::new(self.seed),
                 kinds: RwLock::new(Kinds::default()),
                 unreadable: unreadable::Reports::default(),
@@ -232,6 +245,7 @@ impl Registry {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
+            recent_objects: DEFAULT_RECENT_OBJECTS,
             seed: None,
             builtin: true,
             kinds: Vec::new(),
@@ -249,6 +263,7 @@ impl Registry {
         let handler: Arc<dyn KindHandler> = Arc::new(TypedKind::<K>::new(
             &self.shared.key_prefix,
             Arc::new(strategy),
+            self.shared.recent_objects,
         ));
         let name = (K::api_resource().group().to_owned(), K::PLURAL.to_owned());
         let mut kinds = self.shared.kinds.write();

@@ -54,7 +54,7 @@ pub(super) async fn start<K: Resource>(
                     .await
                     .map_err(|e| gone_or_store(&e))?;
                 for kv in page.kvs {
-                    if let Ok(obj) = kind.decode_stored(reg, &kv, kv.mod_revision) {
+                    if let Ok(obj) = kind.decode_stored(reg, &kv, kv.mod_revision, false) {
                         if matches(kind, params, &obj) {
                             matching.insert(kv.key);
                         }
@@ -70,10 +70,10 @@ pub(super) async fn start<K: Resource>(
                 .await
                 .map_err(|e| gone_or_store(&e))?;
             for kv in page.kvs {
-                if let Ok(obj) = kind.decode_stored(reg, &kv, kv.mod_revision) {
+                if let Ok(obj) = kind.decode_stored(reg, &kv, kv.mod_revision, false) {
                     if matches(kind, params, &obj) {
                         matching.insert(kv.key);
-                        initial.push_back(ObjectEvent::Added(ObjectBody::from_object(obj)));
+                        initial.push_back(ObjectEvent::Added(ObjectBody::from_shared(obj)));
                     }
                 }
             }
@@ -90,11 +90,7 @@ pub(super) async fn start<K: Resource>(
         tokio::time::interval_at(Instant::now() + period, period)
     });
     let state = Watching {
-        kind: TypedKind {
-            resource: kind.resource.clone(),
-            strategy: kind.strategy.clone(),
-            root: kind.root.clone(),
-        },
+        kind: kind.handle(),
         registry: reg.clone(),
         labels: params.label_selector.clone(),
         fields: params.field_selector.clone(),
@@ -209,20 +205,20 @@ impl<K: Resource> Watching<K> {
             WatchEvent::Put { kv } => {
                 let obj = self
                     .kind
-                    .decode_stored(&self.registry, &kv, kv.mod_revision)
+                    .decode_stored(&self.registry, &kv, kv.mod_revision, true)
                     .ok()?;
                 if !self.filtered {
                     return Some(if kv.version == 1 {
-                        ObjectEvent::Added(ObjectBody::from_object(obj))
+                        ObjectEvent::Added(ObjectBody::from_shared(obj))
                     } else {
-                        ObjectEvent::Modified(ObjectBody::from_object(obj))
+                        ObjectEvent::Modified(ObjectBody::from_shared(obj))
                     });
                 }
                 let now = self
                     .kind
                     .matches(&obj, self.labels.as_ref(), self.fields.as_ref());
                 let was = self.matching.contains(&kv.key);
-                let body = ObjectBody::from_object(obj);
+                let body = ObjectBody::from_shared(obj);
                 match (was, now) {
                     (false, true) => {
                         self.matching.insert(kv.key);
@@ -238,13 +234,24 @@ impl<K: Resource> Watching<K> {
             }
             WatchEvent::Delete { prev, revision } => {
                 // The key is gone, readable or not: it no longer counts as unreadable.
-                let last =
-                    super::codec::decode_stored::<K>(&self.kind.root, K::SCOPE, &prev, revision);
                 self.registry.shared.unreadable.readable(&prev.key);
+                let recent = self.kind.recent.at(&prev.key, prev.mod_revision);
+                self.kind.recent.forget(&prev.key);
                 if self.filtered && !self.matching.remove(&prev.key) {
                     return None;
                 }
-                Some(ObjectEvent::Deleted(ObjectBody::from_object(last.ok()?)))
+                let last = match recent {
+                    Some(entry) => {
+                        let mut last = (*entry.object).clone();
+                        last.meta_mut().resource_version = Some(revision.to_string());
+                        last
+                    }
+                    None => {
+                        super::codec::decode_stored::<K>(&self.kind.root, K::SCOPE, &prev, revision)
+                            .ok()?
+                    }
+                };
+                Some(ObjectEvent::Deleted(ObjectBody::from_object(last)))
             }
         }
     }

@@ -290,7 +290,7 @@ impl<K: Resource> Informer<K> {
                 };
                 let watch = self
                     .api
-                    .watch_with(&self.params.watch_from(from).bookmarks(true))
+                    .watch_shared(&self.params.watch_from(from).bookmarks(true))
                     .await?;
                 self.follow(watch, from, &mut resume, &mut delay).await
             };
@@ -319,7 +319,7 @@ impl<K: Resource> Informer<K> {
     /// Applies watch events until the stream ends or fails; records where to resume.
     async fn follow(
         &self,
-        watch: ObjectWatch<K>,
+        watch: ObjectWatch<K, Arc<K>>,
         from: Revision,
         resume: &mut Option<Revision>,
         delay: &mut Duration,
@@ -366,12 +366,12 @@ impl<K: Resource> Informer<K> {
     /// Lists everything, replaces the cache with it and emits the difference; returns the
     /// list's resourceVersion.
     async fn relist(&self) -> Result<Revision, ApiError> {
-        let list = self.api.list(&self.params).await?;
+        let list = self.api.list_shared(&self.params).await?;
         let mut subscribers = self.subscribers.lock();
         let mut stale: std::collections::HashSet<ObjectKey> =
             self.writer.keys().into_iter().collect();
         for obj in list.items {
-            let key = ObjectKey::of(&obj);
+            let key = ObjectKey::of(&*obj);
             stale.remove(&key);
             let unchanged = self
                 .writer
@@ -381,7 +381,7 @@ impl<K: Resource> Informer<K> {
             if unchanged {
                 continue;
             }
-            subscribers.broadcast(self.put(Arc::new(obj)));
+            subscribers.broadcast(self.put(obj));
         }
         for key in stale {
             if let Some(old) = self.writer.remove(&key) {
@@ -435,11 +435,11 @@ impl<K> Change<K> {
     }
 }
 
-impl<K> From<ObjectEvent<K>> for Change<K> {
-    fn from(event: ObjectEvent<K>) -> Self {
+impl<K> From<ObjectEvent<Arc<K>>> for Change<K> {
+    fn from(event: ObjectEvent<Arc<K>>) -> Self {
         match event {
-            ObjectEvent::Added(obj) | ObjectEvent::Modified(obj) => Change::Put(Arc::new(obj)),
-            ObjectEvent::Deleted(obj) => Change::Deleted(Arc::new(obj)),
+            ObjectEvent::Added(obj) | ObjectEvent::Modified(obj) => Change::Put(obj),
+            ObjectEvent::Deleted(obj) => Change::Deleted(obj),
             ObjectEvent::Bookmark { resource_version } => Change::Bookmark(resource_version),
         }
     }
