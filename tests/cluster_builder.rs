@@ -13,67 +13,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use cluster_support::{list_all, live_pods, pods_per_node, wait_running};
 use orchestra::cluster::{BuiltinController, Cluster, ClusterError, NodeSpec};
 use orchestra::core::kinds::{Deployment, Node, Pod, ReplicaSet};
-use orchestra::core::{
-    Api, Client, Clock, KeyValue, ListOptions, ListParams, ListResult, Resource, Revision,
-    Scheduler, Store, StoreError, WatchStream,
-};
+use orchestra::core::{Api, Client, Clock, ListParams, Resource, Store};
+use orchestra::runtime::scheduler::Scheduler;
 use orchestra::store::MemoryStore;
+use orchestra::store::testing::{InterceptedStore, StoreOp};
 use tokio_util::sync::CancellationToken;
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// A user's store: a MemoryStore that counts the writes it is asked for.
-#[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    writes: AtomicUsize,
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &[u8], options: ListOptions) -> Result<ListResult, StoreError> {
-        self.inner.list(prefix, options).await
-    }
-    async fn create(&self, key: &[u8], value: Bytes) -> Result<KeyValue, StoreError> {
-        let kv = self.inner.create(key, value).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(kv)
-    }
-    async fn update(
-        &self,
-        key: &[u8],
-        value: Bytes,
-        expected: Revision,
-    ) -> Result<KeyValue, StoreError> {
-        let kv = self.inner.update(key, value, expected).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(kv)
-    }
-    async fn delete(&self, key: &[u8], expected: Option<Revision>) -> Result<KeyValue, StoreError> {
-        let kv = self.inner.delete(key, expected).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(kv)
-    }
-    async fn watch(&self, prefix: &[u8], after: Revision) -> Result<WatchStream, StoreError> {
-        self.inner.watch(prefix, after).await
-    }
-    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.inner.compact(revision).await
-    }
-    async fn current_revision(&self) -> Result<Revision, StoreError> {
-        self.inner.current_revision().await
-    }
-    async fn compact_revision(&self) -> Result<Revision, StoreError> {
-        self.inner.compact_revision().await
-    }
-}
 
 /// A user's scheduler: binds every pending pod to the alphabetically first Ready node.
 struct FirstReadyNode;
@@ -169,7 +118,8 @@ async fn uids_of<K: Resource>(cluster: &Cluster) -> Vec<String> {
 
 #[tokio::test(start_paused = true)]
 async fn a_user_store_and_a_user_scheduler_replace_their_parts_and_nothing_else() {
-    let store = Arc::new(CountingStore::default());
+    // A user's store: a MemoryStore that counts the writes it is asked for.
+    let store = Arc::new(InterceptedStore::new(Arc::new(MemoryStore::new())));
     let cluster = Cluster::builder()
         .clock(clock())
         .seed(2)
@@ -193,7 +143,7 @@ async fn a_user_store_and_a_user_scheduler_replace_their_parts_and_nothing_else(
         HashMap::from([("node-1".to_owned(), 6)]),
         "the user's scheduler placed every pod"
     );
-    let writes = store.writes.load(Ordering::SeqCst) as u64;
+    let writes: u64 = StoreOp::WRITES.iter().map(|op| store.successes(*op)).sum();
     assert!(writes > 6 * 3, "nodes, pods, status updates: {writes}");
     assert_eq!(
         writes,

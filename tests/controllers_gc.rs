@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{mark_pods_ready, memory_client};
+use orchestra::cluster::Cluster;
 use orchestra::core::kinds::{Deployment, Pod, ReplicaSet};
 use orchestra::core::{Api, Client, DeleteParams, LabelSelector, ListParams, ObjectMeta};
 use orchestra::runtime::controllers::{
@@ -26,7 +27,7 @@ fn start(client: &Client, with_controllers: bool) -> CancellationToken {
         manager.add(rs);
         manager.add(d);
     }
-    GarbageCollector::with_builtin_kinds(client.clone(), manager.informers()).add_to(&mut manager);
+    GarbageCollector::new(client.clone(), manager.informers()).add_to(&mut manager);
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });
@@ -204,4 +205,91 @@ async fn a_dependent_whose_owner_never_existed_is_collected_but_a_live_owner_pro
         "the dangling reference was removed, the live one kept"
     );
     stop.cancel();
+}
+
+/// A pod owned by `owner`, blocking its foreground deletion.
+fn pod_owned_by(name: &str, owner: &common::Widget) -> Pod {
+    let mut pod = Pod {
+        metadata: ObjectMeta::named(name),
+        spec: web(1).spec.template.spec,
+        status: None,
+    };
+    pod.metadata
+        .owner_references
+        .push(orchestra::core::ResourceExt::owner_reference(owner, true));
+    pod
+}
+
+async fn gone<K: orchestra::core::Resource>(api: &Api<K>, name: &str) -> bool {
+    for _ in 0..600 {
+        if api.get_opt(name).await.unwrap().is_none() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_users_kind_that_owns_pods_in_a_cluster_is_collected_like_a_built_in_one() {
+    // The collector follows discovery: the cluster serves Widget, so it follows it.
+    let cluster = Cluster::builder()
+        .clock(orchestra::core::Clock::starting_at(common::epoch()))
+        .seed(3)
+        .kind::<common::Widget>()
+        .build()
+        .await
+        .unwrap();
+    cluster.wait_ready().await.unwrap();
+    let widgets = cluster.api::<common::Widget>();
+    let pods = cluster.api::<Pod>();
+
+    // Background: the owner goes at once, then its pod.
+    let owner = widgets
+        .create(&common::Widget::new("owner", 1))
+        .await
+        .unwrap();
+    pods.create(&pod_owned_by("owned", &owner)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    widgets
+        .delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(
+        gone(&pods, "owned").await,
+        "the pod of a deleted Widget is collected"
+    );
+
+    // Foreground: the owner waits for its pod, then goes.
+    let owner = widgets.create(&common::Widget::new("fg", 1)).await.unwrap();
+    pods.create(&pod_owned_by("fg-owned", &owner))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    widgets
+        .delete("fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    assert!(gone(&pods, "fg-owned").await, "the dependent goes first");
+    assert!(gone(&widgets, "fg").await, "then the owner");
+
+    // Orphan: the pod lives on without the reference.
+    let owner = widgets
+        .create(&common::Widget::new("parent", 1))
+        .await
+        .unwrap();
+    pods.create(&pod_owned_by("orphan", &owner)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    widgets
+        .delete("parent", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    assert!(gone(&widgets, "parent").await);
+    let orphan = pods.get("orphan").await.unwrap();
+    assert!(
+        orphan.metadata.owner_references.is_empty(),
+        "{:?}",
+        orphan.metadata
+    );
+    cluster.shutdown().await;
 }

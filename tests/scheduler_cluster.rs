@@ -14,7 +14,8 @@ use orchestra::core::kinds::{
     ConditionStatus, Container, Event, Node, NodeStatus, POD_SCHEDULED, Pod, PodSpec,
     ResourceRequirements, Taint, TaintEffect,
 };
-use orchestra::core::{Api, ApiError, Client, DeleteParams, ListParams, ObjectMeta, Scheduler};
+use orchestra::core::{Api, ApiError, Client, DeleteParams, ListParams, ObjectMeta};
+use orchestra::runtime::scheduler::Scheduler;
 use orchestra::runtime::scheduler::plugins::{DefaultBinder, default_profile};
 use orchestra::runtime::scheduler::{BindPlugin, DefaultScheduler, Plugin};
 use tokio_util::sync::CancellationToken;

@@ -1,8 +1,8 @@
 //! # orchestra-core
 //!
 //! The vocabulary of Orchestra: the object model (metadata, label selectors,
-//! quantities, the built-in kinds and their descriptors), the [`Store`], [`Runtime`] and
-//! [`Scheduler`] traits, the typed object API ([`Api`]) through which every controller
+//! quantities, the built-in kinds and their descriptors), the [`Store`] and [`Runtime`]
+//! traits, the typed object API ([`Api`]) through which every controller
 //! reads and writes, the [`ObjectService`] seam beneath it, and the server-side
 //! [`Registry`] that implements that service over a store with every object rule.
 //!
@@ -37,7 +37,7 @@ pub use runtime::{
     ChangeMarker, ContainerConfig, ContainerId, ContainerStats, LogOptions, LogStream, PodSandbox,
     ProbeOutcome, Runtime, RuntimeContainerState, RuntimeContainerStatus, RuntimeError,
 };
-pub use scheduler::{DEFAULT_SCHEDULER_NAME, Scheduler};
+pub use scheduler::DEFAULT_SCHEDULER_NAME;
 pub use store::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
 };

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestra_core::registry::{Registry, RegistryBuilder, Strategy};
-use orchestra_core::{Client, Clock, Resource, Scheduler, Store};
+use orchestra_core::{Client, Clock, Resource, Store};
 use orchestra_runtime::controllers::{MetricsSource, NodeLifecycleConfig};
 use orchestra_runtime::node::RuntimeMetrics;
 use orchestra_runtime::reconcile::{DECODED_IN_LARGE_CACHES, LeaderElectionConfig, Manager};
-use orchestra_runtime::scheduler::DefaultScheduler;
+use orchestra_runtime::scheduler::{DefaultScheduler, Scheduler};
 use orchestra_store::MemoryStore;
 
 use super::control_plane::{
@@ -57,7 +57,7 @@ impl Default for ClusterBuilder {
             key_prefix: None,
             max_object_bytes: None,
             kinds: Vec::new(),
-            scheduler: SchedulerChoice::Reference(DefaultScheduler::new()),
+            scheduler: SchedulerChoice::On(Arc::new(DefaultScheduler::new())),
             disabled: BTreeSet::new(),
             node_lifecycle: NodeLifecycleConfig::default(),
             metrics: None,
@@ -119,16 +119,11 @@ impl ClusterBuilder {
         self
     }
 
-    /// Places pods with `scheduler`. The reference [`DefaultScheduler`] (however
-    /// configured) runs inside the control plane's manager, sharing its informers;
-    /// any other scheduler runs through [`Scheduler::run`] as one of the manager's
-    /// tasks. Either way it runs only while the control plane leads.
+    /// Places pods with `scheduler`, which joins the control plane's manager
+    /// ([`Scheduler::add_to`]: the reference [`DefaultScheduler`] shares its informers)
+    /// and runs only while the control plane leads.
     pub fn scheduler<S: Scheduler>(mut self, scheduler: S) -> Self {
-        let any: &dyn std::any::Any = &scheduler;
-        self.scheduler = match any.downcast_ref::<DefaultScheduler>() {
-            Some(reference) => SchedulerChoice::Reference(reference.clone()),
-            None => SchedulerChoice::Custom(Arc::new(scheduler)),
-        };
+        self.scheduler = SchedulerChoice::On(Arc::new(scheduler));
         self
     }
 
@@ -238,13 +233,14 @@ impl ClusterBuilder {
             .metrics
             .unwrap_or_else(|| Arc::new(runtime_metrics.clone()));
         let scheduler = match (self.scheduler, self.seed) {
-            (SchedulerChoice::Reference(s), Some(seed)) => SchedulerChoice::Reference(s.seed(seed)),
+            (SchedulerChoice::On(s), Some(seed)) => {
+                SchedulerChoice::On(s.seeded(seed).unwrap_or(s))
+            }
             (other, _) => other,
         };
         let plan = ControlPlanePlan {
             registry,
             clock,
-            kinds: self.kinds,
             scheduler,
             disabled: self.disabled,
             node_lifecycle: self.node_lifecycle,

@@ -13,13 +13,13 @@ use std::time::Duration;
 use orchestra_core::api::Intercept;
 use orchestra_core::kinds::Pod;
 use orchestra_core::registry::{Registry, Strategy};
-use orchestra_core::{Client, Clock, Resource, Scheduler};
+use orchestra_core::{Client, Clock, Resource};
 use orchestra_runtime::controllers::{
     DeploymentController, GarbageCollector, HpaController, MetricsSource, NodeLifecycleConfig,
     NodeLifecycleController, ReplicaSetController,
 };
 use orchestra_runtime::reconcile::{Health, LeaderElectionConfig, Manager};
-use orchestra_runtime::scheduler::DefaultScheduler;
+use orchestra_runtime::scheduler::Scheduler;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,19 +44,17 @@ pub enum BuiltinController {
 /// Lets a user add controllers (or runnables) to each manager the cluster builds.
 pub(super) type ManagerHook = Arc<dyn Fn(&mut Manager) + Send + Sync>;
 
-/// A user's kind: registered with the cluster's registry, and followed by its garbage
-/// collector.
+/// A user's kind, registered with the cluster's registry (the garbage collector and
+/// every other client find it by discovery).
 #[derive(Clone)]
 pub(super) struct KindHook {
     register: Arc<dyn Fn(&Registry) + Send + Sync>,
-    track: Arc<dyn Fn(GarbageCollector) -> GarbageCollector + Send + Sync>,
 }
 
 impl KindHook {
     pub(super) fn of<K: Resource, S: Strategy<K> + Clone>(strategy: S) -> KindHook {
         KindHook {
             register: Arc::new(move |registry| registry.register_with::<K, S>(strategy.clone())),
-            track: Arc::new(|gc| gc.track::<K>()),
         }
     }
 
@@ -68,10 +66,8 @@ impl KindHook {
 /// Which scheduler the control plane runs.
 #[derive(Clone)]
 pub(super) enum SchedulerChoice {
-    /// The reference scheduler, inside the manager (shared informers, leader election).
-    Reference(DefaultScheduler),
-    /// The user's, through [`Scheduler::run`], as one of the manager's runnables.
-    Custom(Arc<dyn Scheduler>),
+    /// This one, added to the manager ([`Scheduler::add_to`]).
+    On(Arc<dyn Scheduler>),
     /// None: pods are bound by someone else.
     Off,
 }
@@ -81,7 +77,6 @@ pub(super) enum SchedulerChoice {
 pub(super) struct ControlPlanePlan {
     pub registry: Registry,
     pub clock: Clock,
-    pub kinds: Vec<KindHook>,
     pub scheduler: SchedulerChoice,
     pub disabled: BTreeSet<BuiltinController>,
     pub node_lifecycle: NodeLifecycleConfig,
@@ -155,22 +150,10 @@ impl ControlPlanePlan {
             manager.add(c);
         }
         if on(BuiltinController::GarbageCollector) {
-            let mut gc = GarbageCollector::with_builtin_kinds(client.clone(), manager.informers());
-            for kind in &self.kinds {
-                gc = (kind.track)(gc);
-            }
-            gc.add_to(&mut manager);
+            GarbageCollector::new(client.clone(), manager.informers()).add_to(&mut manager);
         }
-        match &self.scheduler {
-            SchedulerChoice::Reference(scheduler) => scheduler.clone().add_to(&mut manager),
-            SchedulerChoice::Custom(scheduler) => {
-                let scheduler = scheduler.clone();
-                manager.add_runnable("scheduler", move |cancel| {
-                    let (scheduler, client) = (scheduler.clone(), client.clone());
-                    Box::pin(async move { scheduler.run(client, cancel).await })
-                });
-            }
-            SchedulerChoice::Off => {}
+        if let SchedulerChoice::On(scheduler) = &self.scheduler {
+            scheduler.clone().add_to(&mut manager);
         }
         for hook in &self.hooks {
             hook(&mut manager);

@@ -10,8 +10,9 @@
 //!   opens one named as `memory`, `durable:PATH` or `etcd:URL`. The cluster serves it
 //!   through one [`Registry`] (the built-in kinds and the user's, added with
 //!   [`ClusterBuilder::kind`]); every component is a [`Client`] of that registry.
-//! - **Scheduler**: any [`Scheduler`] (default the reference [`DefaultScheduler`], run
-//!   inside the manager so it shares the informers and leader election).
+//! - **Scheduler**: any [`Scheduler`] (default the reference [`DefaultScheduler`]),
+//!   added to the control plane's manager so it runs only while it leads (the
+//!   reference one shares the manager's informers).
 //! - **Controllers**: the built-ins ([`BuiltinController`]), each on unless left out,
 //!   plus the user's, added by a hook that receives the [`Manager`].
 //! - **Nodes**: groups of in-process agents ([`NodeSpec`]) over simulated containers or
@@ -41,7 +42,7 @@
 //! [`MemoryStore`]: orchestra_store::MemoryStore
 //! [`Registry`]: orchestra_core::registry::Registry
 //! [`Client`]: orchestra_core::Client
-//! [`Scheduler`]: orchestra_core::Scheduler
+//! [`Scheduler`]: orchestra_runtime::scheduler::Scheduler
 //! [`DefaultScheduler`]: orchestra_runtime::scheduler::DefaultScheduler
 //! [`Manager`]: orchestra_runtime::reconcile::Manager
 

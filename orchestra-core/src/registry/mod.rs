@@ -119,6 +119,17 @@ struct Kinds {
     order: Vec<(String, String)>,
 }
 
+/// A registry that does not keep it alive.
+#[derive(Clone)]
+pub(crate) struct WeakRegistry(std::sync::Weak<Shared>);
+
+impl WeakRegistry {
+    /// The registry, while anything else holds it.
+    pub(crate) fn upgrade(&self) -> Option<Registry> {
+        self.0.upgrade().map(|shared| Registry { shared })
+    }
+}
+
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
@@ -270,6 +281,10 @@ impl Registry {
         if kinds.by_name.insert(name.clone(), handler).is_none() {
             kinds.order.push(name);
         }
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakRegistry {
+        WeakRegistry(Arc::downgrade(&self.shared))
     }
 
     /// The store beneath: for tools and tests that look at the raw key layout on the

@@ -20,8 +20,8 @@ use crate::labels::LabelSelector;
 use crate::resource::Resource;
 use crate::store::{ListOptions, Revision, WatchEvent, WatchStream};
 
-use super::Registry;
 use super::kind::{TypedKind, gone_or_store};
+use super::{Registry, WeakRegistry};
 
 /// Starts a watch of `kind` in `ns` (or all namespaces).
 pub(super) async fn start<K: Resource>(
@@ -91,7 +91,7 @@ pub(super) async fn start<K: Resource>(
     });
     let state = Watching {
         kind: kind.handle(),
-        registry: reg.clone(),
+        registry: reg.downgrade(),
         labels: params.label_selector.clone(),
         fields: params.field_selector.clone(),
         filtered,
@@ -118,7 +118,9 @@ fn matches<K: Resource>(kind: &TypedKind<K>, params: &WatchParams, obj: &K) -> b
 /// One watch's state between events.
 struct Watching<K: Resource> {
     kind: TypedKind<K>,
-    registry: Registry,
+    /// Weak: a watch must not keep the registry (and its store) alive after everything
+    /// else let go of it, for as long as its task takes to notice it was dropped.
+    registry: WeakRegistry,
     labels: Option<LabelSelector>,
     fields: Option<FieldSelector>,
     filtered: bool,
@@ -203,9 +205,10 @@ impl<K: Resource> Watching<K> {
     fn translate(&mut self, event: WatchEvent) -> Option<ObjectEvent<ObjectBody>> {
         match event {
             WatchEvent::Put { kv } => {
+                let registry = self.registry.upgrade()?;
                 let obj = self
                     .kind
-                    .decode_stored(&self.registry, &kv, kv.mod_revision, true)
+                    .decode_stored(&registry, &kv, kv.mod_revision, true)
                     .ok()?;
                 if !self.filtered {
                     return Some(if kv.version == 1 {
@@ -234,7 +237,9 @@ impl<K: Resource> Watching<K> {
             }
             WatchEvent::Delete { prev, revision } => {
                 // The key is gone, readable or not: it no longer counts as unreadable.
-                self.registry.shared.unreadable.readable(&prev.key);
+                if let Some(registry) = self.registry.upgrade() {
+                    registry.shared.unreadable.readable(&prev.key);
+                }
                 let recent = self.kind.recent.at(&prev.key, prev.mod_revision);
                 self.kind.recent.forget(&prev.key);
                 if self.filtered && !self.matching.remove(&prev.key) {

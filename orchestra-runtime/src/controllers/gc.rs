@@ -8,212 +8,83 @@
 //! - **Orphan**: an owner being deleted with the `orphan` finalizer loses its dependents'
 //!   references to it, then the finalizer; the dependents live on.
 //!
-//! The collector follows any number of kinds, type-erased behind one small trait, so a
-//! user's kinds are collected exactly like the built-in ones. Before deleting an object
-//! because its owner is gone it asks the store, not the cache, whether the owner really
-//! is gone: a cache that has not yet seen a brand-new owner never costs its dependents.
+//! Like Kubernetes' collector it follows every kind the API serves, as discovery lists
+//! them (looked at again every [`GarbageCollector::rediscover_every`]), so a user's kind
+//! is collected exactly like the built-in ones. It reads them through the manager's
+//! shared informers ([`Informers::for_resource`]): a kind some controller already
+//! caches is read from that cache, any other from an informer of its objects' metadata.
+//! It writes only metadata, by kind-agnostic calls (a delete, a merge patch of owner
+//! references or finalizers), so it needs no Rust type for a kind. Before deleting an
+//! object because its owner is gone it asks the API, not the cache, whether the owner
+//! really is gone: a cache that has not yet seen a brand-new owner never costs its
+//! dependents.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
 use futures::StreamExt;
 use orchestra_core::api::{FINALIZER_FOREGROUND_DELETION, FINALIZER_ORPHAN};
 use orchestra_core::{
-    Api, ApiError, Client, DeleteParams, ObjectMeta, OwnerReference, Resource, ResourceExt,
+    Api, ApiError, ApiResource, Client, DeleteParams, ObjectMeta, PartialObjectMetadata,
 };
+use parking_lot::RwLock;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::{
-    Cache, HandlerRegistration, Informer, InformerEvent, Informers, ObjectKey, QueueConfig,
-    WorkQueue,
+    HandlerRegistration, Informers, KindInformer, MetaEvent, ObjectKey, QueueConfig, WorkQueue,
 };
 
 /// Index of objects by their own uid.
 const INDEX_UID: &str = "gc-uid";
 
-/// One kind the collector follows, with its type erased.
-#[async_trait]
-trait TrackedKind: Send + Sync {
-    fn kind(&self) -> &'static str;
-    fn api_version(&self) -> &'static str;
-    fn meta(&self, key: &ObjectKey) -> Option<ObjectMeta>;
-    fn by_uid(&self, uid: &str) -> Option<ObjectKey>;
-    fn dependents(&self, owner_uid: &str) -> Vec<(ObjectKey, OwnerReference)>;
-    async fn owner_exists(
-        &self,
-        namespace: Option<&str>,
-        name: &str,
-        uid: &str,
-    ) -> Result<bool, ApiError>;
-    async fn delete(&self, key: &ObjectKey, uid: &str) -> Result<(), ApiError>;
-    async fn remove_owner_refs(
-        &self,
-        key: &ObjectKey,
-        owner_uids: &[String],
-    ) -> Result<(), ApiError>;
-    async fn remove_finalizer(&self, key: &ObjectKey, finalizer: &str) -> Result<(), ApiError>;
+/// How often the collector looks for kinds served since it started, by default.
+pub const REDISCOVER_EVERY: Duration = Duration::from_secs(30);
+
+/// How many times a metadata write is retried when another writer got in between.
+const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// One kind the collector follows.
+struct Followed {
+    resource: ApiResource,
+    informer: Arc<dyn KindInformer>,
 }
 
-struct Tracked<K: Resource> {
-    client: Client,
-    cache: Cache<K>,
-}
+/// The kinds followed, in the order they were found; a kind's index is its place.
+type Kinds = Arc<RwLock<Vec<Followed>>>;
 
-impl<K: Resource> Tracked<K> {
-    fn api(&self, namespace: Option<&str>) -> Api<K> {
-        match namespace {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        }
-    }
-}
-
-fn ignore_gone(result: Result<(), ApiError>) -> Result<(), ApiError> {
-    match result {
-        Err(e) if e.is_not_found() || e.is_conflict() => Ok(()),
-        other => other,
-    }
-}
-
-#[async_trait]
-impl<K: Resource> TrackedKind for Tracked<K> {
-    fn kind(&self) -> &'static str {
-        K::KIND
-    }
-
-    fn api_version(&self) -> &'static str {
-        K::API_VERSION
-    }
-
-    fn meta(&self, key: &ObjectKey) -> Option<ObjectMeta> {
-        self.cache.get(key).map(|o| o.meta().clone())
-    }
-
-    fn by_uid(&self, uid: &str) -> Option<ObjectKey> {
-        self.cache.keys_by_index(INDEX_UID, uid).into_iter().next()
-    }
-
-    fn dependents(&self, owner_uid: &str) -> Vec<(ObjectKey, OwnerReference)> {
-        self.cache
-            .owned_by(owner_uid)
-            .iter()
-            .filter_map(|o| {
-                let r = o
-                    .meta()
-                    .owner_references
-                    .iter()
-                    .find(|r| r.uid == owner_uid)?
-                    .clone();
-                Some((ObjectKey::of(o.as_ref()), r))
-            })
-            .collect()
-    }
-
-    async fn owner_exists(
-        &self,
-        namespace: Option<&str>,
-        name: &str,
-        uid: &str,
-    ) -> Result<bool, ApiError> {
-        let api = match K::SCOPE {
-            orchestra_core::Scope::Cluster => self.api(None),
-            orchestra_core::Scope::Namespaced => self.api(namespace),
-        };
-        Ok(api.get_opt(name).await?.is_some_and(|o| o.uid() == uid))
-    }
-
-    async fn delete(&self, key: &ObjectKey, uid: &str) -> Result<(), ApiError> {
-        let params = DeleteParams::background().precondition_uid(uid);
-        ignore_gone(
-            self.api(key.namespace.as_deref())
-                .delete(&key.name, &params)
-                .await
-                .map(|_| ()),
-        )
-    }
-
-    async fn remove_owner_refs(
-        &self,
-        key: &ObjectKey,
-        owner_uids: &[String],
-    ) -> Result<(), ApiError> {
-        let api = self.api(key.namespace.as_deref());
-        let updated = api.update_with(&key.name, |o| {
-            o.meta_mut()
-                .owner_references
-                .retain(|r| !owner_uids.contains(&r.uid))
-        });
-        ignore_gone(updated.await.map(|_| ()))
-    }
-
-    async fn remove_finalizer(&self, key: &ObjectKey, finalizer: &str) -> Result<(), ApiError> {
-        let api = self.api(key.namespace.as_deref());
-        let updated = api.update_with(&key.name, |o| {
-            o.meta_mut().finalizers.retain(|f| f != finalizer)
-        });
-        ignore_gone(updated.await.map(|_| ()))
-    }
-}
-
-/// Starts queuing what one kind's changes concern into the collector's queue, until
-/// the returned registration is dropped.
-type Feeder = Box<
-    dyn Fn(usize, WorkQueue<GcKey>, Arc<Vec<Arc<dyn TrackedKind>>>) -> HandlerRegistration
-        + Send
-        + Sync,
->;
-
-/// Which object, in which tracked kind.
+/// Which object, in which followed kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GcKey {
     kind: usize,
     key: ObjectKey,
 }
 
-/// The garbage collector. Add the kinds it follows, then run it beside the manager
-/// (it shares the manager's informers).
+/// The garbage collector. Add it to a manager ([`GarbageCollector::add_to`]); it shares
+/// the manager's informers.
 pub struct GarbageCollector {
     client: Client,
     informers: Informers,
-    kinds: Arc<Vec<Arc<dyn TrackedKind>>>,
-    subscribers: Vec<Feeder>,
+    rediscover_every: Duration,
 }
 
 impl GarbageCollector {
-    /// A collector over the informers of a manager, following no kind yet.
+    /// A collector over the informers of a manager, following every kind `client`'s
+    /// API serves.
     pub fn new(client: Client, informers: &Informers) -> Self {
         GarbageCollector {
             client,
             informers: informers.clone(),
-            kinds: Arc::new(Vec::new()),
-            subscribers: Vec::new(),
+            rediscover_every: REDISCOVER_EVERY,
         }
     }
 
-    /// The collector for the built-in workload kinds: Deployments, ReplicaSets, Pods.
-    pub fn with_builtin_kinds(client: Client, informers: &Informers) -> Self {
-        use orchestra_core::kinds::{Deployment, Pod, ReplicaSet};
-        Self::new(client, informers)
-            .track::<Deployment>()
-            .track::<ReplicaSet>()
-            .track::<Pod>()
-    }
-
-    /// Follows kind `K` as owner and as dependent.
+    /// How often the collector looks for kinds served since it started (default
+    /// [`REDISCOVER_EVERY`]).
     #[must_use]
-    pub fn track<K: Resource>(mut self) -> Self {
-        let informer: Arc<Informer<K>> = self.informers.get::<K>();
-        informer.add_index(INDEX_UID, |o: &K| vec![o.uid().to_owned()]);
-        Arc::make_mut(&mut self.kinds).push(Arc::new(Tracked::<K> {
-            client: self.client.clone(),
-            cache: informer.cache(),
-        }));
-        self.subscribers.push(Box::new(move |index, queue, kinds| {
-            informer.add_handler(move |event: &InformerEvent<K>| {
-                on_event(index, event, &queue, kinds.as_slice())
-            })
-        }));
+    pub fn rediscover_every(mut self, period: Duration) -> Self {
+        self.rediscover_every = period.max(Duration::from_millis(1));
         self
     }
 
@@ -232,24 +103,42 @@ impl GarbageCollector {
     pub async fn run(&self, cancel: CancellationToken) {
         let queue: WorkQueue<GcKey> =
             WorkQueue::new(QueueConfig::default().name("garbage-collector"));
-        let kinds = self.kinds.clone();
-        let feeders: Vec<_> = self
-            .subscribers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s(i, queue.clone(), kinds.clone()))
-            .collect();
+        let kinds: Kinds = Arc::new(RwLock::new(Vec::new()));
+        let mut feeders: Vec<HandlerRegistration> = Vec::new();
+        // Like Kubernetes' collector, it judges nothing until every kind it follows has
+        // synced: an owner of a kind not yet listed would look gone.
+        let discovery = async {
+            loop {
+                match self.client.refresh_resources().await {
+                    Ok(resources) => {
+                        let new: Vec<usize> = resources
+                            .iter()
+                            .filter_map(|r| self.follow(r, &kinds))
+                            .collect();
+                        let informers: Vec<_> = {
+                            let kinds = kinds.read();
+                            new.iter().map(|&i| kinds[i].informer.clone()).collect()
+                        };
+                        while !informers.iter().all(|i| i.is_synced()) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        for (index, informer) in new.into_iter().zip(informers) {
+                            let (queue, kinds) = (queue.clone(), kinds.clone());
+                            feeders.push(informer.add_meta_handler(Box::new(move |event| {
+                                on_event(index, event, &queue, &kinds)
+                            })));
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "garbage collector: discovery failed"),
+                }
+                tokio::time::sleep(self.rediscover_every).await;
+            }
+        };
         let workers = (0..4).map(|_| {
-            let (queue, kinds, cancel) = (queue.clone(), kinds.clone(), cancel.clone());
+            let (queue, kinds, client) = (queue.clone(), kinds.clone(), self.client.clone());
             async move {
-                loop {
-                    let item = tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => return,
-                        item = queue.next() => item,
-                    };
-                    let Some(item) = item else { return };
-                    match collect(item.key(), &kinds).await {
+                while let Some(item) = queue.next().await {
+                    match collect(item.key(), &kinds, &client).await {
                         Ok(()) => queue.forget(item.key()),
                         Err(e) => {
                             tracing::warn!(object = ?item.key(), error = %e, "garbage collection failed; retrying");
@@ -259,32 +148,48 @@ impl GarbageCollector {
                 }
             }
         });
-        futures::stream::iter(workers)
-            .for_each_concurrent(None, |w| w)
-            .await;
-        drop(feeders);
+        let workers = futures::stream::iter(workers).for_each_concurrent(None, |w| w);
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            () = discovery => {}
+            () = workers => {}
+        }
         queue.shut_down();
+        drop(feeders);
+    }
+
+    /// Starts following `resource`, unless followed already: its index among the kinds.
+    fn follow(&self, resource: &ApiResource, kinds: &Kinds) -> Option<usize> {
+        let mut kinds = kinds.write();
+        if kinds.iter().any(|k| {
+            k.resource.group() == resource.group() && k.resource.plural() == resource.plural()
+        }) {
+            return None;
+        }
+        let informer = self.informers.for_resource(resource);
+        informer.add_meta_index(INDEX_UID, |m| vec![m.uid.clone().unwrap_or_default()]);
+        tracing::debug!(kind = %resource, "garbage collector follows");
+        kinds.push(Followed {
+            resource: resource.clone(),
+            informer,
+        });
+        Some(kinds.len() - 1)
     }
 }
 
 /// Queues what an event may concern: the object itself, and when it is gone, its
 /// dependents (now orphaned) and its owners (a foreground deletion may be done).
-fn on_event(
-    index: usize,
-    event: &InformerEvent<impl Resource>,
-    queue: &WorkQueue<GcKey>,
-    kinds: &[Arc<dyn TrackedKind>],
-) {
-    let obj = event.object();
-    let meta = obj.meta();
+fn on_event(index: usize, event: MetaEvent<'_>, queue: &WorkQueue<GcKey>, kinds: &Kinds) {
+    let meta = event.meta();
     queue.add(GcKey {
         kind: index,
-        key: ObjectKey::of(obj.as_ref()),
+        key: key_of(meta),
     });
-    if let InformerEvent::Deleted(_) = event {
-        let uid = obj.uid();
+    if let MetaEvent::Deleted(_) = event {
+        let uid = meta.uid.as_deref().unwrap_or("");
+        let kinds = kinds.read();
         for (k, kind) in kinds.iter().enumerate() {
-            for (key, _) in kind.dependents(uid) {
+            for (key, _) in kind.informer.owned_by(uid) {
                 queue.add(GcKey { kind: k, key });
             }
         }
@@ -292,9 +197,9 @@ fn on_event(
             if let Some((k, kind)) = kinds
                 .iter()
                 .enumerate()
-                .find(|(_, t)| t.kind() == owner.kind && t.api_version() == owner.api_version)
+                .find(|(_, f)| f.resource.is(&owner.api_version, &owner.kind))
             {
-                if let Some(key) = kind.by_uid(&owner.uid) {
+                if let Some(key) = kind.informer.keys_by_index(INDEX_UID, &owner.uid).pop() {
                     queue.add(GcKey { kind: k, key });
                 }
             }
@@ -302,41 +207,196 @@ fn on_event(
     }
 }
 
+fn key_of(meta: &ObjectMeta) -> ObjectKey {
+    let name = meta.name.as_deref().unwrap_or("");
+    match meta.namespace.as_deref() {
+        Some(ns) => ObjectKey::namespaced(ns, name),
+        None => ObjectKey::cluster(name),
+    }
+}
+
+/// Kind-agnostic writes of one kind's objects' metadata.
+struct MetaApi<'a> {
+    client: &'a Client,
+    resource: &'a ApiResource,
+}
+
+impl MetaApi<'_> {
+    fn api(&self, namespace: Option<&str>) -> Api<PartialObjectMetadata> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, self.resource.clone()),
+            None => Api::all_with(self.client.clone(), self.resource.clone()),
+        }
+    }
+
+    async fn exists(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> Result<bool, ApiError> {
+        let namespace = namespace.filter(|_| self.resource.is_namespaced());
+        Ok(self
+            .api(namespace)
+            .get_opt(name)
+            .await?
+            .is_some_and(|o| o.metadata.uid.as_deref() == Some(uid)))
+    }
+
+    async fn delete(&self, key: &ObjectKey, uid: &str) -> Result<(), ApiError> {
+        let params = DeleteParams::background().precondition_uid(uid);
+        ignore_gone(
+            self.api(key.namespace.as_deref())
+                .delete(&key.name, &params)
+                .await
+                .map(drop),
+        )
+    }
+
+    /// Rewrites one list of the object's metadata with `change`, by a merge patch
+    /// pinned to the version read, starting over if another writer got in between.
+    async fn edit(
+        &self,
+        key: &ObjectKey,
+        field: &str,
+        change: impl Fn(&ObjectMeta) -> Option<serde_json::Value>,
+    ) -> Result<(), ApiError> {
+        let api = self.api(key.namespace.as_deref());
+        let mut last = None;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let current = match api.get(&key.name).await {
+                Ok(current) => current,
+                Err(e) => return ignore_gone(Err(e)),
+            };
+            let Some(value) = change(&current.metadata) else {
+                return Ok(());
+            };
+            let mut metadata = serde_json::Map::new();
+            metadata.insert(field.to_owned(), value);
+            metadata.insert(
+                "resourceVersion".to_owned(),
+                json!(current.metadata.resource_version),
+            );
+            let patch = json!({ "metadata": metadata });
+            match api.patch(&key.name, &patch).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_conflict() => last = Some(e),
+                Err(e) => return ignore_gone(Err(e)),
+            }
+        }
+        Err(last.expect("at least one attempt ran"))
+    }
+
+    async fn remove_owner_refs(
+        &self,
+        key: &ObjectKey,
+        owner_uids: &[String],
+    ) -> Result<(), ApiError> {
+        self.edit(key, "ownerReferences", |meta| {
+            let kept: Vec<_> = meta
+                .owner_references
+                .iter()
+                .filter(|r| !owner_uids.contains(&r.uid))
+                .collect();
+            (kept.len() != meta.owner_references.len()).then(|| json!(kept))
+        })
+        .await
+    }
+
+    async fn remove_finalizer(&self, key: &ObjectKey, finalizer: &str) -> Result<(), ApiError> {
+        self.edit(key, "finalizers", |meta| {
+            meta.has_finalizer(finalizer).then(|| {
+                json!(
+                    meta.finalizers
+                        .iter()
+                        .filter(|f| *f != finalizer)
+                        .collect::<Vec<_>>()
+                )
+            })
+        })
+        .await
+    }
+}
+
+fn ignore_gone(result: Result<(), ApiError>) -> Result<(), ApiError> {
+    match result {
+        Err(e) if e.is_not_found() || e.is_conflict() => Ok(()),
+        other => other,
+    }
+}
+
 /// One object's collection: finish its own foreground or orphan deletion, then check
 /// whether its owners still exist.
-async fn collect(gc: &GcKey, kinds: &[Arc<dyn TrackedKind>]) -> Result<(), ApiError> {
-    let tracked = &kinds[gc.kind];
-    let Some(meta) = tracked.meta(&gc.key) else {
-        return Ok(());
+async fn collect(gc: &GcKey, kinds: &Kinds, client: &Client) -> Result<(), ApiError> {
+    // What is needed of the followed kinds is read under the lock, then the lock is let
+    // go before any call.
+    let (resource, meta) = {
+        let kinds = kinds.read();
+        let Some(tracked) = kinds.get(gc.kind) else {
+            return Ok(());
+        };
+        let Some(meta) = tracked.informer.meta(&gc.key) else {
+            return Ok(());
+        };
+        (tracked.resource.clone(), meta)
+    };
+    let writer = MetaApi {
+        client,
+        resource: &resource,
     };
     let uid = meta.uid.clone().unwrap_or_default();
+    let dependents = |uid: &str| -> Vec<(ApiResource, ObjectKey, bool, Option<ObjectMeta>)> {
+        kinds
+            .read()
+            .iter()
+            .flat_map(|k| {
+                k.informer
+                    .owned_by(uid)
+                    .into_iter()
+                    .map(|(key, reference)| {
+                        let dep = k.informer.meta(&key);
+                        (
+                            k.resource.clone(),
+                            key,
+                            reference.block_owner_deletion == Some(true),
+                            dep,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
     if meta.deletion_timestamp.is_some() {
         if meta.has_finalizer(FINALIZER_ORPHAN) {
-            for kind in kinds {
-                for (key, _) in kind.dependents(&uid) {
-                    kind.remove_owner_refs(&key, std::slice::from_ref(&uid))
-                        .await?;
+            for (dep_resource, key, _, _) in dependents(&uid) {
+                MetaApi {
+                    client,
+                    resource: &dep_resource,
                 }
+                .remove_owner_refs(&key, std::slice::from_ref(&uid))
+                .await?;
             }
-            return tracked.remove_finalizer(&gc.key, FINALIZER_ORPHAN).await;
+            return writer.remove_finalizer(&gc.key, FINALIZER_ORPHAN).await;
         }
         if meta.has_finalizer(FINALIZER_FOREGROUND_DELETION) {
             let mut blocking = 0;
-            for kind in kinds {
-                for (key, reference) in kind.dependents(&uid) {
-                    let dep_meta = kind.meta(&key);
-                    let dep_uid = dep_meta
-                        .as_ref()
-                        .and_then(|m| m.uid.clone())
-                        .unwrap_or_default();
-                    if dep_meta.is_some_and(|m| m.deletion_timestamp.is_none()) {
-                        kind.delete(&key, &dep_uid).await?;
+            for (dep_resource, key, blocks, dep_meta) in dependents(&uid) {
+                let dep_uid = dep_meta
+                    .as_ref()
+                    .and_then(|m| m.uid.clone())
+                    .unwrap_or_default();
+                if dep_meta.is_some_and(|m| m.deletion_timestamp.is_none()) {
+                    MetaApi {
+                        client,
+                        resource: &dep_resource,
                     }
-                    blocking += usize::from(reference.block_owner_deletion == Some(true));
+                    .delete(&key, &dep_uid)
+                    .await?;
                 }
+                blocking += usize::from(blocks);
             }
             if blocking == 0 {
-                tracked
+                writer
                     .remove_finalizer(&gc.key, FINALIZER_FOREGROUND_DELETION)
                     .await?;
             }
@@ -346,21 +406,38 @@ async fn collect(gc: &GcKey, kinds: &[Arc<dyn TrackedKind>]) -> Result<(), ApiEr
     if meta.owner_references.is_empty() {
         return Ok(());
     }
+    let owner_kinds: HashMap<usize, (ApiResource, bool)> = {
+        let kinds = kinds.read();
+        meta.owner_references
+            .iter()
+            .enumerate()
+            .filter_map(|(i, owner)| {
+                let kind = kinds
+                    .iter()
+                    .find(|k| k.resource.is(&owner.api_version, &owner.kind))?;
+                let cached = !kind
+                    .informer
+                    .keys_by_index(INDEX_UID, &owner.uid)
+                    .is_empty();
+                Some((i, (kind.resource.clone(), cached)))
+            })
+            .collect()
+    };
     let mut gone = Vec::new();
     let mut remaining = 0;
-    let by_kind: HashMap<(&str, &str), &Arc<dyn TrackedKind>> = kinds
-        .iter()
-        .map(|k| ((k.kind(), k.api_version()), k))
-        .collect();
-    for owner in &meta.owner_references {
-        match by_kind.get(&(owner.kind.as_str(), owner.api_version.as_str())) {
-            // An untracked owner kind: its existence is not ours to judge.
+    for (i, owner) in meta.owner_references.iter().enumerate() {
+        match owner_kinds.get(&i) {
+            // A kind not (yet) followed: its existence is not ours to judge.
             None => remaining += 1,
-            Some(kind) => {
-                if kind.by_uid(&owner.uid).is_some()
-                    || kind
-                        .owner_exists(gc.key.namespace.as_deref(), &owner.name, &owner.uid)
-                        .await?
+            Some((_, true)) => remaining += 1,
+            Some((owner_resource, false)) => {
+                let owners = MetaApi {
+                    client,
+                    resource: owner_resource,
+                };
+                if owners
+                    .exists(gc.key.namespace.as_deref(), &owner.name, &owner.uid)
+                    .await?
                 {
                     remaining += 1;
                 } else {
@@ -371,8 +448,8 @@ async fn collect(gc: &GcKey, kinds: &[Arc<dyn TrackedKind>]) -> Result<(), ApiEr
     }
     match (remaining, gone.is_empty()) {
         (_, true) => Ok(()),
-        (0, false) if meta.deletion_timestamp.is_none() => tracked.delete(&gc.key, &uid).await,
+        (0, false) if meta.deletion_timestamp.is_none() => writer.delete(&gc.key, &uid).await,
         (0, false) => Ok(()),
-        (_, false) => tracked.remove_owner_refs(&gc.key, &gone).await,
+        (_, false) => writer.remove_owner_refs(&gc.key, &gone).await,
     }
 }

@@ -30,6 +30,6 @@ pub use deployment::{
     DeploymentController, DeploymentError, DeploymentExt, RollbackOutcome, rollback,
 };
 pub use gc::GarbageCollector;
-pub use hpa::{HpaController, MetricsSource, Scalable};
+pub use hpa::{HpaController, MetricsSource};
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replicaset::ReplicaSetController;

@@ -224,6 +224,11 @@ impl<K: Resource> Informer<K> {
         self.writer.add_tally::<T>();
     }
 
+    /// The API this informer lists and watches.
+    pub fn api(&self) -> &Api<K> {
+        &self.api
+    }
+
     /// The cache this informer fills.
     pub fn cache(&self) -> Cache<K> {
         self.writer.cache().clone()

@@ -1,152 +1,27 @@
 //! The controller manager: many controllers over shared informers, started once the
 //! caches are synced, optionally only while this replica holds a leader lease.
 //!
-//! There is one [`Informer`] per kind in a manager, whoever asks for it: a controller's
-//! own kind, the kinds it owns or watches, and any cache a controller reads. Informers
+//! There is one informer per kind in a manager ([`Informers`]), whoever asks for it: a
+//! controller's own kind, the kinds it owns or watches, and any cache a controller
+//! reads. Informers
 //! run for the manager's whole life (a standby replica keeps warm caches and takes over
 //! quickly); controllers run only while leading.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use orchestra_core::{Api, Client, ListParams, Resource};
-use parking_lot::Mutex;
+use orchestra_core::{Client, Resource};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::Cache;
 use super::controller::{Controller, Mapper};
-use super::informer::{HandlerRegistration, Informer, InformerEvent};
+use super::informer::{HandlerRegistration, InformerEvent};
+pub use super::informers::Informers;
 use super::key::ObjectKey;
 use super::leader::{LeaderElectionConfig, LeaderElector};
 use super::queue::WorkQueue;
 use super::runner::{ControllerRunner, RunnerConfig};
-
-/// A type-erased informer: what the manager needs to run and await any of them.
-trait AnyInformer: Send + Sync {
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
-    fn run(self: Arc<Self>, cancel: CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-    fn is_synced(&self) -> bool;
-    fn kind(&self) -> &'static str;
-}
-
-impl<K: Resource> AnyInformer for Informer<K> {
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-
-    fn run(self: Arc<Self>, cancel: CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move { Informer::run(&self, cancel).await })
-    }
-
-    fn is_synced(&self) -> bool {
-        self.cache().is_synced()
-    }
-
-    fn kind(&self) -> &'static str {
-        K::KIND
-    }
-}
-
-/// The shared informers of one manager, one per kind, created on first use.
-#[derive(Clone)]
-pub struct Informers {
-    client: Client,
-    inner: Arc<Mutex<InformersInner>>,
-}
-
-struct InformersInner {
-    by_type: HashMap<TypeId, Arc<dyn AnyInformer>>,
-    /// Set once the manager runs: informers created later start at once.
-    running: Option<(CancellationToken, tokio::runtime::Handle)>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Informers {
-    /// An empty registry over `client`.
-    pub fn new(client: Client) -> Self {
-        Informers {
-            client,
-            inner: Arc::new(Mutex::new(InformersInner {
-                by_type: HashMap::new(),
-                running: None,
-                tasks: Vec::new(),
-            })),
-        }
-    }
-
-    /// The informer of kind `K` (all namespaces), created on first use. If the manager
-    /// is already running it starts at once.
-    pub fn get<K: Resource>(&self) -> Arc<Informer<K>> {
-        let mut inner = self.inner.lock();
-        if let Some(existing) = inner.by_type.get(&TypeId::of::<K>()) {
-            return existing
-                .clone()
-                .as_any()
-                .downcast::<Informer<K>>()
-                .expect("registered under its own TypeId");
-        }
-        let informer = Arc::new(Informer::new(
-            Api::<K>::all(self.client.clone()),
-            ListParams::default(),
-        ));
-        inner.by_type.insert(TypeId::of::<K>(), informer.clone());
-        if let Some((cancel, handle)) = inner.running.clone() {
-            let task = handle.spawn(AnyInformer::run(informer.clone(), cancel));
-            inner.tasks.push(task);
-        }
-        informer
-    }
-
-    /// The cache of kind `K`: shorthand for `get::<K>().cache()`.
-    pub fn cache<K: Resource>(&self) -> Cache<K> {
-        self.get::<K>().cache()
-    }
-
-    /// Whether every informer has completed its first list.
-    pub fn all_synced(&self) -> bool {
-        self.inner.lock().by_type.values().all(|i| i.is_synced())
-    }
-
-    /// The kinds whose informer has not completed its first list.
-    pub fn unsynced_kinds(&self) -> Vec<&'static str> {
-        self.inner
-            .lock()
-            .by_type
-            .values()
-            .filter(|i| !i.is_synced())
-            .map(|i| i.kind())
-            .collect()
-    }
-
-    /// Starts every informer (and any created later) until `cancel` fires.
-    fn start(&self, cancel: CancellationToken) {
-        let mut inner = self.inner.lock();
-        inner.running = Some((cancel.clone(), tokio::runtime::Handle::current()));
-        let informers: Vec<_> = inner.by_type.values().cloned().collect();
-        for informer in informers {
-            let task = tokio::spawn(informer.run(cancel.clone()));
-            inner.tasks.push(task);
-        }
-    }
-
-    /// Waits until every informer has completed its first list.
-    async fn wait_until_synced(&self) {
-        while !self.all_synced() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn join(&self) {
-        let tasks: Vec<_> = std::mem::take(&mut self.inner.lock().tasks);
-        for t in tasks {
-            let _ = t.await;
-        }
-    }
-}
 
 /// Queues the keys woken by changes to kind `O`, through `map`, for as long as the
 /// returned registration lives. An update wakes the keys of both the old and the new

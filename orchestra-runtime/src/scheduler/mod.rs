@@ -11,14 +11,13 @@
 //! - [`snapshot`]: nodes with what is placed on them, and the assume cache.
 //! - [`queue`]: active, backoff and unschedulable sub-queues.
 //!
-//! [`DefaultScheduler`] puts them together as an [`orchestra_core::Scheduler`]: run it
-//! on its own ([`Scheduler::run`]) or inside a controller manager
-//! ([`DefaultScheduler::add_to`]) so it shares the manager's informers and leader
-//! election.
+//! [`DefaultScheduler`] puts them together as a [`Scheduler`]: run it on its own
+//! ([`Scheduler::run`]) or inside a controller manager ([`Scheduler::add_to`]) so it
+//! shares the manager's informers and leader election.
 //!
 //! ```no_run
-//! use orchestra_core::{Client, Scheduler};
-//! use orchestra_runtime::scheduler::{DefaultScheduler, plugins};
+//! use orchestra_core::Client;
+//! use orchestra_runtime::scheduler::{DefaultScheduler, Scheduler, plugins};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn demo(client: Client) {
@@ -32,6 +31,7 @@
 //! ```
 
 pub mod algorithm;
+mod contract;
 pub mod framework;
 pub mod node_info;
 pub mod plugins;
@@ -44,10 +44,11 @@ mod testing;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use orchestra_core::{Client, DEFAULT_SCHEDULER_NAME, Scheduler};
+use orchestra_core::{Client, DEFAULT_SCHEDULER_NAME};
 use tokio_util::sync::CancellationToken;
 
 pub use algorithm::{AlgorithmConfig, FitError, num_feasible_nodes_to_find, schedule_pod};
+pub use contract::Scheduler;
 pub use framework::{
     BindPlugin, CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PodInfo, PostFilterPlugin,
     PostFilterResult, PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, Profile,
@@ -176,11 +177,20 @@ impl Scheduler for DefaultScheduler {
             .map_or(DEFAULT_SCHEDULER_NAME, |p| p.scheduler_name())
     }
 
-    /// Runs with informers of its own (no leader election; put it in a
-    /// [`Manager`] with [`DefaultScheduler::add_to`] for that).
+    /// Runs with informers of its own (no leader election; add it to a [`Manager`]
+    /// with [`Scheduler::add_to`] for that).
     async fn run(&self, client: Client, shutdown: CancellationToken) {
         let mut manager = Manager::new(client);
         self.clone().add_to(&mut manager);
         manager.run(shutdown).await;
+    }
+
+    /// Runs over the manager's shared pod and node informers.
+    fn add_to(self: Arc<Self>, manager: &mut Manager) {
+        DefaultScheduler::add_to((*self).clone(), manager);
+    }
+
+    fn seeded(&self, seed: u64) -> Option<Arc<dyn Scheduler>> {
+        Some(Arc::new(self.clone().seed(seed)))
     }
 }

@@ -3,9 +3,11 @@
 //! it asks for ([`calculate`]), and resizes the target within its bounds, windows and
 //! policies ([`decide`]).
 //!
-//! Any kind that exposes replicas and a pod selector can be a target: register it with
-//! [`HpaController::scale_target`] by implementing [`Scalable`] (Deployments and
-//! ReplicaSets are registered by default).
+//! Any kind with a `scale` subresource can be a target, as in Kubernetes: the
+//! controller finds the target's kind by discovery from `scaleTargetRef`, reads its
+//! replicas and pod selector through the subresource and writes the new replicas back
+//! through it. Deployments and ReplicaSets have one; a user's kind gets one from its
+//! strategy ([`Strategy::scale`](orchestra_core::registry::Strategy::scale)).
 
 pub mod calculate;
 pub mod decide;
@@ -16,12 +18,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orchestra_core::kinds::{
-    ConditionStatus, Deployment, HPAScalingRules, HorizontalPodAutoscaler,
+    ConditionStatus, CrossVersionObjectReference, HPAScalingRules, HorizontalPodAutoscaler,
     HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus, MetricSourceType,
-    MetricStatus, MetricTargetType, MetricValueStatus, Pod, PodsMetricSource, ReplicaSet,
-    ResourceMetricSource,
+    MetricStatus, MetricTargetType, MetricValueStatus, Pod, PodsMetricSource, ResourceMetricSource,
 };
-use orchestra_core::{Api, ApiError, Client, LabelSelector, Quantity, Resource, ResourceExt, Time};
+use orchestra_core::{
+    Api, ApiError, Client, LabelSelector, PartialObjectMetadata, Quantity, ResourceExt, Time,
+};
 use parking_lot::Mutex;
 
 use crate::controllers::pod_helpers::is_active;
@@ -62,69 +65,6 @@ pub trait MetricsSource: Send + Sync + 'static {
     ) -> Result<HashMap<String, i64>, MetricsError>;
 }
 
-/// A kind an autoscaler can resize.
-pub trait Scalable: Resource {
-    /// The desired replicas.
-    fn scale_replicas(&self) -> i32;
-    /// Sets the desired replicas.
-    fn set_scale_replicas(&mut self, replicas: i32);
-    /// The selector of its pods.
-    fn pod_selector(&self) -> &LabelSelector;
-}
-
-impl Scalable for Deployment {
-    fn scale_replicas(&self) -> i32 {
-        self.replicas()
-    }
-    fn set_scale_replicas(&mut self, replicas: i32) {
-        self.spec.replicas = Some(replicas);
-    }
-    fn pod_selector(&self) -> &LabelSelector {
-        &self.spec.selector
-    }
-}
-
-impl Scalable for ReplicaSet {
-    fn scale_replicas(&self) -> i32 {
-        self.replicas()
-    }
-    fn set_scale_replicas(&mut self, replicas: i32) {
-        self.spec.replicas = Some(replicas);
-    }
-    fn pod_selector(&self) -> &LabelSelector {
-        &self.spec.selector
-    }
-}
-
-/// One registered target kind, type-erased.
-#[async_trait]
-trait ScaleTarget: Send + Sync {
-    fn matches(&self, kind: &str) -> bool;
-    async fn read(&self, namespace: &str, name: &str) -> Result<(i32, LabelSelector), ApiError>;
-    async fn resize(&self, namespace: &str, name: &str, replicas: i32) -> Result<(), ApiError>;
-}
-
-struct TargetKind<K>(Client, std::marker::PhantomData<fn() -> K>);
-
-#[async_trait]
-impl<K: Scalable> ScaleTarget for TargetKind<K> {
-    fn matches(&self, kind: &str) -> bool {
-        kind == K::KIND
-    }
-    async fn read(&self, namespace: &str, name: &str) -> Result<(i32, LabelSelector), ApiError> {
-        let obj = Api::<K>::namespaced(self.0.clone(), namespace)
-            .get(name)
-            .await?;
-        Ok((obj.scale_replicas(), obj.pod_selector().clone()))
-    }
-    async fn resize(&self, namespace: &str, name: &str, replicas: i32) -> Result<(), ApiError> {
-        Api::<K>::namespaced(self.0.clone(), namespace)
-            .update_with(name, |o| o.set_scale_replicas(replicas))
-            .await
-            .map(|_| ())
-    }
-}
-
 /// Recommendation and scale history of one autoscaler.
 #[derive(Default)]
 struct History {
@@ -137,25 +77,21 @@ pub struct HpaController {
     client: Client,
     pods: Cache<Pod>,
     metrics: Arc<dyn MetricsSource>,
-    targets: Vec<Arc<dyn ScaleTarget>>,
     history: Mutex<HashMap<ObjectKey, History>>,
     sync_period: Duration,
 }
 
 impl HpaController {
     /// A controller reading pods from `informers` and usage from `metrics`, able to
-    /// scale Deployments and ReplicaSets.
+    /// scale any kind with a `scale` subresource.
     pub fn new(client: Client, informers: &Informers, metrics: Arc<dyn MetricsSource>) -> Self {
         HpaController {
             pods: informers.cache::<Pod>(),
             client,
             metrics,
-            targets: Vec::new(),
             history: Mutex::new(HashMap::new()),
             sync_period: SYNC_PERIOD,
         }
-        .scale_target::<Deployment>()
-        .scale_target::<ReplicaSet>()
     }
 
     /// Sets how often each autoscaler is re-evaluated (default [`SYNC_PERIOD`], as
@@ -167,14 +103,19 @@ impl HpaController {
         self
     }
 
-    /// Lets autoscalers target kind `K`.
-    #[must_use]
-    pub fn scale_target<K: Scalable>(mut self) -> Self {
-        self.targets.push(Arc::new(TargetKind::<K>(
+    /// The scale subresource of `target` in `namespace`, through an API for its kind.
+    async fn target_api(
+        &self,
+        namespace: &str,
+        target: &CrossVersionObjectReference,
+    ) -> Result<Api<PartialObjectMetadata>, ApiError> {
+        let api_version = target.api_version.as_deref().unwrap_or("apps/v1");
+        let resource = self.client.resolve(api_version, &target.kind).await?;
+        Ok(Api::namespaced_with(
             self.client.clone(),
-            std::marker::PhantomData,
-        )));
-        self
+            namespace,
+            resource,
+        ))
     }
 
     /// The replicas the metrics ask for, with the status of each metric, or why none
@@ -345,14 +286,26 @@ impl Controller for HpaController {
             .map(|s| s.conditions.clone())
             .unwrap_or_default();
         let target_ref = &hpa.spec.scale_target_ref;
-        let Some(target) = self.targets.iter().find(|t| t.matches(&target_ref.kind)) else {
-            tracing::warn!(hpa = %hpa.object_key(), kind = %target_ref.kind, "cannot scale this kind");
-            return Ok(Action::requeue(self.sync_period));
+        let scaled = match self.target_api(&namespace, target_ref).await {
+            Ok(api) => api,
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(hpa = %hpa.object_key(), kind = %target_ref.kind, error = %e, "cannot scale this kind");
+                return Ok(Action::requeue(self.sync_period));
+            }
+            Err(e) => return Err(e),
         };
-        let (current, selector) = match target.read(&namespace, &target_ref.name).await {
-            Ok(found) => found,
+        let scale = match scaled.scale(&target_ref.name).await {
+            Ok(scale) => scale,
             Err(e) if e.is_not_found() => return Ok(Action::requeue(self.sync_period)),
             Err(e) => return Err(e),
+        };
+        let current = scale.spec.replicas;
+        let selector: LabelSelector = match scale.status.selector.parse() {
+            Ok(selector) => selector,
+            Err(e) => {
+                tracing::warn!(hpa = %hpa.object_key(), error = %e, "the target's scale has no usable selector");
+                return Ok(Action::requeue(self.sync_period));
+            }
         };
         let (pods, starting): (Vec<Arc<Pod>>, Vec<Arc<Pod>>) = self
             .pods
@@ -439,7 +392,9 @@ impl Controller for HpaController {
         };
         let mut last_scale_time = hpa.status.as_ref().and_then(|s| s.last_scale_time);
         if desired != current {
-            target.resize(&namespace, &target_ref.name, desired).await?;
+            let mut resized = scale.clone();
+            resized.spec.replicas = desired;
+            scaled.replace_scale(&target_ref.name, &resized).await?;
             self.history
                 .lock()
                 .entry(ctx.key.clone())
