@@ -19,7 +19,7 @@ use orchestra::core::kinds::{Deployment, Node, Pod, ReplicaSet};
 use orchestra::core::{Api, Client, Clock, ListParams, Resource, Store};
 use orchestra::runtime::scheduler::Scheduler;
 use orchestra::store::MemoryStore;
-use orchestra::store::testing::{InterceptedStore, StoreOp};
+use orchestra::store::testing::{InterceptedStore, StoreCall, StoreOp, Verdict};
 use tokio_util::sync::CancellationToken;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -284,6 +284,40 @@ async fn process_nodes_run_each_replica_as_a_process_in_a_directory_of_their_own
             .await
             .unwrap();
         assert!(left.iter().all(|c| !c.state.is_running()), "{left:?}");
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_ready_gives_up_saying_what_it_waited_for() {
+    // Nodes register, but every later write of them is refused, so none turns Ready.
+    let store = Arc::new(
+        InterceptedStore::new(Arc::new(MemoryStore::new())).on_call(|call| match call {
+            StoreCall::Update { key, .. } if key.starts_with(b"/registry/nodes/") => {
+                Verdict::Fail(orchestra::core::StoreError::unavailable("no nodes today"))
+            }
+            _ => Verdict::Pass,
+        }),
+    );
+    let cluster = Cluster::builder()
+        .clock(clock())
+        .store(store)
+        .nodes(NodeSpec::sim(2))
+        .ready_timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let err = cluster.wait_ready().await.unwrap_err();
+    assert!(started.elapsed() >= Duration::from_secs(30), "{err}");
+    match &err {
+        ClusterError::NotReady { waiting_for, .. } => {
+            assert!(
+                waiting_for.contains("2 of 2 nodes to be Ready (node-1, node-2)"),
+                "{err}"
+            )
+        }
+        other => panic!("expected NotReady, got {other}"),
     }
     cluster.shutdown().await;
 }

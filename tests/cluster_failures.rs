@@ -228,3 +228,91 @@ async fn the_leader_killed_mid_rollout_hands_over_and_the_rollout_finishes_withi
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn stored_objects_that_cannot_be_read_are_reported_and_skipped_and_the_cluster_runs_on() {
+    // Before the cluster starts: a pod value that is not JSON, and a Deployment value
+    // stored under one name that says it is another (the one the test then creates).
+    let seed = Seed::new(25);
+    let store: Arc<dyn Store> = Arc::new(orchestra::store::MemoryStore::new());
+    let plant = |key: &'static str, value: &'static [u8]| {
+        let store = store.clone();
+        async move {
+            store
+                .create(key.as_bytes(), bytes::Bytes::from_static(value))
+                .await
+                .unwrap();
+        }
+    };
+    plant("/registry/pods/default/broken", b"{not json").await;
+    plant(
+        "/registry/apps/deployments/default/impostor",
+        br#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},"spec":{"replicas":50}}"#,
+    )
+    .await;
+    let cluster = builder(&seed, 3)
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    tokio::time::timeout(MINUTE, cluster.wait_ready())
+        .await
+        .expect("the control plane syncs despite the bad values")
+        .unwrap();
+    start_web(&cluster, 6).await;
+    assert_eq!(
+        cluster
+            .api::<Deployment>()
+            .get("web")
+            .await
+            .unwrap()
+            .spec
+            .replicas,
+        Some(6),
+        "the impostor is never served as web"
+    );
+
+    // While it runs: a ReplicaSet value that is not an object; then the control plane
+    // restarts, relisting everything with it in the store.
+    plant("/registry/apps/replicasets/default/garbage", b"[]").await;
+    cluster.restart_control_plane().await.unwrap();
+    tokio::time::timeout(MINUTE, cluster.wait_ready())
+        .await
+        .expect("a restarted control plane syncs too")
+        .unwrap();
+    update_image(&cluster, "web-server:2").await;
+    wait_for_web(&cluster, 5 * MINUTE, |d| {
+        rolled_out(d) && d.metadata.generation == Some(2)
+    })
+    .await;
+    wait_running(&cluster, 6, "web-server:2", MINUTE).await;
+
+    let reported: Vec<String> = cluster
+        .registry()
+        .unreadable_objects()
+        .into_iter()
+        .map(|u| u.key)
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            "/registry/apps/deployments/default/impostor",
+            "/registry/apps/replicasets/default/garbage",
+            "/registry/pods/default/broken",
+        ]
+    );
+    let events = cluster
+        .api::<orchestra::core::kinds::Event>()
+        .list(&orchestra::core::ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let mut warned: Vec<String> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("UnreadableObject"))
+        .filter_map(|e| e.involved_object.name.clone())
+        .collect();
+    warned.sort();
+    assert_eq!(warned, ["broken", "garbage", "impostor"]);
+    cluster.shutdown().await;
+}

@@ -16,6 +16,7 @@ use orchestra::core::{Api, Client, ListParams, Store, WatchEvent};
 use orchestra::runtime::controllers::deployment::status::{REASON_DEADLINE, is_complete};
 use orchestra::runtime::controllers::{DeploymentController, ReplicaSetController, rollback};
 use orchestra::runtime::reconcile::Manager;
+use orchestra::store::testing::{InterceptedStore, StoreCall, Verdict};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -458,81 +459,37 @@ async fn scaling_during_a_rollout_spreads_over_both_replicasets() {
     stop.cancel();
 }
 
-/// A MemoryStore where, once armed, the next read of a Deployment is followed at once
-/// by another writer's update of it: the reader's copy is stale before it can write.
-#[derive(Default)]
-struct RacingStore {
-    inner: orchestra::store::MemoryStore,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Store for RacingStore {
-    async fn get(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<orchestra::core::KeyValue>, orchestra::core::StoreError> {
-        let found = self.inner.get(key).await?;
-        if let Some(kv) = &found
-            && key.starts_with(b"/registry/apps/deployments/")
-            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.inner
-                .update(key, kv.value.clone(), kv.mod_revision)
-                .await?;
-        }
-        Ok(found)
-    }
-    async fn list(
-        &self,
-        prefix: &[u8],
-        options: orchestra::core::ListOptions,
-    ) -> Result<orchestra::core::ListResult, orchestra::core::StoreError> {
-        self.inner.list(prefix, options).await
-    }
-    async fn create(
-        &self,
-        key: &[u8],
-        value: bytes::Bytes,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.inner.create(key, value).await
-    }
-    async fn update(
-        &self,
-        key: &[u8],
-        value: bytes::Bytes,
-        expected: u64,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.inner.update(key, value, expected).await
-    }
-    async fn delete(
-        &self,
-        key: &[u8],
-        expected: Option<u64>,
-    ) -> Result<orchestra::core::KeyValue, orchestra::core::StoreError> {
-        self.inner.delete(key, expected).await
-    }
-    async fn watch(
-        &self,
-        prefix: &[u8],
-        after: u64,
-    ) -> Result<orchestra::core::WatchStream, orchestra::core::StoreError> {
-        self.inner.watch(prefix, after).await
-    }
-    async fn compact(&self, revision: u64) -> Result<(), orchestra::core::StoreError> {
-        self.inner.compact(revision).await
-    }
-    async fn current_revision(&self) -> Result<u64, orchestra::core::StoreError> {
-        self.inner.current_revision().await
-    }
-    async fn compact_revision(&self) -> Result<u64, orchestra::core::StoreError> {
-        self.inner.compact_revision().await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn rollback_starts_over_when_another_writer_gets_in_between() {
-    let store = Arc::new(RacingStore::default());
+    // Once armed, another writer updates the Deployment just before the next write of
+    // it: the writer's copy is stale by the time it writes.
+    let inner: Arc<dyn Store> = Arc::new(orchestra::store::MemoryStore::new());
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (racer, trigger) = (inner.clone(), armed.clone());
+    let store = Arc::new(
+        InterceptedStore::new(inner).on_call(move |call| match call {
+            StoreCall::Update { key, .. }
+                if key.starts_with(b"/registry/apps/deployments/")
+                    && trigger.swap(false, std::sync::atomic::Ordering::SeqCst) =>
+            {
+                let (racer, key) = (racer.clone(), key.clone());
+                Verdict::after(async move {
+                    if let Ok(Some(kv)) = racer.get(&key).await {
+                        let mut other: serde_json::Value =
+                            serde_json::from_slice(&kv.value).unwrap();
+                        other["metadata"]["labels"]["raced"] = "yes".into();
+                        let value = serde_json::to_vec(&other).unwrap();
+                        racer
+                            .update(&key, value.into(), kv.mod_revision)
+                            .await
+                            .unwrap();
+                    }
+                    Verdict::Pass
+                })
+            }
+            _ => Verdict::Pass,
+        }),
+    );
     let client = Client::new(
         orchestra::core::Registry::builder(store.clone())
             .clock(orchestra::core::Clock::starting_at(common::epoch()))
@@ -555,11 +512,16 @@ async fn rollback_starts_over_when_another_writer_gets_in_between() {
     drive(&client, Duration::from_secs(120), |_| false).await;
 
     // The controller's status writes race a rollback like this all through a rollout.
-    store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
     let rolled = rollback(&client, "default", "web", None).await.unwrap();
     assert!(
-        !store.armed.load(std::sync::atomic::Ordering::SeqCst),
+        !armed.load(std::sync::atomic::Ordering::SeqCst),
         "the race happened"
+    );
+    assert_eq!(
+        rolled.metadata.labels.get("raced").map(String::as_str),
+        Some("yes"),
+        "the rollback started over from the other writer's state"
     );
     assert_eq!(
         rolled.spec.template.spec.containers[0].image,

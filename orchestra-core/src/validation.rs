@@ -70,6 +70,18 @@ impl fmt::Display for FieldErrors {
 
 impl std::error::Error for FieldErrors {}
 
+/// `value` quoted for a message: whole when short, else its start and its length, so
+/// that an overlong value the message is about is not printed in full again beside the
+/// object's name.
+pub fn shown(value: &str) -> String {
+    const WHOLE_UP_TO: usize = 64;
+    if value.chars().count() <= WHOLE_UP_TO {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(24).collect();
+    format!("{start:?}… ({} characters)", value.chars().count())
+}
+
 /// Longest DNS-1123 label (a namespace, a container name, a label-key name part).
 pub const DNS1123_LABEL_MAX: usize = 63;
 /// Longest DNS-1123 subdomain (most object names).
@@ -85,15 +97,17 @@ pub fn validate_dns1123_label(value: &str) -> Result<(), String> {
     }
     if value.len() > DNS1123_LABEL_MAX {
         return Err(format!(
-            "{value:?} is longer than {DNS1123_LABEL_MAX} characters"
+            "{} is longer than {DNS1123_LABEL_MAX} characters",
+            shown(value)
         ));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     if !value.chars().all(ok_char) || !value.starts_with(alnum) || !value.ends_with(alnum) {
         return Err(format!(
-            "{value:?} is not a DNS-1123 label: use lowercase letters, digits and '-', \
-             starting and ending with a letter or digit"
+            "{} is not a DNS-1123 label: use lowercase letters, digits and '-', \
+             starting and ending with a letter or digit",
+            shown(value)
         ));
     }
     Ok(())
@@ -108,7 +122,8 @@ pub fn validate_dns1123_subdomain(value: &str) -> Result<(), String> {
     }
     if value.len() > DNS1123_SUBDOMAIN_MAX {
         return Err(format!(
-            "{value:?} is longer than {DNS1123_SUBDOMAIN_MAX} characters"
+            "{} is longer than {DNS1123_SUBDOMAIN_MAX} characters",
+            shown(value)
         ));
     }
     if value
@@ -116,8 +131,9 @@ pub fn validate_dns1123_subdomain(value: &str) -> Result<(), String> {
         .any(|part| validate_dns1123_label(part).is_err())
     {
         return Err(format!(
-            "{value:?} is not a DNS-1123 subdomain: use lowercase letters, digits, '-' \
-             and '.', each dot-separated part starting and ending with a letter or digit"
+            "{} is not a DNS-1123 subdomain: use lowercase letters, digits, '-' \
+             and '.', each dot-separated part starting and ending with a letter or digit",
+            shown(value)
         ));
     }
     Ok(())
@@ -132,20 +148,22 @@ pub fn validate_qualified_name(key: &str) -> Result<(), String> {
         None => (None, key),
     };
     if let Some(prefix) = prefix {
-        validate_dns1123_subdomain(prefix).map_err(|e| format!("prefix of {key:?}: {e}"))?;
+        validate_dns1123_subdomain(prefix).map_err(|e| format!("prefix of {}: {e}", shown(key)))?;
     }
     if name.is_empty() {
-        return Err(format!("{key:?} has an empty name part"));
+        return Err(format!("{} has an empty name part", shown(key)));
     }
     if name.len() > DNS1123_LABEL_MAX {
         return Err(format!(
-            "name part of {key:?} is longer than {DNS1123_LABEL_MAX} characters"
+            "name part of {} is longer than {DNS1123_LABEL_MAX} characters",
+            shown(key)
         ));
     }
     if !is_label_value_shape(name) {
         return Err(format!(
-            "{key:?} is not a qualified name: use letters, digits, '-', '_' and '.', \
-             starting and ending with a letter or digit, with an optional DNS prefix and '/'"
+            "{} is not a qualified name: use letters, digits, '-', '_' and '.', \
+             starting and ending with a letter or digit, with an optional DNS prefix and '/'",
+            shown(key)
         ));
     }
     Ok(())
@@ -159,13 +177,15 @@ pub fn validate_label_value(value: &str) -> Result<(), String> {
     }
     if value.len() > LABEL_VALUE_MAX {
         return Err(format!(
-            "{value:?} is longer than {LABEL_VALUE_MAX} characters"
+            "{} is longer than {LABEL_VALUE_MAX} characters",
+            shown(value)
         ));
     }
     if !is_label_value_shape(value) {
         return Err(format!(
-            "{value:?} is not a valid label value: use letters, digits, '-', '_' and '.', \
-             starting and ending with a letter or digit"
+            "{} is not a valid label value: use letters, digits, '-', '_' and '.', \
+             starting and ending with a letter or digit",
+            shown(value)
         ));
     }
     Ok(())
@@ -216,5 +236,14 @@ mod tests {
         assert!(validate_label_value(&"v".repeat(64)).is_err());
         let msg = validate_label_value("-x").unwrap_err();
         assert!(msg.contains("\"-x\""), "{msg}");
+    }
+
+    #[test]
+    fn an_overlong_value_is_not_printed_whole() {
+        let long = "x".repeat(300);
+        let msg = validate_dns1123_subdomain(&long).unwrap_err();
+        assert!(!msg.contains(&long), "{msg}");
+        assert!(msg.contains("(300 characters)"), "{msg}");
+        assert_eq!(shown("web"), "\"web\"");
     }
 }

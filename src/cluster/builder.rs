@@ -47,7 +47,11 @@ pub struct ClusterBuilder {
     nodes: Vec<NodeSpec>,
     control_plane: bool,
     seed: Option<u64>,
+    ready_timeout: Duration,
 }
+
+/// How long [`Cluster::wait_ready`] waits by default.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Default for ClusterBuilder {
     fn default() -> Self {
@@ -68,6 +72,7 @@ impl Default for ClusterBuilder {
             nodes: Vec::new(),
             control_plane: true,
             seed: None,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
         }
     }
 }
@@ -198,6 +203,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// How long [`Cluster::wait_ready`] waits before it gives up saying what is not
+    /// ready (default [`DEFAULT_READY_TIMEOUT`]; tokio time, so virtual in paused tests).
+    pub fn ready_timeout(mut self, limit: Duration) -> Self {
+        self.ready_timeout = limit;
+        self
+    }
+
     /// Starts no control plane: the cluster is only nodes (and a client) on a store
     /// whose control plane runs elsewhere. [`Cluster::start_control_plane`] can still
     /// start one later.
@@ -266,6 +278,7 @@ impl ClusterBuilder {
             slots,
             self.nodes.first().cloned(),
             sim_profile,
+            self.ready_timeout,
         );
         if self.control_plane {
             cluster.start_control_plane()?;

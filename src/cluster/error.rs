@@ -65,6 +65,14 @@ pub enum ClusterError {
     /// The control plane's task ended on its own (it panicked).
     #[error("the control plane stopped unexpectedly")]
     ControlPlaneExited,
+    /// [`Cluster::wait_ready`](super::Cluster::wait_ready) gave up.
+    #[error("the cluster was not ready after {waited:?}: still waiting for {waiting_for}")]
+    NotReady {
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// What it was still waiting for.
+        waiting_for: String,
+    },
     /// Nodes can only be added to a cluster that was built with nodes of its own.
     #[error("this cluster runs no nodes of its own, so it cannot add {0:?}")]
     NoNodeTemplate(String),

@@ -65,7 +65,9 @@ use orchestra_runtime::runtimes::SimProfile;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-pub use builder::{CONTROL_PLANE_LEASE_NAME, CONTROL_PLANE_LEASE_NAMESPACE, ClusterBuilder};
+pub use builder::{
+    CONTROL_PLANE_LEASE_NAME, CONTROL_PLANE_LEASE_NAMESPACE, ClusterBuilder, DEFAULT_READY_TIMEOUT,
+};
 pub use control_plane::BuiltinController;
 pub use error::ClusterError;
 pub use nodes::NodeSpec;
@@ -90,6 +92,7 @@ pub struct Cluster {
     node_pods: Option<NodePods>,
     node_template: Option<NodeSpec>,
     sim_profile: Option<SimProfile>,
+    ready_timeout: Duration,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -114,6 +117,7 @@ impl Cluster {
         nodes: BTreeMap<String, NodeSlot>,
         node_template: Option<NodeSpec>,
         sim_profile: Option<SimProfile>,
+        ready_timeout: Duration,
     ) -> Cluster {
         Cluster {
             node_pods: Some(NodePods::start(&client, plan.pods_decoded)),
@@ -124,6 +128,7 @@ impl Cluster {
             nodes: Mutex::new(nodes),
             node_template,
             sim_profile,
+            ready_timeout,
         }
     }
 
@@ -212,8 +217,31 @@ impl Cluster {
 
     /// Waits until the control plane (if it runs) has synced its caches and started its
     /// controllers (or stands by, with leader election), and every running node is
-    /// registered and Ready. Fails if a part stopped on its own meanwhile.
+    /// registered and Ready. Fails if a part stopped on its own meanwhile, or with
+    /// [`ClusterError::NotReady`] (saying what it still waited for) after the builder's
+    /// [`ready_timeout`](ClusterBuilder::ready_timeout), two minutes by default.
     pub async fn wait_ready(&self) -> Result<(), ClusterError> {
+        self.wait_ready_within(self.ready_timeout).await
+    }
+
+    /// Like [`Cluster::wait_ready`], giving up after `limit`.
+    pub async fn wait_ready_within(&self, limit: Duration) -> Result<(), ClusterError> {
+        let waiting = std::sync::Mutex::new(String::from("the first look"));
+        match tokio::time::timeout(limit, self.poll_ready(&waiting)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ClusterError::NotReady {
+                waited: limit,
+                waiting_for: waiting.into_inner().unwrap_or_else(|e| e.into_inner()),
+            }),
+        }
+    }
+
+    async fn poll_ready(&self, waiting: &std::sync::Mutex<String>) -> Result<(), ClusterError> {
+        let say = |what: String| {
+            if let Ok(mut w) = waiting.lock() {
+                *w = what;
+            }
+        };
         let nodes: Api<Node> = Api::all(self.client.clone());
         loop {
             let control_plane_ready = match &*self.control_plane.lock() {
@@ -225,6 +253,9 @@ impl Cluster {
                         && (h.controllers_running || self.plan.leader_election.is_some())
                 }
             };
+            if !control_plane_ready {
+                say("the control plane to sync its caches and start its controllers".into());
+            }
             let running: Vec<String> = {
                 let mut slots = self.nodes.lock();
                 for slot in slots.values_mut() {
@@ -240,15 +271,33 @@ impl Cluster {
             };
             if control_plane_ready {
                 // A store hiccup is not a failure of the cluster: look again.
-                if let Ok(list) = nodes.list(&ListParams::default()).await {
-                    let ready = list
-                        .items
-                        .iter()
-                        .filter(|n| n.is_ready() && running.iter().any(|r| r == n.name_any()))
-                        .count();
-                    if ready == running.len() {
-                        return Ok(());
+                match nodes.list(&ListParams::default()).await {
+                    Ok(list) => {
+                        let unready: Vec<&String> = running
+                            .iter()
+                            .filter(|r| {
+                                !list
+                                    .items
+                                    .iter()
+                                    .any(|n| n.is_ready() && n.name_any() == r.as_str())
+                            })
+                            .collect();
+                        if unready.is_empty() {
+                            return Ok(());
+                        }
+                        let mut names: Vec<&str> =
+                            unready.iter().take(5).map(|s| s.as_str()).collect();
+                        if unready.len() > 5 {
+                            names.push("…");
+                        }
+                        say(format!(
+                            "{} of {} nodes to be Ready ({})",
+                            unready.len(),
+                            running.len(),
+                            names.join(", ")
+                        ));
                     }
+                    Err(e) => say(format!("the API to list nodes ({e})")),
                 }
             }
             tokio::time::sleep(READY_POLL).await;

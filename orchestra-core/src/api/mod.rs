@@ -465,3 +465,44 @@ fn name_of<K: Resource>(obj: &K) -> Result<&str, ApiError> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// Compile-time checks: the handles a controller shares across tasks are `Send + Sync`,
+/// and the futures of their calls are `Send`, so they run on a multi-threaded runtime.
+#[cfg(test)]
+mod send_sync {
+    use super::*;
+    use crate::kinds::Pod;
+    use crate::registry::Registry;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<Client>();
+        send_sync::<Api<Pod>>();
+        send_sync::<ObjectWatch<Pod>>();
+        send_sync::<ObjectWatch<Pod, Arc<Pod>>>();
+        send_sync::<ObjectBody>();
+        send_sync::<ApiError>();
+        send_sync::<Registry>();
+        send_sync::<Intercept>();
+    }
+
+    /// Compiles only if every call's future can be spawned.
+    #[allow(dead_code)]
+    fn futures_are_send(api: Api<Pod>, pod: Pod) {
+        send(&api.get("p"));
+        send(&api.list(&ListParams::default()));
+        send(&api.create(&pod));
+        send(&api.update(&pod));
+        send(&api.update_status(&pod));
+        send(&api.update_with("p", |_| {}));
+        send(&api.patch("p", &serde_json::Value::Null));
+        send(&api.delete("p", &DeleteParams::default()));
+        send(&api.watch(&ListParams::default(), 0));
+        send(&api.watch_shared(&WatchParams::default()));
+        send(&api.bind(&pod, "n"));
+        send(&api.scale("p"));
+    }
+}

@@ -40,7 +40,8 @@ impl<K: Resource> FromBody<K> for Arc<K> {
 /// ends it — [`ApiError::Gone`] when the watch fell behind the retained history (list
 /// again and watch from the list's resourceVersion).
 pub struct ObjectWatch<K, O = K> {
-    inner: BodyWatch,
+    /// Sync by exclusive access: the stream is only ever polled through `&mut`.
+    inner: sync_wrapper::SyncWrapper<BodyWatch>,
     resource: ApiResource,
     ended: bool,
     _kind: std::marker::PhantomData<fn() -> (K, O)>,
@@ -57,7 +58,7 @@ impl<K, O> std::fmt::Debug for ObjectWatch<K, O> {
 impl<K, O> ObjectWatch<K, O> {
     pub(super) fn new(inner: BodyWatch, resource: ApiResource) -> Self {
         ObjectWatch {
-            inner,
+            inner: sync_wrapper::SyncWrapper::new(inner),
             resource,
             ended: false,
             _kind: std::marker::PhantomData,
@@ -72,7 +73,7 @@ impl<K: Resource, O: FromBody<K>> Stream for ObjectWatch<K, O> {
         if self.ended {
             return Poll::Ready(None);
         }
-        let item = match self.inner.as_mut().poll_next(cx) {
+        let item = match self.inner.get_mut().as_mut().poll_next(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Ready(Some(item)) => item,

@@ -309,7 +309,10 @@ impl<K: Resource> TypedKind<K> {
                     verified: true,
                 })
             }
-            Ok(None) => Err(ApiError::not_found(&self.resource, name)),
+            Ok(None) => {
+                reg.shared.unreadable.readable(key.as_bytes());
+                Err(ApiError::not_found(&self.resource, name))
+            }
             Err(e) => Err(ApiError::from_store(&e)),
         }
     }
@@ -711,6 +714,9 @@ impl<K: Resource> TypedKind<K> {
             _ => 0,
         };
         let want = params.limit.unwrap_or(usize::MAX);
+        // A whole listing of the current state tells which reported keys are gone.
+        let whole = revision.is_none() && start_after.is_none();
+        let mut unreadable = Vec::new();
         let mut items = Vec::new();
         loop {
             let mut options = ListOptions::default();
@@ -735,6 +741,7 @@ impl<K: Resource> TypedKind<K> {
             let last_key = page.kvs.last().map(|kv| kv.key.clone());
             for kv in &page.kvs {
                 let Ok(obj) = self.decode_stored(reg, kv, kv.mod_revision, false) else {
+                    unreadable.push(kv.key.clone());
                     continue;
                 };
                 if self.matches(
@@ -747,6 +754,9 @@ impl<K: Resource> TypedKind<K> {
             }
             let rev = page.revision;
             let Some(last_key) = last_key.filter(|_| page.more) else {
+                if whole {
+                    reg.shared.unreadable.listed(prefix.as_bytes(), &unreadable);
+                }
                 return Ok(ObjectList {
                     items,
                     resource_version: rev,

@@ -75,6 +75,17 @@ impl Reports {
         true
     }
 
+    /// A whole, current listing of `prefix` found exactly `still` unreadable under it:
+    /// forgets the others (repaired or deleted since).
+    pub(super) fn listed(&self, prefix: &[u8], still: &[bytes::Bytes]) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut known = self.known.lock();
+        known.retain(|key, _| !key.starts_with(prefix) || still.iter().any(|s| s == key));
+        self.count.store(known.len(), Ordering::Relaxed);
+    }
+
     pub(super) fn current(&self) -> Vec<UnreadableObject> {
         let mut all: Vec<_> = self.known.lock().values().cloned().collect();
         all.sort_by(|a, b| a.key.cmp(&b.key));

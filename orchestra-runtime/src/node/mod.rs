@@ -254,7 +254,10 @@ impl NodeAgent {
         // The one-off steps are boxed (registration, adoption), as is each pod sync
         // below: the agent's task lives as long as the agent, and an inline future
         // would keep its size (kilobytes, for a store write) for all that time.
-        Box::pin(registration::register_node(&ctx.client, &ctx.config)).await?;
+        tokio::select! {
+            registered = Box::pin(registration::register_node(&ctx.client, &ctx.config)) => registered?,
+            _ = cancel.cancelled() => return Ok(()),
+        }
         let lease = tokio::spawn(registration::renew_lease(
             ctx.client.clone(),
             ctx.config.clone(),

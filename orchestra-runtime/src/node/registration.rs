@@ -42,13 +42,35 @@ fn desired_status(config: &NodeAgentConfig, now: orchestra_core::Time) -> NodeSt
     }
 }
 
-/// Creates the Node, or takes over the existing one (an agent restarting): labels and
-/// taints from the config are merged in, and the status is replaced with this agent's
-/// capacity and `Ready=True`.
+/// The longest wait between two attempts to register.
+const MAX_REGISTER_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Registers the Node, as [`register_once`] does, trying again with backoff (100 ms
+/// doubling to 10 s) for as long as the API fails in a way that may pass — as a kubelet
+/// keeps trying to register with an API server that is not there yet. Other errors
+/// (the Node is invalid, the agent is refused) end it.
 pub(crate) async fn register_node(
     client: &Client,
     config: &NodeAgentConfig,
 ) -> Result<(), ApiError> {
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match register_once(client, config).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(node = %config.node_name, error = %e, retry_in = ?delay, "cannot register the node yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_REGISTER_BACKOFF);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Creates the Node, or takes over the existing one (an agent restarting): labels and
+/// taints from the config are merged in, and the status is replaced with this agent's
+/// capacity and `Ready=True`.
+async fn register_once(client: &Client, config: &NodeAgentConfig) -> Result<(), ApiError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut labels = config.labels.clone();
     labels.insert(LABEL_HOSTNAME.to_owned(), config.node_name.clone());
@@ -60,7 +82,7 @@ pub(crate) async fn register_node(
     node.spec.taints = config.taints.clone();
     match nodes.create(&node).await {
         Ok(_) => {}
-        Err(ApiError::AlreadyExists { .. }) => {
+        Err(ApiError::AlreadyExists(_)) => {
             nodes
                 .update_with(&config.node_name, |n| {
                     n.metadata.labels.extend(labels.clone());

@@ -50,3 +50,25 @@ pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};
 pub use rate_limit::RateLimit;
 pub use runner::{DEFAULT_CONCURRENCY, RunnerConfig};
 pub use tally::Tally;
+
+/// Compile-time checks: what controllers share across tasks is `Send + Sync`.
+#[cfg(test)]
+mod send_sync {
+    use orchestra_core::kinds::Pod;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<super::Informer<Pod>>();
+        send_sync::<super::Cache<Pod>>();
+        send_sync::<super::Informers>();
+        send_sync::<super::WorkQueue<super::ObjectKey>>();
+        send_sync::<super::LeaderElector>();
+        send_sync::<super::Manager>();
+        send_sync::<crate::node::NodeAgent>();
+        send_sync::<crate::scheduler::DefaultScheduler>();
+        send_sync::<std::sync::Arc<dyn crate::scheduler::Scheduler>>();
+        send_sync::<std::sync::Arc<dyn super::KindInformer>>();
+    }
+}
