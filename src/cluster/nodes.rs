@@ -38,15 +38,28 @@ enum NodeRuntime {
 /// Nodes are named `{prefix}{n}` counting from 1 (`node-1`, `node-2`, ...); a second
 /// group with the same prefix goes on counting.
 ///
+/// **Capacity.** A simulated node has Kubernetes' defaults: 4 cpu, 8 GiB and room for
+/// **110 pods**, so 2,000 replicas need at least 19 nodes — or more room per node, set
+/// with [`configure`](NodeSpec::configure) as below. The scheduler never places more
+/// than a node's `pods` capacity, nor more requested cpu and memory than it has.
+///
+/// **Load and faults.** Every simulated container follows the group's [`SimProfile`]:
+/// keep a clone to set the CPU and memory its containers report (what the autoscaler
+/// reads), make them crash, fail their probes or fail to start.
+///
 /// ```
 /// use std::time::Duration;
 /// use orchestra::cluster::NodeSpec;
-/// use orchestra::runtime::runtimes::SimProfile;
+/// use orchestra::runtime::runtimes::{SimProfile, SimSelector, SimUsage};
 ///
 /// let profile = SimProfile::new(); // keep a clone to drive load and faults
-/// let nodes = NodeSpec::sim(10)
-///     .profile(profile.clone())
-///     .configure(|agent| agent.lease_renew_interval(Duration::from_secs(1)));
+/// let nodes = NodeSpec::sim(10).profile(profile.clone()).configure(|agent| {
+///     agent
+///         .capacity("pods", "300".parse().unwrap()) // 10 nodes hold 3,000 pods
+///         .lease_renew_interval(Duration::from_secs(1))
+/// });
+/// // Later, once the cluster runs: every `web-server:1` container uses 800m of CPU.
+/// profile.set_usage(SimSelector::image("web-server:1"), SimUsage::new(800, 64 << 20));
 /// ```
 #[derive(Clone)]
 #[must_use]
