@@ -31,16 +31,16 @@ pub enum FinalizerEvent<K> {
 #[non_exhaustive]
 pub enum FinalizerError<E: std::error::Error + 'static> {
     /// The reconcile of a live object failed.
-    #[error("apply failed: {0}")]
+    #[error("apply failed")]
     ApplyFailed(#[source] E),
     /// The cleanup of an object being deleted failed; the finalizer stays.
-    #[error("cleanup failed: {0}")]
+    #[error("cleanup failed")]
     CleanupFailed(#[source] E),
     /// Adding the finalizer failed.
-    #[error("failed to add finalizer: {0}")]
+    #[error("failed to add the finalizer")]
     AddFinalizer(#[source] ApiError),
     /// Removing the finalizer failed.
-    #[error("failed to remove finalizer: {0}")]
+    #[error("failed to remove the finalizer")]
     RemoveFinalizer(#[source] ApiError),
     /// The object has no name, so it cannot be written back.
     #[error("object has no name")]

@@ -196,7 +196,7 @@ impl<C: Controller> ControllerRunner<C> {
             Ok(Err(error)) => {
                 metrics::counter!("orchestra_reconcile_errors_total", "controller" => name.to_owned()).increment(1);
                 span.in_scope(
-                    || tracing::warn!(error = %error, retries = ctx.retries, "reconcile failed"),
+                    || tracing::warn!(error = %ErrorChain(&error), retries = ctx.retries, "reconcile failed"),
                 );
                 self.controller.error_policy(key, &error, &ctx)
             }
@@ -219,5 +219,34 @@ impl<C: Controller> ControllerRunner<C> {
             }
             None => self.queue.add_rate_limited(key.clone()),
         }
+    }
+}
+
+/// An error with its causes, `outer: cause: cause`: errors keep their causes out of
+/// their own message (as `#[source]`), so a log line prints the chain.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::ErrorChain;
+
+    #[test]
+    fn a_chain_prints_every_cause_once() {
+        let inner = orchestra_core::ApiError::bad_request("bad patch");
+        let outer: crate::reconcile::FinalizerError<orchestra_core::ApiError> =
+            crate::reconcile::FinalizerError::ApplyFailed(inner);
+        assert_eq!(ErrorChain(&outer).to_string(), "apply failed: bad patch");
     }
 }
