@@ -1,29 +1,4 @@
-//! [`Intercept`]: a middleware around any [`ObjectService`] that sees every call
-//! before it is made, may fail it, and can be cut like a network connection.
-//!
-//! It is how a test cuts what a network cut would cut — a control-plane replica that
-//! "crashes" loses its connection to the API, so it writes nothing more and its
-//! watches end — and how a test injects a fault into one kind of call or counts
-//! calls, without a hand-written pass-through wrapper.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use orchestra_core::api::{ApiError, Call, Intercept};
-//! use orchestra_core::{Client, registry::Registry};
-//! # fn demo(registry: Registry) {
-//! let cut = tokio_util::sync::CancellationToken::new();
-//! let link = Intercept::new(registry)
-//!     .cut_by(cut.clone())
-//!     .before(|call: &Call<'_>| match call {
-//!         Call::Bind { name, .. } if name.starts_with("doomed-") => {
-//!             Err(ApiError::bad_request("injected bind failure"))
-//!         }
-//!         _ => Ok(()),
-//!     });
-//! let client = Client::new(link);
-//! cut.cancel(); // from now on every call of `client` fails, and its watches end
-//! # }
-//! ```
+//! The [`Intercept`] middleware.
 
 use std::sync::Arc;
 
@@ -151,8 +126,32 @@ impl Call<'_> {
 /// error, without making it.
 pub type BeforeHook = Arc<dyn Fn(&Call<'_>) -> Result<(), ApiError> + Send + Sync>;
 
-/// A middleware that sees every call before the wrapped service does. See the
-/// [module docs](self).
+/// A middleware around any [`ObjectService`] that sees every call
+/// before it is made, may fail it, and can be cut like a network connection.
+///
+/// It is how a test cuts what a network cut would cut — a control-plane replica that
+/// "crashes" loses its connection to the API, so it writes nothing more and its
+/// watches end — and how a test injects a fault into one kind of call or counts
+/// calls, without a hand-written pass-through wrapper.
+///
+/// ```
+/// use std::sync::Arc;
+/// use orchestra_core::api::{ApiError, Call, Intercept};
+/// use orchestra_core::{Client, registry::Registry};
+/// # fn demo(registry: Registry) {
+/// let cut = tokio_util::sync::CancellationToken::new();
+/// let link = Intercept::new(registry)
+///     .cut_by(cut.clone())
+///     .before(|call: &Call<'_>| match call {
+///         Call::Bind { name, .. } if name.starts_with("doomed-") => {
+///             Err(ApiError::bad_request("injected bind failure"))
+///         }
+///         _ => Ok(()),
+///     });
+/// let client = Client::new(link);
+/// cut.cancel(); // from now on every call of `client` fails, and its watches end
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Intercept {
     inner: Arc<dyn ObjectService>,

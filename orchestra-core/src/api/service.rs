@@ -1,18 +1,4 @@
-//! [`ObjectService`]: the seam beneath [`Api<K>`](super::Api) — the object-level
-//! operations of a Kubernetes-style API server, over encoded objects.
-//!
-//! A [`Client`](super::Client) holds one service; `Api<K>` turns each typed call into
-//! one call here. The object rules (validation, defaults, uid, generation,
-//! resourceVersion, finalizers, size limits) are applied behind the service, once:
-//! by the [`Registry`](crate::registry::Registry) over a store in this process, or by a
-//! server at the other end of a connection. A caller never re-applies them, so a node
-//! agent or a controller runs unchanged against either.
-//!
-//! The trait is dyn-compatible: a client holds `Arc<dyn ObjectService>`, and a
-//! middleware (a link that can be cut, an interceptor that injects faults) wraps
-//! another service. Every method's contract is the Kubernetes API's for the same verb,
-//! and the Api conformance kit (`orchestra_core::testing::api`, feature `testing`)
-//! checks an implementation against it.
+//! The [`ObjectService`] trait, the seam beneath `Api<K>`.
 
 use std::pin::Pin;
 
@@ -60,7 +46,21 @@ impl<'a> Target<'a> {
 /// The events of a watch, as encoded objects.
 pub type BodyWatch = Pin<Box<dyn Stream<Item = Result<ObjectEvent<ObjectBody>, ApiError>> + Send>>;
 
-/// The object-level operations of an API server. See the [module docs](self).
+/// The seam beneath [`Api<K>`](super::Api) — the object-level
+/// operations of a Kubernetes-style API server, over encoded objects.
+///
+/// A [`Client`](super::Client) holds one service; `Api<K>` turns each typed call into
+/// one call here. The object rules (validation, defaults, uid, generation,
+/// resourceVersion, finalizers, size limits) are applied behind the service, once:
+/// by the [`Registry`](crate::registry::Registry) over a store in this process, or by a
+/// server at the other end of a connection. A caller never re-applies them, so a node
+/// agent or a controller runs unchanged against either.
+///
+/// The trait is dyn-compatible: a client holds `Arc<dyn ObjectService>`, and a
+/// middleware (a link that can be cut, an interceptor that injects faults) wraps
+/// another service. Every method's contract is the Kubernetes API's for the same verb,
+/// and the Api conformance kit (`orchestra_core::testing::api`, feature `testing`)
+/// checks an implementation against it.
 ///
 /// Objects go in and come out as [`ObjectBody`]s. Unless a method says otherwise, a
 /// call that fails changed nothing — but for [`ApiError::Timeout`], whose outcome is

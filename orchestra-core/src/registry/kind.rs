@@ -125,12 +125,13 @@ pub(super) struct TypedKind<K: Resource> {
     pub(super) recent: Arc<Recent<K>>,
 }
 
-/// An object as stored at one revision, and whether the store said so just now
-/// (`verified`) or a recent entry did (the key may have moved on since).
+/// An object as stored at one revision: read from the store just now (its bytes in
+/// `kv`), or from a recent entry (`recent_hash` is the hash of the stored bytes, which
+/// `kv` then lacks, and the key may have moved on since).
 pub(super) struct Stored<K> {
     pub(super) kv: KeyValue,
     pub(super) obj: Arc<K>,
-    pub(super) verified: bool,
+    pub(super) recent_hash: Option<u64>,
 }
 
 impl<K: Resource> TypedKind<K> {
@@ -279,7 +280,7 @@ impl<K: Resource> TypedKind<K> {
                 let obj = Arc::new(obj);
                 if exact && remember {
                     self.recent
-                        .put(kv.key.clone(), revision, obj.clone(), kv.value.clone());
+                        .put(kv.key.clone(), revision, obj.clone(), &kv.value);
                 }
                 Ok(obj)
             }
@@ -306,7 +307,7 @@ impl<K: Resource> TypedKind<K> {
                 Ok(Stored {
                     kv,
                     obj,
-                    verified: true,
+                    recent_hash: None,
                 })
             }
             Ok(None) => {
@@ -333,13 +334,13 @@ impl<K: Resource> TypedKind<K> {
         Ok(entry.map(|e| Stored {
             kv: KeyValue {
                 key: Bytes::from(key),
-                value: e.value,
+                value: Bytes::new(),
                 create_revision: 0,
                 mod_revision: e.revision,
                 version: 0,
             },
             obj: e.object,
-            verified: false,
+            recent_hash: Some(e.value_hash),
         }))
     }
 
@@ -435,16 +436,22 @@ impl<K: Resource> TypedKind<K> {
         let kv = &stored.kv;
         new.meta_mut().resource_version = None;
         let value = self.encode_checked(reg, &new)?;
-        if value == kv.value {
-            let name = new.meta().name.clone().unwrap_or_default();
-            if !stored.verified {
+        let unchanged = match stored.recent_hash {
+            None => value == kv.value,
+            // From a recent entry: the hash says the write would change nothing; the
+            // store confirms the key is still at that revision with those bytes.
+            Some(hash) if hash == super::recent::value_hash(&value) => {
+                let name = new.meta().name.clone().unwrap_or_default();
                 match reg.store().get(kv.key.as_ref()).await {
-                    Ok(Some(now)) if now.mod_revision == kv.mod_revision => {}
+                    Ok(Some(now)) if now.mod_revision == kv.mod_revision => now.value == value,
                     Ok(Some(_)) => return Err(ApiError::conflict(&self.resource, &name, MODIFIED)),
                     Ok(None) => return Err(ApiError::not_found(&self.resource, &name)),
                     Err(e) => return Err(ApiError::from_store(&e)),
                 }
             }
+            Some(_) => false,
+        };
+        if unchanged {
             new.meta_mut().resource_version = Some(kv.mod_revision.to_string());
             return Ok(Arc::new(new));
         }
@@ -458,7 +465,7 @@ impl<K: Resource> TypedKind<K> {
                 new.meta_mut().resource_version = Some(written.mod_revision.to_string());
                 let new = Arc::new(new);
                 self.recent
-                    .put(kv.key.clone(), written.mod_revision, new.clone(), value);
+                    .put(kv.key.clone(), written.mod_revision, new.clone(), &value);
                 Ok(new)
             }
             Err(e) if e.is_outcome_unknown() => {
@@ -879,7 +886,8 @@ impl<K: Resource> KindHandler for TypedKind<K> {
                 Ok(kv) => {
                     obj.meta_mut().resource_version = Some(kv.mod_revision.to_string());
                     let obj = Arc::new(obj);
-                    self.recent.put(kv.key, kv.mod_revision, obj.clone(), value);
+                    self.recent
+                        .put(kv.key, kv.mod_revision, obj.clone(), &value);
                     return Ok(ObjectBody::from_shared(obj));
                 }
                 Err(StoreError::AlreadyExists { .. }) if generate => continue,

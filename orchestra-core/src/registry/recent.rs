@@ -1,6 +1,9 @@
 //! [`Recent`]: the objects of one kind the registry wrote or read most recently, each
 //! as it is stored at one revision — decoded, and with its stored bytes.
 //!
+//! An entry keeps a hash of the stored bytes, not the bytes: enough to see that a write
+//! would change nothing (which the store then confirms), at a few bytes an entry.
+//!
 //! A revision names exactly one stored state of a key, so an entry found for the
 //! revision a caller names (or a store event carries) is that state, with no need to
 //! read or decode it again. The registry uses them as kube-apiserver uses its watch
@@ -26,7 +29,8 @@ pub const DEFAULT_RECENT_OBJECTS: usize = 2048;
 pub(super) struct Entry<K> {
     pub(super) revision: Revision,
     pub(super) object: Arc<K>,
-    pub(super) value: Bytes,
+    /// [`value_hash`] of the stored bytes.
+    pub(super) value_hash: u64,
 }
 
 impl<K> Clone for Entry<K> {
@@ -34,9 +38,18 @@ impl<K> Clone for Entry<K> {
         Entry {
             revision: self.revision,
             object: self.object.clone(),
-            value: self.value.clone(),
+            value_hash: self.value_hash,
         }
     }
+}
+
+/// A hash of a stored value, the same in every process (so it means the same whoever
+/// computed it).
+pub(super) fn value_hash(value: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = foldhash::quality::FixedState::with_seed(0x6f72_6368_6573_7472).build_hasher();
+    hasher.write(value);
+    hasher.finish()
 }
 
 /// The recent objects of one kind, at most `capacity` of them, the oldest written
@@ -87,7 +100,7 @@ impl<K> Recent<K> {
 
     /// Records `key` at `revision` (an older revision of it is replaced; a newer one is
     /// kept).
-    pub(super) fn put(&self, key: Bytes, revision: Revision, object: Arc<K>, value: Bytes) {
+    pub(super) fn put(&self, key: Bytes, revision: Revision, object: Arc<K>, value: &[u8]) {
         if self.capacity == 0 {
             return;
         }
@@ -105,7 +118,7 @@ impl<K> Recent<K> {
             Entry {
                 revision,
                 object,
-                value,
+                value_hash: value_hash(value),
             },
         );
         while inner.by_key.len() > self.capacity {
@@ -144,21 +157,21 @@ mod tests {
     #[test]
     fn an_entry_is_found_only_at_its_revision_and_the_oldest_goes_first() {
         let recent: Recent<u32> = Recent::new(2);
-        recent.put(key("a"), 1, Arc::new(10), Bytes::new());
-        recent.put(key("b"), 2, Arc::new(20), Bytes::new());
+        recent.put(key("a"), 1, Arc::new(10), b"");
+        recent.put(key("b"), 2, Arc::new(20), b"");
         assert_eq!(recent.at(b"a", 1).map(|e| *e.object), Some(10));
         assert!(
             recent.at(b"a", 2).is_none(),
             "another revision is another state"
         );
-        recent.put(key("a"), 3, Arc::new(11), Bytes::new());
-        recent.put(key("a"), 1, Arc::new(99), Bytes::new());
+        recent.put(key("a"), 3, Arc::new(11), b"");
+        recent.put(key("a"), 1, Arc::new(99), b"");
         assert_eq!(
             recent.latest(b"a").map(|e| (e.revision, *e.object)),
             Some((3, 11)),
             "an older revision never replaces a newer one"
         );
-        recent.put(key("c"), 4, Arc::new(30), Bytes::new());
+        recent.put(key("c"), 4, Arc::new(30), b"");
         assert!(
             recent.latest(b"b").is_none(),
             "b was put before a's newest state"
@@ -172,12 +185,7 @@ mod tests {
     fn many_rewrites_of_few_keys_do_not_grow_the_order() {
         let recent: Recent<u32> = Recent::new(4);
         for rev in 1..10_000 {
-            recent.put(
-                key(&format!("k{}", rev % 3)),
-                rev,
-                Arc::new(0),
-                Bytes::new(),
-            );
+            recent.put(key(&format!("k{}", rev % 3)), rev, Arc::new(0), b"");
         }
         assert!(recent.inner.lock().order.len() <= 8);
     }
