@@ -79,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let client = Client::new(registry);
     let mut manager = Manager::new(client.clone());
-    manager.add(EchoController);
+    manager = manager.controller(EchoController);
     let stop = CancellationToken::new();
     let running = tokio::spawn({
         let stop = stop.clone();

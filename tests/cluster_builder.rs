@@ -164,10 +164,10 @@ async fn user_controllers_come_back_after_a_control_plane_restart() {
         .without(BuiltinController::Autoscaler)
         .controllers(move |manager| {
             let counted = counted.clone();
-            manager.add_runnable("counter", move |cancel| {
+            manager.runnable("counter", move |cancel| {
                 counted.fetch_add(1, Ordering::SeqCst);
                 Box::pin(async move { cancel.cancelled().await })
-            });
+            })
         })
         .build()
         .await

@@ -28,8 +28,8 @@ fn start(client: &Client) -> CancellationToken {
     let mut manager = Manager::new(client.clone());
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
     let d = DeploymentController::new(client.clone(), manager.informers());
-    manager.add(rs);
-    manager.add(d);
+    manager = manager.controller(rs);
+    manager = manager.controller(d);
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });

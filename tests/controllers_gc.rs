@@ -24,10 +24,10 @@ fn start(client: &Client, with_controllers: bool) -> CancellationToken {
     if with_controllers {
         let rs = ReplicaSetController::new(client.clone(), manager.informers());
         let d = DeploymentController::new(client.clone(), manager.informers());
-        manager.add(rs);
-        manager.add(d);
+        manager = manager.controller(rs);
+        manager = manager.controller(d);
     }
-    GarbageCollector::new(client.clone(), manager.informers()).add_to(&mut manager);
+    manager = GarbageCollector::new(client.clone(), manager.informers()).add_to(manager);
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });

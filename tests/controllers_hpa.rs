@@ -82,9 +82,9 @@ fn start_controllers(client: &Client, metrics: Arc<dyn MetricsSource>) -> Cancel
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
     let d = DeploymentController::new(client.clone(), manager.informers());
     let hpa = HpaController::new(client.clone(), manager.informers(), metrics);
-    manager.add(rs);
-    manager.add(d);
-    manager.add(hpa);
+    manager = manager.controller(rs);
+    manager = manager.controller(d);
+    manager = manager.controller(hpa);
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });

@@ -99,8 +99,8 @@ async fn setup_with(
     let mut manager = Manager::new(client.clone());
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
     let lifecycle = NodeLifecycleController::new(client.clone(), manager.informers(), config);
-    manager.add(rs);
-    manager.add(lifecycle);
+    manager = manager.controller(rs);
+    manager = manager.controller(lifecycle);
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });

@@ -20,7 +20,7 @@ fn web(replicas: i32) -> ReplicaSet {
 fn start(client: &Client) -> CancellationToken {
     let mut manager = Manager::new(client.clone());
     let controller = ReplicaSetController::new(client.clone(), manager.informers());
-    manager.add(controller);
+    manager = manager.controller(controller);
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move { manager.run(token).await });

@@ -122,7 +122,7 @@ struct Running {
 fn run_manager(client: &Client, watches: fn() -> Watches<Widget>) -> Running {
     let log = Arc::new(Mutex::new(Log::default()));
     let mut manager = Manager::new(client.clone());
-    manager.add(Recorder {
+    manager = manager.controller(Recorder {
         log: log.clone(),
         watches,
     });
@@ -404,7 +404,7 @@ async fn concurrency_is_bounded_by_the_runner_config() {
     }
     let log = Arc::new(Mutex::new(Log::default()));
     let mut manager = Manager::new(client.clone());
-    manager.add_with(
+    manager = manager.controller_with(
         Recorder {
             log: log.clone(),
             watches: Watches::new,

@@ -55,7 +55,7 @@ async fn cleanup_runs_once_before_the_object_goes() {
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
     let cleaned = Arc::new(Mutex::new(Vec::new()));
     let mut manager = Manager::new(client.clone());
-    manager.add(WithCleanup {
+    manager = manager.controller(WithCleanup {
         cleaned: cleaned.clone(),
     });
     let stop = CancellationToken::new();

@@ -158,8 +158,7 @@ async fn an_informer_keeping_few_objects_decoded_serves_and_reports_them_all() {
         let w = Widget::new(&format!("w{i}"), i).with_label("app", "web");
         widgets.create(&w).await.unwrap();
     }
-    let mut config = InformerConfig::default();
-    config.decoded = 2;
+    let config = InformerConfig::default().decoded(2);
     let informer =
         Arc::new(Informer::new(Api::<Widget>::all(client), ListParams::default()).config(config));
     let cache = informer.cache();

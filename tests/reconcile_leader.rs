@@ -162,7 +162,7 @@ async fn a_partitioned_leader_stops_its_controllers_before_another_leads() {
     let log = Arc::new(Mutex::new(Vec::new()));
 
     let mut a = Manager::new(cut_client).leader_election(config("a"));
-    a.add(Tagged {
+    a = a.controller(Tagged {
         manager: "a",
         log: log.clone(),
     });
@@ -174,7 +174,7 @@ async fn a_partitioned_leader_stops_its_controllers_before_another_leads() {
     assert!(a_health.borrow().leader, "a leads first");
 
     let mut b = Manager::new(client.clone()).leader_election(config("b"));
-    b.add(Tagged {
+    b = b.controller(Tagged {
         manager: "b",
         log: log.clone(),
     });

@@ -66,9 +66,9 @@ async fn start_cluster(
         .keep_decoded(DECODED_IN_LARGE_CACHES);
     let rs = ReplicaSetController::new(client.clone(), manager.informers());
     let d = DeploymentController::new(client.clone(), manager.informers());
-    manager.add(rs);
-    manager.add(d);
-    DefaultScheduler::new().seed(1).add_to(&mut manager);
+    manager = manager.controller(rs);
+    manager = manager.controller(d);
+    manager = DefaultScheduler::new().seed(1).add_to(manager);
     let dispatcher = PodDispatcher::new(manager.informers().get::<Pod>());
     let manager = Arc::new(manager);
     let stop = CancellationToken::new();

@@ -88,7 +88,7 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
     let count = Arc::new(AtomicUsize::new(0));
     let mut manager = Manager::new(client.clone());
     manager.informers().get::<Pod>().keep_decoded(decoded);
-    manager.add(Count(count.clone()));
+    manager = manager.controller(Count(count.clone()));
     let mut health = manager.watch_health();
     let stop = CancellationToken::new();
     let before_cache = live_bytes();

@@ -90,7 +90,7 @@ pub async fn run(args: &mut Args) -> Result<(), String> {
     }
 
     let mut manager = Manager::new(client.clone());
-    DefaultScheduler::new().seed(1).add_to(&mut manager);
+    manager = DefaultScheduler::new().seed(1).add_to(manager);
     let mut health = manager.watch_health();
     let stop = CancellationToken::new();
     let token = stop.clone();

@@ -37,38 +37,38 @@ use orchestra_core::{
 };
 
 /// How to reach etcd.
+///
+/// ```
+/// use std::time::Duration;
+/// use orchestra_store::EtcdStoreConfig;
+///
+/// let config = EtcdStoreConfig::new(["http://10.0.0.1:2379", "http://10.0.0.2:2379"])
+///     .key_prefix("/orchestra")
+///     .request_timeout(Duration::from_secs(5));
+/// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct EtcdStoreConfig {
-    /// Client endpoints, e.g. `http://127.0.0.1:2379`, one per member: requests go to one
-    /// member until it fails them, then to the next.
-    pub endpoints: Vec<String>,
-    /// Prefix of every key this store writes (default empty).
-    pub key_prefix: Vec<u8>,
-    /// Time to establish a connection (default 5 s).
-    pub connect_timeout: Duration,
-    /// Time for one request (default 10 s).
-    pub request_timeout: Duration,
-    /// User name and password, when etcd has authentication on.
-    pub user: Option<(String, String)>,
-    /// TLS settings, for `https://` endpoints.
-    pub tls: Option<EtcdTls>,
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) key_prefix: Vec<u8>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) user: Option<(String, String)>,
+    pub(crate) tls: Option<EtcdTls>,
 }
 
 /// TLS settings for reaching etcd over `https://`.
 #[derive(Clone, Debug, Default)]
-#[non_exhaustive]
 pub struct EtcdTls {
-    /// PEM of the certificate authority that signed the servers' certificates.
-    pub ca_pem: Vec<u8>,
-    /// PEM certificate and key of this client, when etcd asks for client certificates.
-    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
-    /// The name to check the servers' certificates against (default: the endpoint's host).
-    pub domain_name: Option<String>,
+    pub(crate) ca_pem: Vec<u8>,
+    /// Certificate and key, PEM.
+    pub(crate) client_identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// `None`: the endpoint's host.
+    pub(crate) domain_name: Option<String>,
 }
 
 impl EtcdTls {
-    /// Trusts servers signed by the CA in `ca_pem`.
+    /// Trusts servers whose certificates the certificate authority in `ca_pem` (PEM)
+    /// signed.
     pub fn new(ca_pem: impl Into<Vec<u8>>) -> Self {
         EtcdTls {
             ca_pem: ca_pem.into(),
@@ -77,7 +77,8 @@ impl EtcdTls {
         }
     }
 
-    /// Presents this client certificate and key (PEM).
+    /// Presents this client certificate and key (PEM), for an etcd that asks for client
+    /// certificates.
     #[must_use]
     pub fn client_identity(
         mut self,
@@ -88,7 +89,7 @@ impl EtcdTls {
         self
     }
 
-    /// Checks the servers' certificates against `name`.
+    /// Checks the servers' certificates against `name`. Default: the endpoint's host.
     #[must_use]
     pub fn domain_name(mut self, name: impl Into<String>) -> Self {
         self.domain_name = Some(name.into());
@@ -96,11 +97,11 @@ impl EtcdTls {
     }
 }
 
-impl EtcdStoreConfig {
-    /// A configuration for `endpoints` with the defaults.
-    pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
+impl Default for EtcdStoreConfig {
+    /// One local member, `http://127.0.0.1:2379` (etcd's and etcdctl's default).
+    fn default() -> Self {
         EtcdStoreConfig {
-            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            endpoints: vec!["http://127.0.0.1:2379".to_owned()],
             key_prefix: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
@@ -108,29 +109,51 @@ impl EtcdStoreConfig {
             tls: None,
         }
     }
+}
 
-    /// Connects over TLS with `tls`.
+impl EtcdStoreConfig {
+    /// The defaults, for `endpoints`.
+    pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        EtcdStoreConfig::default().endpoints(endpoints)
+    }
+
+    /// The client endpoints, such as `http://127.0.0.1:2379`, one per member: requests
+    /// go to one member until it fails them, then to the next.
+    #[must_use]
+    pub fn endpoints(mut self, endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Connects over TLS with `tls` (for `https://` endpoints). Default: plain.
     #[must_use]
     pub fn tls(mut self, tls: EtcdTls) -> Self {
         self.tls = Some(tls);
         self
     }
 
-    /// Stores every key under `prefix`.
+    /// Stores every key under `prefix`, so clusters can share one etcd. Default none.
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
         self.key_prefix = prefix.into();
         self
     }
 
-    /// Sets the request timeout.
+    /// The time to establish a connection. Default 5 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The time one request may take. Default 10 s.
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// Authenticates as `name`.
+    /// Authenticates as `name`, for an etcd with authentication on.
     #[must_use]
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = Some((name.into(), password.into()));

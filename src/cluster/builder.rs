@@ -173,9 +173,14 @@ impl ClusterBuilder {
     }
 
     /// Adds the user's controllers: `hook` gets the control plane's manager (its
-    /// client and shared informers included) each time one is built, so the
-    /// controllers come back after [`Cluster::restart_control_plane`].
-    pub fn controllers(mut self, hook: impl Fn(&mut Manager) + Send + Sync + 'static) -> Self {
+    /// client and shared informers included) each time one is built and returns it
+    /// with the controllers added, so they come back after
+    /// [`Cluster::restart_control_plane`]:
+    /// `.controllers(|manager| { let c = MyController::new(manager.informers()); manager.controller(c) })`.
+    pub fn controllers(
+        mut self,
+        hook: impl Fn(Manager) -> Manager + Send + Sync + 'static,
+    ) -> Self {
         self.hooks.push(Arc::new(hook));
         self
     }

@@ -42,7 +42,7 @@ pub enum BuiltinController {
 }
 
 /// Lets a user add controllers (or runnables) to each manager the cluster builds.
-pub(super) type ManagerHook = Arc<dyn Fn(&mut Manager) + Send + Sync>;
+pub(super) type ManagerHook = Arc<dyn Fn(Manager) -> Manager + Send + Sync>;
 
 /// A user's kind, registered with the cluster's registry (the garbage collector and
 /// every other client find it by discovery).
@@ -127,11 +127,11 @@ impl ControlPlanePlan {
         let on = |c| !self.disabled.contains(&c);
         if on(BuiltinController::ReplicaSet) {
             let c = ReplicaSetController::new(client.clone(), manager.informers());
-            manager.add(c);
+            manager = manager.controller(c);
         }
         if on(BuiltinController::Deployment) {
             let c = DeploymentController::new(client.clone(), manager.informers());
-            manager.add(c);
+            manager = manager.controller(c);
         }
         if on(BuiltinController::Autoscaler) {
             let mut c =
@@ -139,7 +139,7 @@ impl ControlPlanePlan {
             if let Some(period) = self.hpa_sync_period {
                 c = c.sync_period(period);
             }
-            manager.add(c);
+            manager = manager.controller(c);
         }
         if on(BuiltinController::NodeLifecycle) {
             let c = NodeLifecycleController::new(
@@ -147,18 +147,17 @@ impl ControlPlanePlan {
                 manager.informers(),
                 self.node_lifecycle.clone(),
             );
-            manager.add(c);
+            manager = manager.controller(c);
         }
         if on(BuiltinController::GarbageCollector) {
-            GarbageCollector::new(client.clone(), manager.informers()).add_to(&mut manager);
+            manager = GarbageCollector::new(client.clone(), manager.informers()).add_to(manager);
         }
         if let SchedulerChoice::On(scheduler) = &self.scheduler {
-            scheduler.clone().add_to(&mut manager);
+            manager = scheduler.clone().add_to(manager);
         }
-        for hook in &self.hooks {
-            hook(&mut manager);
-        }
-        manager
+        self.hooks
+            .iter()
+            .fold(manager, |manager, hook| hook(manager))
     }
 }
 

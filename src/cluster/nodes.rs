@@ -199,10 +199,9 @@ impl NodeSpec {
         };
         let mut config = NodeAgentConfig::new(name);
         if let Some(configure) = &self.configure {
-            config = configure(config);
+            // The name is the slot's, whatever the hook did.
+            config = configure(config).node_name(name);
         }
-        // The name is the slot's, whatever the hook did.
-        config.node_name = name.to_owned();
         Ok(NodeAgent::new(client.clone(), runtime, config))
     }
 }

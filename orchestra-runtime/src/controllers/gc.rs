@@ -90,12 +90,13 @@ impl GarbageCollector {
 
     /// Adds the collector to `manager`, which then runs it beside its controllers
     /// (after the caches sync; only while leading).
-    pub fn add_to(self, manager: &mut crate::reconcile::Manager) {
+    #[must_use]
+    pub fn add_to(self, manager: crate::reconcile::Manager) -> crate::reconcile::Manager {
         let gc = Arc::new(self);
-        manager.add_runnable("garbage-collector", move |cancel| {
+        manager.runnable("garbage-collector", move |cancel| {
             let gc = gc.clone();
             Box::pin(async move { gc.run(cancel).await })
-        });
+        })
     }
 
     /// Runs until `cancel` fires. Prefer [`GarbageCollector::add_to`]; run it by hand

@@ -37,16 +37,21 @@ pub(crate) fn pod_node_name(pod: &Pod) -> Vec<String> {
     pod.node_name().map(str::to_owned).into_iter().collect()
 }
 
-/// Settings of the node lifecycle controller (Kubernetes' defaults).
+/// Settings of the node lifecycle controller; the defaults are Kubernetes'.
+///
+/// ```
+/// use std::time::Duration;
+/// use orchestra_runtime::controllers::NodeLifecycleConfig;
+///
+/// let config = NodeLifecycleConfig::default()
+///     .grace_period(Duration::from_secs(20))
+///     .eviction_rate(1.0);
+/// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct NodeLifecycleConfig {
-    /// How long a lease may go unrenewed before the node is unreachable (40 s).
-    pub grace_period: Duration,
-    /// Nodes per second whose evictions may start (0.1).
-    pub eviction_rate: f64,
-    /// Above this fraction of unreachable nodes, nothing is evicted (0.55).
-    pub unhealthy_threshold: f64,
+    pub(crate) grace_period: Duration,
+    pub(crate) eviction_rate: f64,
+    pub(crate) unhealthy_threshold: f64,
 }
 
 impl Default for NodeLifecycleConfig {
@@ -60,17 +65,26 @@ impl Default for NodeLifecycleConfig {
 }
 
 impl NodeLifecycleConfig {
-    /// Sets the grace period.
+    /// How long a node's lease may go unrenewed before the node is unreachable.
+    /// Default 40 s.
     #[must_use]
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace_period = grace;
         self
     }
 
-    /// Sets the eviction rate in nodes per second.
+    /// How many nodes a second may start having their pods evicted. Default 0.1.
     #[must_use]
     pub fn eviction_rate(mut self, nodes_per_second: f64) -> Self {
         self.eviction_rate = nodes_per_second;
+        self
+    }
+
+    /// Above this fraction of unreachable nodes, nothing is evicted: the fault is
+    /// more likely the control plane's view than the nodes. Default 0.55.
+    #[must_use]
+    pub fn unhealthy_threshold(mut self, fraction: f64) -> Self {
+        self.unhealthy_threshold = fraction.clamp(0.0, 1.0);
         self
     }
 }

@@ -55,37 +55,38 @@ use record::{KeyedRecord, PodRecords};
 use relist::SeenContainers;
 
 /// Settings of a [`NodeAgent`].
+///
+/// ```
+/// use std::time::Duration;
+/// use orchestra_runtime::node::NodeAgentConfig;
+///
+/// let config = NodeAgentConfig::new("node-1")
+///     .capacity("pods", "250".parse().unwrap())
+///     .label("topology.kubernetes.io/zone", "zone-a")
+///     .lease_renew_interval(Duration::from_secs(5));
+/// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct NodeAgentConfig {
-    /// The node's name (a DNS-1123 subdomain).
-    pub node_name: String,
-    /// What the node offers (`cpu`, `memory`, `pods`); allocatable is the same.
-    pub capacity: ResourceList,
-    /// Extra labels for the Node (`kubernetes.io/hostname` is always set).
-    pub labels: StringMap,
-    /// Taints the Node registers with.
-    pub taints: Vec<Taint>,
-    /// The node's address (`InternalIP`, and each pod's `hostIP`); default `127.0.0.1`.
-    pub address: String,
-    /// The lease duration written to the Lease (default 40 s).
-    pub lease_duration: Duration,
-    /// How often the Lease is renewed (default 10 s).
-    pub lease_renew_interval: Duration,
-    /// How often the runtime is listed for container changes (default 1 s).
-    pub relist_period: Duration,
-    /// Crash-loop backoff (default 10 s doubling to 300 s, reset after 10 min).
-    pub crash_loop: CrashLoopBackoff,
-    /// Pods synced at once (default 16).
-    pub workers: usize,
+    pub(crate) node_name: String,
+    /// Allocatable is the same.
+    pub(crate) capacity: ResourceList,
+    pub(crate) labels: StringMap,
+    pub(crate) taints: Vec<Taint>,
+    pub(crate) address: String,
+    pub(crate) lease_duration: Duration,
+    pub(crate) lease_renew_interval: Duration,
+    pub(crate) relist_period: Duration,
+    pub(crate) crash_loop: CrashLoopBackoff,
+    pub(crate) workers: usize,
 }
 
-impl NodeAgentConfig {
-    /// Defaults for a node named `node_name` with 4 cpu, 8 GiB and room for 110 pods.
-    pub fn new(node_name: impl Into<String>) -> NodeAgentConfig {
+impl Default for NodeAgentConfig {
+    /// A node named after this host (as the kubelet names its node), with 4 cpu,
+    /// 8 GiB and room for 110 pods.
+    fn default() -> Self {
         let quantity = |s: &str| s.parse::<Quantity>().expect("a valid literal quantity");
         NodeAgentConfig {
-            node_name: node_name.into(),
+            node_name: crate::host_name::host_name(),
             capacity: [
                 ("cpu".to_owned(), quantity("4")),
                 ("memory".to_owned(), quantity("8Gi")),
@@ -102,65 +103,88 @@ impl NodeAgentConfig {
             workers: 16,
         }
     }
+}
 
-    /// Defaults for a node named `node_name` whose capacity is this machine's (see
-    /// [`host_capacity`]): for an agent running real processes.
+impl NodeAgentConfig {
+    /// The defaults, for a node named `node_name`.
+    pub fn new(node_name: impl Into<String>) -> NodeAgentConfig {
+        NodeAgentConfig::default().node_name(node_name)
+    }
+
+    /// The defaults, for a node named `node_name` whose capacity is this machine's
+    /// (see [`host_capacity`]): for an agent running real processes.
     pub fn from_host(node_name: impl Into<String>) -> NodeAgentConfig {
         let mut config = NodeAgentConfig::new(node_name);
         config.capacity.extend(host_capacity());
         config
     }
 
-    /// Sets one capacity entry (`cpu`, `memory`, `pods`).
+    /// The node's name, a DNS-1123 subdomain. Default: this host's name.
+    #[must_use]
+    pub fn node_name(mut self, name: impl Into<String>) -> Self {
+        self.node_name = name.into();
+        self
+    }
+
+    /// Sets one capacity entry (`cpu`, `memory`, `pods`); allocatable is the same.
+    /// Default 4 cpu, 8 GiB memory, 110 pods.
     #[must_use]
     pub fn capacity(mut self, resource: &str, quantity: Quantity) -> Self {
         self.capacity.insert(resource.to_owned(), quantity);
         self
     }
 
-    /// Adds a label to the Node.
+    /// Adds a label to the Node (`kubernetes.io/hostname` is always set).
     #[must_use]
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.insert(key.into(), value.into());
         self
     }
 
-    /// Adds a taint to the Node.
+    /// Adds a taint the Node registers with.
     #[must_use]
     pub fn taint(mut self, taint: Taint) -> Self {
         self.taints.push(taint);
         self
     }
 
-    /// Sets the node's address.
+    /// The node's address: its `InternalIP`, and each of its pods' `hostIP`. Default
+    /// `127.0.0.1`.
     #[must_use]
     pub fn address(mut self, address: impl Into<String>) -> Self {
         self.address = address.into();
         self
     }
 
-    /// Sets how often the Lease is renewed.
+    /// The lease duration written to the node's Lease. Default 40 s.
+    #[must_use]
+    pub fn lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = duration;
+        self
+    }
+
+    /// How often the node's Lease is renewed. Default 10 s.
     #[must_use]
     pub fn lease_renew_interval(mut self, interval: Duration) -> Self {
         self.lease_renew_interval = interval;
         self
     }
 
-    /// Sets how often the runtime is listed for changes.
+    /// How often the runtime is listed for container changes. Default 1 s.
     #[must_use]
     pub fn relist_period(mut self, period: Duration) -> Self {
         self.relist_period = period;
         self
     }
 
-    /// Sets the crash-loop backoff.
+    /// The crash-loop backoff. Default 10 s doubling to 300 s, reset after 10 min.
     #[must_use]
     pub fn crash_loop(mut self, backoff: CrashLoopBackoff) -> Self {
         self.crash_loop = backoff;
         self
     }
 
-    /// Sets how many pods are synced at once.
+    /// How many pods are synced at once (at least 1). Default 16.
     #[must_use]
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);

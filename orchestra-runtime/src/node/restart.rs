@@ -6,17 +6,20 @@ use std::time::Duration;
 
 use orchestra_core::kinds::RestartPolicy;
 
-/// Crash-loop backoff settings.
+/// Crash-loop backoff settings; the defaults are the kubelet's.
+///
+/// ```
+/// use std::time::Duration;
+/// use orchestra_runtime::node::CrashLoopBackoff;
+///
+/// let backoff = CrashLoopBackoff::default().initial(Duration::from_secs(1));
+/// assert_eq!(backoff.next_delay(None, Duration::ZERO), Duration::from_secs(1));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct CrashLoopBackoff {
-    /// The delay before the first restart (default 10 s).
-    pub initial: Duration,
-    /// The longest delay (default 300 s).
-    pub max: Duration,
-    /// A container that ran at least this long before exiting starts over at
-    /// `initial` (default 10 min).
-    pub reset_after: Duration,
+    initial: Duration,
+    max: Duration,
+    reset_after: Duration,
 }
 
 impl Default for CrashLoopBackoff {
@@ -30,6 +33,28 @@ impl Default for CrashLoopBackoff {
 }
 
 impl CrashLoopBackoff {
+    /// The delay before the first restart; each further one doubles it. Default 10 s.
+    #[must_use]
+    pub fn initial(mut self, delay: Duration) -> Self {
+        self.initial = delay;
+        self
+    }
+
+    /// The longest delay. Default 300 s.
+    #[must_use]
+    pub fn max(mut self, delay: Duration) -> Self {
+        self.max = delay;
+        self
+    }
+
+    /// A container that ran at least this long before exiting starts over at the
+    /// initial delay. Default 10 min.
+    #[must_use]
+    pub fn reset_after(mut self, ran_for: Duration) -> Self {
+        self.reset_after = ran_for;
+        self
+    }
+
     /// The delay before the next restart, given the delay before the previous one
     /// (`None`: it never restarted) and how long the container ran this time.
     pub fn next_delay(&self, previous: Option<Duration>, ran_for: Duration) -> Duration {

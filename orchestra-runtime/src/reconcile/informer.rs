@@ -80,16 +80,10 @@ pub type Subscription<K> = mpsc::UnboundedReceiver<InformerEvent<K>>;
 
 /// Settings of an [`Informer`].
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct InformerConfig {
-    /// First delay before retrying after a store error (default 100 ms), doubling.
-    pub min_retry: Duration,
-    /// Longest delay between retries (default 30 s).
-    pub max_retry: Duration,
-    /// How many of the most recently changed objects the cache keeps decoded; the
-    /// others it keeps packed, at a tenth of the memory, and decodes on each read
-    /// (default `usize::MAX`: every object decoded). See [`Informer::keep_decoded`].
-    pub decoded: usize,
+    pub(crate) min_retry: Duration,
+    pub(crate) max_retry: Duration,
+    pub(crate) decoded: usize,
 }
 
 impl Default for InformerConfig {
@@ -99,6 +93,32 @@ impl Default for InformerConfig {
             max_retry: Duration::from_secs(30),
             decoded: usize::MAX,
         }
+    }
+}
+
+impl InformerConfig {
+    /// The first wait before listing or watching again after an error, doubling with
+    /// each further one. Default 100 ms.
+    #[must_use]
+    pub fn min_retry(mut self, wait: Duration) -> Self {
+        self.min_retry = wait;
+        self
+    }
+
+    /// The longest wait between retries. Default 30 s.
+    #[must_use]
+    pub fn max_retry(mut self, wait: Duration) -> Self {
+        self.max_retry = wait;
+        self
+    }
+
+    /// How many of the most recently changed objects the cache keeps decoded; the
+    /// others it keeps packed, at a tenth of the memory, and decodes on each read.
+    /// Default: every object decoded. See [`Informer::keep_decoded`].
+    #[must_use]
+    pub fn decoded(mut self, objects: usize) -> Self {
+        self.decoded = objects;
+        self
     }
 }
 

@@ -16,55 +16,129 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Settings of a [`LeaderElector`]. The durations default to client-go's.
+/// Settings of a [`LeaderElector`]: which Lease the candidates share, who this
+/// candidate is, and the timing, whose defaults are client-go's.
+///
+/// ```
+/// use std::time::Duration;
+/// use orchestra_runtime::reconcile::LeaderElectionConfig;
+///
+/// let config = LeaderElectionConfig::default()
+///     .lease_name("my-operator")
+///     .lease_duration(Duration::from_secs(30));
+/// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct LeaderElectionConfig {
-    /// Namespace of the lease object.
-    pub namespace: String,
-    /// Name of the lease object: candidates for the same role share it.
-    pub lease_name: String,
-    /// This candidate's identity, unique among candidates (host name plus a random
-    /// suffix, say).
-    pub identity: String,
-    /// How long a lease is valid without renewal (default 15 s).
-    pub lease_duration: Duration,
-    /// How long the holder keeps trying to renew before it steps down (default 10 s).
-    pub renew_deadline: Duration,
-    /// How often candidates try to acquire and the holder renews (default 2 s).
-    pub retry_period: Duration,
+    pub(crate) namespace: String,
+    pub(crate) lease_name: String,
+    pub(crate) identity: String,
+    pub(crate) lease_duration: Duration,
+    pub(crate) renew_deadline: Duration,
+    pub(crate) retry_period: Duration,
 }
 
-impl LeaderElectionConfig {
-    /// A configuration with client-go's durations.
-    pub fn new(
-        namespace: impl Into<String>,
-        lease_name: impl Into<String>,
-        identity: impl Into<String>,
-    ) -> Self {
+/// The namespace of the control plane's Leases, as in Kubernetes.
+pub const LEADER_ELECTION_NAMESPACE: &str = "kube-system";
+
+impl Default for LeaderElectionConfig {
+    /// The Lease `kube-system/orchestra-controller-manager`, an identity of this host's
+    /// name and a suffix no other candidate has, and client-go's timing.
+    fn default() -> Self {
         LeaderElectionConfig {
-            namespace: namespace.into(),
-            lease_name: lease_name.into(),
-            identity: identity.into(),
+            namespace: LEADER_ELECTION_NAMESPACE.to_owned(),
+            lease_name: "orchestra-controller-manager".to_owned(),
+            identity: unique_identity(),
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
         }
     }
+}
 
-    /// Sets the three durations; `renew_deadline` must be shorter than
-    /// `lease_duration` and longer than `retry_period`.
+/// This host's name, the process id and a count, so two candidates on one host, even
+/// in one process, differ.
+fn unique_identity() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CANDIDATES: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}_{}_{}",
+        crate::host_name::host_name(),
+        std::process::id(),
+        CANDIDATES.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl LeaderElectionConfig {
+    /// The defaults, for the Lease `namespace/lease_name` and the candidate `identity`.
+    pub fn new(
+        namespace: impl Into<String>,
+        lease_name: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Self {
+        LeaderElectionConfig::default()
+            .namespace(namespace)
+            .lease_name(lease_name)
+            .identity(identity)
+    }
+
+    /// The namespace of the Lease. Default [`LEADER_ELECTION_NAMESPACE`].
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The name of the Lease: candidates for the same role share it. Default
+    /// `orchestra-controller-manager`.
+    #[must_use]
+    pub fn lease_name(mut self, name: impl Into<String>) -> Self {
+        self.lease_name = name.into();
+        self
+    }
+
+    /// This candidate's identity, unique among the candidates. Default: the host's
+    /// name, the process id and a per-process count.
+    #[must_use]
+    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = identity.into();
+        self
+    }
+
+    /// How long a lease is valid without renewal. Default 15 s.
+    #[must_use]
+    pub fn lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = duration;
+        self
+    }
+
+    /// How long the holder keeps trying to renew before it steps down; shorter than
+    /// the lease duration and longer than the retry period. Default 10 s.
+    #[must_use]
+    pub fn renew_deadline(mut self, deadline: Duration) -> Self {
+        self.renew_deadline = deadline;
+        self
+    }
+
+    /// How often candidates try to acquire the lease and the holder renews it.
+    /// Default 2 s.
+    #[must_use]
+    pub fn retry_period(mut self, period: Duration) -> Self {
+        self.retry_period = period;
+        self
+    }
+
+    /// Sets the three durations at once (see [`lease_duration`](Self::lease_duration),
+    /// [`renew_deadline`](Self::renew_deadline), [`retry_period`](Self::retry_period)).
     #[must_use]
     pub fn durations(
-        mut self,
+        self,
         lease_duration: Duration,
         renew_deadline: Duration,
         retry_period: Duration,
     ) -> Self {
-        self.lease_duration = lease_duration;
-        self.renew_deadline = renew_deadline;
-        self.retry_period = retry_period;
-        self
+        self.lease_duration(lease_duration)
+            .renew_deadline(renew_deadline)
+            .retry_period(retry_period)
     }
 }
 

@@ -106,8 +106,7 @@ pub struct Health {
 /// # use orchestra_core::Client;
 /// # use orchestra_runtime::reconcile::{Controller, Manager};
 /// # async fn demo<C: Controller>(client: Client, controller: C) {
-/// let mut manager = Manager::new(client);
-/// manager.add(controller);
+/// let manager = Manager::new(client).controller(controller);
 /// let stop = tokio_util::sync::CancellationToken::new();
 /// manager.run(stop).await; // until `stop` is cancelled elsewhere
 /// # }
@@ -157,28 +156,31 @@ impl Manager {
     }
 
     /// Adds a controller with the default runner settings.
-    pub fn add<C: Controller>(&mut self, controller: C) -> &mut Self {
-        self.add_with(controller, RunnerConfig::default())
+    #[must_use]
+    pub fn controller<C: Controller>(self, controller: C) -> Self {
+        self.controller_with(controller, RunnerConfig::default())
     }
 
     /// Adds a task that is not a per-object controller (the garbage collector, say):
     /// `run` is started like the controllers — after the caches sync, only while
     /// leading — and must return soon after its token is cancelled. It may be started
     /// again after leadership is regained.
-    pub fn add_runnable(
-        &mut self,
+    #[must_use]
+    pub fn runnable(
+        mut self,
         name: impl Into<String>,
         run: impl Fn(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>>
         + Send
         + Sync
         + 'static,
-    ) -> &mut Self {
+    ) -> Self {
         self.runnables.push((name.into(), Arc::new(run)));
         self
     }
 
     /// Adds a controller with explicit runner settings (concurrency, work queue).
-    pub fn add_with<C: Controller>(&mut self, controller: C, config: RunnerConfig) -> &mut Self {
+    #[must_use]
+    pub fn controller_with<C: Controller>(mut self, controller: C, config: RunnerConfig) -> Self {
         // Create the informers now, so they all start (and sync) together.
         let _ = self.informers.get::<C::Object>();
         let runner = ControllerRunner::new(controller, config, &self.informers);

@@ -44,7 +44,7 @@ pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerEvent,
 pub use informers::{Informers, KindInformer, MetaEvent, MetaHandler};
 pub use key::ObjectKey;
 pub(crate) use key::{KeyMap, KeyParts, held_key, parts_of};
-pub use leader::{LeaderElectionConfig, LeaderElector};
+pub use leader::{LEADER_ELECTION_NAMESPACE, LeaderElectionConfig, LeaderElector};
 pub use manager::{Health, Manager};
 pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};
 pub use rate_limit::RateLimit;

@@ -32,13 +32,10 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Settings of one controller's runner.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct RunnerConfig {
-    /// Most reconciles in flight at once (default [`DEFAULT_CONCURRENCY`]).
-    pub concurrency: usize,
-    /// The work queue's settings (backoff, rate limit); its name defaults to the
-    /// controller's.
-    pub queue: Option<QueueConfig>,
+    pub(crate) concurrency: usize,
+    /// `None`: the defaults, named after the controller.
+    pub(crate) queue: Option<QueueConfig>,
 }
 
 impl Default for RunnerConfig {
@@ -51,14 +48,16 @@ impl Default for RunnerConfig {
 }
 
 impl RunnerConfig {
-    /// Sets the concurrency (at least 1).
+    /// Most reconciles in flight at once (at least 1). Default
+    /// [`DEFAULT_CONCURRENCY`].
     #[must_use]
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
         self
     }
 
-    /// Sets the work queue's settings.
+    /// The work queue's settings (backoff, rate limit). By default the queue has
+    /// [`QueueConfig::default`]'s, and the controller's name.
     #[must_use]
     pub fn queue(mut self, queue: QueueConfig) -> Self {
         self.queue = Some(queue);

@@ -26,19 +26,11 @@ pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 
 /// Settings of the scheduling cycle.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct AlgorithmConfig {
-    /// The share of nodes to find feasible before scoring, in percent; `None` adapts to
-    /// the cluster's size as Kubernetes does (50% − nodes/125, at least 5%).
-    pub percentage_of_nodes_to_score: Option<u32>,
-    /// Threads to filter with once a cycle has scanned
-    /// [`parallel_threshold`](Self::parallel_threshold) nodes without finding enough
-    /// feasible ones (default: the machine's parallelism, at most 4).
-    pub parallelism: usize,
-    /// How many nodes a cycle scans on its own thread before it filters the rest in
-    /// parallel (default 2,000): starting threads costs more than filtering a few
-    /// hundred nodes, so only pods that fit almost nowhere pay for it.
-    pub parallel_threshold: usize,
+    /// `None`: adapt to the cluster's size.
+    pub(crate) percentage_of_nodes_to_score: Option<u32>,
+    pub(crate) parallelism: usize,
+    pub(crate) parallel_threshold: usize,
 }
 
 impl Default for AlgorithmConfig {
@@ -54,21 +46,27 @@ impl Default for AlgorithmConfig {
 }
 
 impl AlgorithmConfig {
-    /// Score after finding this percentage of nodes feasible (1–100).
+    /// Score after finding this percentage of nodes feasible (1–100). By default the
+    /// share adapts to the cluster's size as Kubernetes' does (50% − nodes/125, at
+    /// least 5%).
     #[must_use]
     pub fn percentage_of_nodes_to_score(mut self, percent: u32) -> Self {
         self.percentage_of_nodes_to_score = Some(percent.clamp(1, 100));
         self
     }
 
-    /// Filter on up to this many threads (1: never in parallel).
+    /// Filter on up to this many threads (1: never in parallel), once a cycle has
+    /// scanned [`parallel_threshold`](Self::parallel_threshold) nodes without finding
+    /// enough feasible ones. Default: the machine's parallelism, at most 4.
     #[must_use]
     pub fn parallelism(mut self, threads: usize) -> Self {
         self.parallelism = threads.max(1);
         self
     }
 
-    /// Scan this many nodes on one thread before going parallel.
+    /// Scan this many nodes on one thread before filtering the rest in parallel.
+    /// Default 2,000: starting threads costs more than filtering a few hundred nodes,
+    /// so only pods that fit almost nowhere pay for it.
     #[must_use]
     pub fn parallel_threshold(mut self, nodes: usize) -> Self {
         self.parallel_threshold = nodes;

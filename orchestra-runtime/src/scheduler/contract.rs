@@ -35,12 +35,12 @@ pub trait Scheduler: Send + Sync + 'static {
     /// only while the manager leads. A scheduler that reads the manager's shared
     /// informers ([`Manager::informers`]) overrides this to use them; the default runs
     /// [`run`](Scheduler::run) as one of the manager's tasks, over its client.
-    fn add_to(self: Arc<Self>, manager: &mut Manager) {
+    fn add_to(self: Arc<Self>, manager: Manager) -> Manager {
         let client = manager.client().clone();
-        manager.add_runnable("scheduler", move |cancel| {
+        manager.runnable("scheduler", move |cancel| {
             let (scheduler, client) = (self.clone(), client.clone());
             Box::pin(async move { scheduler.run(client, cancel).await })
-        });
+        })
     }
 
     /// The same scheduler with its random choices (tie-breaks) seeded by `seed`, so a

@@ -133,18 +133,19 @@ impl DefaultScheduler {
 
     /// Runs this scheduler inside `manager`: over its shared pod and node informers,
     /// started once they are synced and only while the manager leads.
-    pub fn add_to(self, manager: &mut Manager) {
+    #[must_use]
+    pub fn add_to(self, manager: Manager) -> Manager {
         let informers = manager.informers().clone();
         let client = manager.client().clone();
         // Create the informers now so the manager starts and syncs them with the rest.
         let _ = informers.get::<orchestra_core::kinds::Pod>();
         let _ = informers.get::<orchestra_core::kinds::Node>();
         let this = Arc::new(self);
-        manager.add_runnable("scheduler", move |cancel| {
+        manager.runnable("scheduler", move |cancel| {
             let settings = this.settings(&client);
             let (client, informers) = (client.clone(), informers.clone());
             Box::pin(SchedulingLoop::run(settings, client, informers, cancel))
-        });
+        })
     }
 
     fn settings(&self, client: &Client) -> LoopSettings {
@@ -180,14 +181,15 @@ impl Scheduler for DefaultScheduler {
     /// Runs with informers of its own (no leader election; add it to a [`Manager`]
     /// with [`Scheduler::add_to`] for that).
     async fn run(&self, client: Client, shutdown: CancellationToken) {
-        let mut manager = Manager::new(client);
-        self.clone().add_to(&mut manager);
-        manager.run(shutdown).await;
+        self.clone()
+            .add_to(Manager::new(client))
+            .run(shutdown)
+            .await;
     }
 
     /// Runs over the manager's shared pod and node informers.
-    fn add_to(self: Arc<Self>, manager: &mut Manager) {
-        DefaultScheduler::add_to((*self).clone(), manager);
+    fn add_to(self: Arc<Self>, manager: Manager) -> Manager {
+        DefaultScheduler::add_to((*self).clone(), manager)
     }
 
     fn seeded(&self, seed: u64) -> Option<Arc<dyn Scheduler>> {

@@ -21,19 +21,13 @@ use tokio::time::Instant;
 
 use crate::reconcile::{KeyMap, ObjectKey};
 
-/// Settings of the [`SchedulingQueue`].
+/// Settings of the [`SchedulingQueue`]; the defaults are kube-scheduler's.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct SchedulingQueueConfig {
-    /// Backoff after a pod's first failed attempt (default 1 s), doubling per attempt.
-    pub initial_backoff: Duration,
-    /// Longest backoff (default 10 s).
-    pub max_backoff: Duration,
-    /// How long a pod stays unschedulable without any event before it is retried
-    /// anyway (default 5 min).
-    pub max_in_unschedulable: Duration,
-    /// How often unschedulable pods are checked against that limit (default 30 s).
-    pub unschedulable_flush_interval: Duration,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) max_in_unschedulable: Duration,
+    pub(crate) unschedulable_flush_interval: Duration,
 }
 
 impl Default for SchedulingQueueConfig {
@@ -48,24 +42,34 @@ impl Default for SchedulingQueueConfig {
 }
 
 impl SchedulingQueueConfig {
-    /// Sets the first backoff.
+    /// The backoff after a pod's first failed attempt, doubling with each further
+    /// one. Default 1 s.
     #[must_use]
     pub fn initial_backoff(mut self, d: Duration) -> Self {
         self.initial_backoff = d;
         self
     }
 
-    /// Sets the longest backoff.
+    /// The longest backoff. Default 10 s.
     #[must_use]
     pub fn max_backoff(mut self, d: Duration) -> Self {
         self.max_backoff = d;
         self
     }
 
-    /// Sets how long a pod may stay unschedulable before it is retried anyway.
+    /// How long a pod stays unschedulable without any event that could help it before
+    /// it is retried anyway. Default 5 min.
     #[must_use]
     pub fn max_in_unschedulable(mut self, d: Duration) -> Self {
         self.max_in_unschedulable = d;
+        self
+    }
+
+    /// How often unschedulable pods are checked against
+    /// [`max_in_unschedulable`](Self::max_in_unschedulable). Default 30 s.
+    #[must_use]
+    pub fn unschedulable_flush_interval(mut self, d: Duration) -> Self {
+        self.unschedulable_flush_interval = d;
         self
     }
 }

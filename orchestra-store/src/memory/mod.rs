@@ -58,21 +58,11 @@ fn compaction_slack(keep: usize) -> usize {
 /// # drop(store);
 /// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct MemoryStoreConfig {
-    /// How many revisions of history are kept for watches and past reads before older
-    /// ones are compacted automatically (default 100,000). The store compacts in small
-    /// steps, so it may briefly hold a few thousand more. `None` keeps everything until
-    /// [`Store::compact`] is called.
-    pub history: Option<usize>,
-    /// The largest value accepted, in bytes (default 16 MiB); a larger one fails with
-    /// [`StoreError::Invalid`].
-    pub max_value_size: usize,
-    /// Whether values are kept compressed (default on): LZ4 against a dictionary shared
-    /// by keys with the same parent path, so a namespace's pods cost a fraction of
-    /// their JSON (a running pod's 1.6 KB takes about 0.2 KB). Reads and watches
-    /// decompress, which costs about a microsecond per value.
-    pub compression: bool,
+    /// `None`: keep everything until compacted by hand.
+    pub(crate) history: Option<usize>,
+    pub(crate) max_value_size: usize,
+    pub(crate) compression: bool,
 }
 
 impl Default for MemoryStoreConfig {
@@ -86,28 +76,33 @@ impl Default for MemoryStoreConfig {
 }
 
 impl MemoryStoreConfig {
-    /// Keeps `revisions` revisions of history (at least 1).
+    /// Keeps `revisions` revisions of history (at least 1) for watches and past reads
+    /// before older ones are compacted automatically. Default 100,000. The store
+    /// compacts in small steps, so it may briefly hold a few thousand more.
     #[must_use]
     pub fn history(mut self, revisions: usize) -> Self {
         self.history = Some(revisions.max(1));
         self
     }
 
-    /// Keeps all history until compacted by hand.
+    /// Keeps all history until [`Store::compact`] is called.
     #[must_use]
     pub fn unbounded_history(mut self) -> Self {
         self.history = None;
         self
     }
 
-    /// Keeps values compressed (`true`, the default) or as they are.
+    /// Keeps values compressed (`true`, the default) or as they are. Compressed is LZ4
+    /// against a dictionary shared by keys with the same parent path, so a namespace's
+    /// pods cost a fraction of their JSON (a running pod's 1.6 KB takes about 0.2 KB);
+    /// reads and watches decompress, at about a microsecond a value.
     #[must_use]
     pub fn compression(mut self, on: bool) -> Self {
         self.compression = on;
         self
     }
 
-    /// Rejects values larger than `bytes`.
+    /// Rejects values larger than `bytes` with [`StoreError::Invalid`]. Default 16 MiB.
     #[must_use]
     pub fn max_value_size(mut self, bytes: usize) -> Self {
         self.max_value_size = bytes;
