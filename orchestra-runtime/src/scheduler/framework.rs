@@ -23,38 +23,12 @@ use async_trait::async_trait;
 use orchestra_core::ApiError;
 use orchestra_core::kinds::Pod;
 
-use super::node_info::{NodeInfo, PodRequests};
+use super::node_info::NodeInfo;
+use super::pod_info::PodInfo;
 use super::snapshot::Snapshot;
 
 /// The highest score a plugin gives a node after normalization.
 pub const MAX_NODE_SCORE: i64 = 100;
-
-/// The pod being scheduled, with what every plugin needs precomputed once.
-#[derive(Clone, Debug)]
-pub struct PodInfo {
-    /// The pod.
-    pub pod: Arc<Pod>,
-    /// What it requests (cpu, memory, one pod), for fitting and for scoring.
-    pub requests: PodRequests,
-    /// The uid of its controlling owner, if it has one.
-    pub owner_uid: Option<Arc<str>>,
-}
-
-impl PodInfo {
-    /// Precomputes what the plugins need of `pod`.
-    pub fn new(pod: Arc<Pod>) -> PodInfo {
-        let requests = PodRequests::of(&pod);
-        let owner_uid = pod
-            .metadata
-            .controller_ref()
-            .map(|r| Arc::<str>::from(r.uid.as_str()));
-        PodInfo {
-            pod,
-            requests,
-            owner_uid,
-        }
-    }
-}
 
 /// Why a node cannot take the pod: one or more short reasons in Kubernetes' words
 /// (`Insufficient cpu`, `node(s) had untolerated taint {dedicated: gpu}`), counted

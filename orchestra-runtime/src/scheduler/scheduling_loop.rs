@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::algorithm::{AlgorithmConfig, FitError, ScanCursor, schedule_pod};
-use super::framework::{CycleState, PodInfo, Profile};
+use super::framework::{CycleState, Profile};
+use super::pod_info::PodInfo;
 use super::queue::{SchedulingQueue, SchedulingQueueConfig};
 use super::snapshot::{NodeChange, Snapshot};
 use crate::reconcile::{

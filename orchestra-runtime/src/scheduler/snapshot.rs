@@ -15,8 +15,8 @@ use std::sync::Arc;
 use orchestra_core::StringMap;
 use orchestra_core::kinds::{Node, Pod};
 
-use super::framework::PodInfo;
 use super::node_info::{NodeInfo, PodRequests, Resources};
+use super::pod_info::PodInfo;
 use crate::reconcile::{KeyMap, ObjectKey, held_key, parts_of};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
