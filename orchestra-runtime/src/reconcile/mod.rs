@@ -48,6 +48,7 @@ pub use leader::{LeaderElectionConfig, LeaderElector};
 pub use manager::{Health, Manager};
 pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};
 pub use rate_limit::RateLimit;
+pub(crate) use runner::ErrorChain;
 pub use runner::{DEFAULT_CONCURRENCY, RunnerConfig};
 pub use tally::Tally;
 

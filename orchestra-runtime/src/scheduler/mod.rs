@@ -53,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 pub use algorithm::{AlgorithmConfig, FitError, num_feasible_nodes_to_find, schedule_pod};
 pub use contract::Scheduler;
 pub use framework::{
-    BindPlugin, CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PostFilterPlugin,
+    BindPlugin, CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PluginError, PostFilterPlugin,
     PostFilterResult, PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, Profile,
     ReservePlugin, ScorePlugin, Unfit,
 };

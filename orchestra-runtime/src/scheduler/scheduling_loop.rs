@@ -18,7 +18,7 @@ use super::pod_info::PodInfo;
 use super::queue::{SchedulingQueue, SchedulingQueueConfig};
 use super::snapshot::{NodeChange, Snapshot};
 use crate::reconcile::{
-    Cache, EventRecorder, EventType, InformerEvent, Informers, KeyMap, ObjectKey,
+    Cache, ErrorChain, EventRecorder, EventType, InformerEvent, Informers, KeyMap, ObjectKey,
 };
 
 /// How many cycles run back to back before the loop yields to other tasks.
@@ -267,11 +267,11 @@ impl SchedulingLoop {
         };
         let node = result.node_name.clone();
         for (i, plugin) in profile.reserve.iter().enumerate() {
-            if let Err(reason) = plugin.reserve(&result.state, &info, &node) {
+            if let Err(error) = plugin.reserve(&result.state, &info, &node) {
                 for undo in profile.reserve[..=i].iter().rev() {
                     undo.unreserve(&result.state, &info, &node);
                 }
-                tracing::warn!(pod = %key, node = %node, %reason, "reserve failed");
+                tracing::warn!(pod = %key, node = %node, error = %ErrorChain(&error), "reserve failed");
                 self.queue.requeue_backoff(&key, now);
                 return;
             }
@@ -322,7 +322,7 @@ impl SchedulingLoop {
             }
             Err(error) => {
                 metrics::counter!("orchestra_scheduler_bind_errors_total").increment(1);
-                tracing::debug!(pod = %outcome.key, node = %outcome.node, %error, "bind failed; forgetting the assumption");
+                tracing::debug!(pod = %outcome.key, node = %outcome.node, error = %ErrorChain(&error), "bind failed; forgetting the assumption");
                 self.snapshot.forget(&outcome.key);
                 if let Some(r) = reserved {
                     for plugin in self.settings.profiles[r.profile].reserve.iter().rev() {
