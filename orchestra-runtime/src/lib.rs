@@ -9,6 +9,7 @@
 //! [`controllers::DeploymentExt`] is in scope.
 
 pub mod controllers;
+mod keys;
 pub mod node;
 pub mod reconcile;
 pub mod runtimes;

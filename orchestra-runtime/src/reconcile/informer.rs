@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::cache::{Cache, CacheWriter};
-use super::key::ObjectKey;
+use crate::keys::ObjectKey;
 use super::tally::Tally;
 
 /// How many decoded watch events may wait for the informer to apply them.

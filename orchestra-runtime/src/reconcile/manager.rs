@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::controller::{Controller, Mapper};
 use super::informer::{HandlerRegistration, InformerEvent};
 pub use super::informers::Informers;
-use super::key::ObjectKey;
+use crate::keys::ObjectKey;
 use super::leader::{LeaderElectionConfig, LeaderElector};
 use super::queue::WorkQueue;
 use super::runner::{ControllerRunner, RunnerConfig};

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::cache::Cache;
 use super::controller::{Context, Controller, Trigger};
 use super::informer::{HandlerRegistration, InformerEvent};
-use super::key::ObjectKey;
+use crate::keys::ObjectKey;
 use super::manager::Informers;
 use super::queue::{QueueConfig, WorkQueue};
 

@@ -119,7 +119,7 @@ mod tests {
 
     use super::*;
     use crate::reconcile::cache::Cache;
-    use crate::reconcile::key::ObjectKey;
+    use crate::keys::ObjectKey;
 
     /// Words by first letter: how many, and their total length.
     #[derive(Default, Debug, PartialEq)]

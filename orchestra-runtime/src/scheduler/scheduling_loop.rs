@@ -17,8 +17,9 @@ use super::framework::{CycleState, Profile};
 use super::pod_info::PodInfo;
 use super::queue::{SchedulingQueue, SchedulingQueueConfig};
 use super::snapshot::{NodeChange, Snapshot};
+use crate::keys::KeyMap;
 use crate::reconcile::{
-    Cache, ErrorChain, EventRecorder, EventType, InformerEvent, Informers, KeyMap, ObjectKey,
+    Cache, ErrorChain, EventRecorder, EventType, InformerEvent, Informers, ObjectKey,
 };
 
 /// How many cycles run back to back before the loop yields to other tasks.
@@ -98,7 +99,7 @@ impl SchedulingLoop {
             cursor: ScanCursor::default(),
             recorder,
             binds_in_flight: 0,
-            reserved: KeyMap::default(),
+            reserved: KeyMap::new(),
             bind_tx,
         };
         let mut cycles = 0u32;

@@ -17,7 +17,7 @@ use orchestra_core::kinds::{Node, Pod};
 
 use super::node_info::{NodeInfo, PodRequests, Resources};
 use super::pod_info::PodInfo;
-use crate::reconcile::{KeyMap, ObjectKey, held_key, parts_of};
+use crate::keys::{KeyMap, KeyRef, ObjectKey};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
 ///
@@ -149,7 +149,7 @@ impl Snapshot {
 
     /// The key the snapshot keeps for `pod`, if it has placed it.
     pub(crate) fn key_of(&self, pod: &Pod) -> Option<ObjectKey> {
-        held_key(&self.pods, parts_of(pod))
+        self.pods.held_key(KeyRef::of(pod))
     }
 
     /// The node a pod is placed on, if it is.

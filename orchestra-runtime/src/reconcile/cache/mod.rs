@@ -27,8 +27,8 @@ use tokio::sync::watch;
 
 use self::objects::{Fetched, Id, Objects, Place, Settling, Slot};
 use self::packed::{Packed, Packer};
-use super::key::{Namespaces, ObjectKey, parts_of};
 use super::tally::{Groups, Tallies, Tally};
+use crate::keys::{KeyRef, ObjectKey, SharedNamespaces};
 
 mod objects;
 mod packed;
@@ -98,7 +98,7 @@ impl<K: Resource> Index<K> {
 struct Inner<K> {
     objects: Objects<K>,
     /// The namespaces the keys of `objects` share.
-    namespaces: Namespaces,
+    namespaces: SharedNamespaces,
     indexes: HashMap<String, Index<K>>,
     /// By the `Tally` type they hold.
     tallies: HashMap<TypeId, Box<dyn Tallies<K>>>,
@@ -107,13 +107,10 @@ struct Inner<K> {
 impl<K: Resource> Inner<K> {
     /// The key of the cached object `namespace/name`, or a new one (sharing the
     /// namespace when the cache knows it) when nothing is cached under it.
-    fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
+    fn key(&self, key: KeyRef<'_>) -> ObjectKey {
         self.objects
-            .held_key((namespace, name))
-            .unwrap_or_else(|| ObjectKey {
-                namespace: namespace.map(|ns| self.namespaces.get(ns).unwrap_or_else(|| ns.into())),
-                name: name.into(),
-            })
+            .held_key(key)
+            .unwrap_or_else(|| self.namespaces.key(key))
     }
 }
 
@@ -183,7 +180,7 @@ impl<K: Resource> Cache<K> {
         let (synced_tx, synced_rx) = watch::channel(false);
         let inner = Arc::new(RwLock::new(Inner {
             objects: Objects::new(usize::MAX),
-            namespaces: Namespaces::default(),
+            namespaces: SharedNamespaces::default(),
             indexes,
             tallies: HashMap::new(),
         }));
@@ -208,14 +205,13 @@ impl<K: Resource> Cache<K> {
     /// subscription of this cache's informer is told about. Keep keys made this way
     /// when keeping one per object.
     pub fn key_of(&self, obj: &K) -> ObjectKey {
-        let (namespace, name) = parts_of(obj);
-        self.key(namespace, name)
+        self.inner.read().key(KeyRef::of(obj))
     }
 
     /// The key `namespace/name` (`None`: cluster-scoped), shared with the cache's own
     /// as [`key_of`](Self::key_of) is.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
-        self.inner.read().key(namespace, name)
+        self.inner.read().key(KeyRef::new(namespace, name))
     }
 
     /// Every cached object, in no particular order.
@@ -347,10 +343,7 @@ impl<K: Resource> CacheWriter<K> {
     /// Takes the write lock to replace or remove the object `namespace/name`; if that
     /// object is packed, also returns it decoded, with the packed form it came from.
     /// The decoding happens with the lock released, so readers never wait on it.
-    fn lock_to_change(
-        &self,
-        parts: (Option<&str>, &str),
-    ) -> (RwLockWriteGuard<'_, Inner<K>>, Unpacked<K>) {
+    fn lock_to_change(&self, parts: KeyRef<'_>) -> (RwLockWriteGuard<'_, Inner<K>>, Unpacked<K>) {
         let mut unpacked: Unpacked<K> = None;
         loop {
             let inner = self.cache.inner.write();
@@ -373,7 +366,7 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Stores `obj`, returning the object it replaced.
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
-        let parts = parts_of(&*obj);
+        let parts = KeyRef::of(&*obj);
         let (old, over) = {
             let (mut inner, before) = self.lock_to_change(parts);
             let Inner {
@@ -384,10 +377,7 @@ impl<K: Resource> CacheWriter<K> {
             } = &mut *inner;
             // An update keeps the key the object was first filed under; a new
             // object's key shares its namespace with the others.
-            let (id, replaced) = objects.put(parts, obj.clone(), || ObjectKey {
-                namespace: parts.0.map(|ns| namespaces.intern(ns)),
-                name: parts.1.into(),
-            });
+            let (id, replaced) = objects.put(parts, obj.clone(), || namespaces.new_key(parts));
             let old = replaced.map(|slot| previous(slot, &before));
             for index in indexes.values_mut() {
                 match &old {
@@ -427,7 +417,7 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Removes the object with `key`, returning it.
     pub(crate) fn remove(&self, key: &ObjectKey) -> Option<Arc<K>> {
-        let (mut inner, before) = self.lock_to_change((key.namespace.as_deref(), &key.name));
+        let (mut inner, before) = self.lock_to_change(KeyRef::from(key));
         let Inner {
             objects,
             namespaces,

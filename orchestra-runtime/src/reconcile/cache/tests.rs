@@ -4,6 +4,7 @@ use orchestra_core::kinds::Pod;
 use orchestra_core::{ObjectMeta, ResourceExt};
 
 use super::*;
+use crate::keys::KeyRef;
 
 fn pod(app: &str, node: &str) -> Arc<Pod> {
     let mut pod = Pod {
@@ -191,7 +192,7 @@ fn a_limit_reset_while_an_object_settles_keeps_the_order_whole() {
     let mut objects = objects::Objects::<Pod>::new(1);
     for name in ["a", "b"] {
         let pod = labelled(name, "web");
-        objects.put(parts_of(&*pod), pod.clone(), || ObjectKey::of(&*pod));
+        objects.put(KeyRef::of(&*pod), pod.clone(), || ObjectKey::of(&*pod));
     }
     let mut settling = objects.over_limit();
     assert_eq!(settling.len(), 1, "a is on its way");
@@ -204,7 +205,7 @@ fn a_limit_reset_while_an_object_settles_keeps_the_order_whole() {
         .remove(&ObjectKey::namespaced("default", "a"))
         .unwrap();
     let c = labelled("c", "web");
-    objects.put(parts_of(&*c), c.clone(), || ObjectKey::of(&*c));
+    objects.put(KeyRef::of(&*c), c.clone(), || ObjectKey::of(&*c));
     for s in objects.over_limit() {
         objects.settle(s.id, s.seq, packed::Packer::default().pack(&*s.obj));
     }
