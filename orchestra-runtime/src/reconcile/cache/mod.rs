@@ -15,7 +15,10 @@
 //! settled pod then costs about a tenth of its decoded size, which is what lets one
 //! process hold 100,000 of them, and is decoded again on each read (a few
 //! microseconds). Two reads of a packed object return equal objects that need not be
-//! the same `Arc`. A cache with fewer objects than its limit never packs anything.
+//! the same `Arc`. A cache with fewer objects than its limit never packs anything. The
+//! kind may be a user's with serde of its own: an object that does not encode, or
+//! whose JSON does not decode again, is not packed but kept decoded (and logged), so
+//! a read never fails.
 
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
@@ -29,6 +32,7 @@ use self::objects::{Fetched, Id, Objects, Place, Settling, Slot};
 use self::packed::{Packed, Packer};
 use super::tally::{Groups, Tallies, Tally};
 use crate::keys::{KeyRef, ObjectKey, SharedNamespaces};
+use crate::reconcile::ErrorChain;
 
 mod objects;
 mod packed;
@@ -399,6 +403,10 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Packs the objects [`Objects::over_limit`] took off the recency order. The
     /// encoding and compressing happen outside the lock.
+    ///
+    /// An object that cannot be packed (its kind's `Serialize` fails for it, or its
+    /// own `Deserialize` refuses the JSON) stays decoded, off the recency order, until
+    /// it is next written; the error is logged, as there is no caller to hand it to.
     fn pack(&self, over: Vec<Settling<K>>) {
         if over.is_empty() {
             return;
@@ -406,7 +414,18 @@ impl<K: Resource> CacheWriter<K> {
         let packed: Vec<(Id, u64, Packed)> = {
             let mut packer = self.packer.lock();
             over.into_iter()
-                .map(|s| (s.id, s.seq, packer.pack(&*s.obj)))
+                .filter_map(|s| match packer.pack(&*s.obj) {
+                    Ok(packed) => Some((s.id, s.seq, packed)),
+                    Err(error) => {
+                        tracing::error!(
+                            kind = K::KIND,
+                            object = %ObjectKey::of(&*s.obj),
+                            error = %ErrorChain(&error),
+                            "cannot pack a cached object; keeping it decoded"
+                        );
+                        None
+                    }
+                })
                 .collect()
         };
         let mut inner = self.cache.inner.write();
