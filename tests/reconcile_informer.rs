@@ -1,5 +1,6 @@
-//! The informer: list + watch into an indexed cache, late subscribers, and relisting
-//! after compaction without losing or inventing changes.
+//! The informer: list + watch into an indexed cache, late subscribers, relisting after
+//! compaction without losing or inventing changes, and a user's kind whose serde fails
+//! for some objects.
 
 mod common;
 
@@ -358,4 +359,123 @@ async fn a_panicking_handler_stops_neither_the_informer_nor_the_others() {
         Some(3)
     );
     stop.cancel();
+}
+
+/// A user's kind with serde of its own: its `Serialize` fails for negative readings,
+/// and its `Deserialize` refuses readings above 1,000, which it writes all the same.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Gauge {
+    metadata: orchestra::core::ObjectMeta,
+    reading: i64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GaugeJson {
+    metadata: orchestra::core::ObjectMeta,
+    reading: i64,
+}
+
+impl serde::Serialize for Gauge {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.reading < 0 {
+            return Err(serde::ser::Error::custom(
+                "a negative reading cannot be written",
+            ));
+        }
+        let json = GaugeJson {
+            metadata: self.metadata.clone(),
+            reading: self.reading,
+        };
+        serde::Serialize::serialize(&json, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Gauge {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = <GaugeJson as serde::Deserialize>::deserialize(deserializer)?;
+        if json.reading > 1_000 {
+            return Err(serde::de::Error::custom(
+                "a reading above 1000 cannot be read",
+            ));
+        }
+        Ok(Gauge {
+            metadata: json.metadata,
+            reading: json.reading,
+        })
+    }
+}
+
+impl orchestra::core::Resource for Gauge {
+    const KIND: &'static str = "Gauge";
+    const API_VERSION: &'static str = "example.dev/v1";
+    const PLURAL: &'static str = "gauges";
+    const SCOPE: orchestra::core::Scope = orchestra::core::Scope::Namespaced;
+
+    fn meta(&self) -> &orchestra::core::ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut orchestra::core::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+fn gauge(name: &str, reading: i64) -> Gauge {
+    Gauge {
+        metadata: orchestra::core::ObjectMeta::namespaced("default", name),
+        reading,
+    }
+}
+
+/// Through `Api<K>` and an informer that packs what it does not keep decoded, a user's
+/// kind whose serde fails for some objects gives errors (or keeps those objects
+/// decoded), never a panic: an object its `Serialize` refuses is not written (the
+/// create fails), and objects whose JSON its `Deserialize` refuses, which reach the
+/// informer typed, stay decoded in its cache and are served.
+#[tokio::test(start_paused = true)]
+async fn a_kind_whose_serde_fails_for_some_objects_gives_errors_not_panics() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let registry = orchestra::core::registry::Registry::builder(store)
+        .clock(orchestra::core::Clock::starting_at(common::epoch()))
+        .seed(1)
+        .kind::<Gauge>()
+        .build();
+    let client = common::client_of(&registry);
+    let gauges: Api<Gauge> = Api::namespaced(client.clone(), "default");
+
+    let refused = gauges.create(&gauge("unwritable", -1)).await;
+    let error = refused.expect_err("a Gauge that cannot be encoded is not created");
+    assert!(
+        error
+            .to_string()
+            .contains("a negative reading cannot be written"),
+        "{error}"
+    );
+
+    let config = InformerConfig::default().decoded(1);
+    let informer =
+        Arc::new(Informer::new(Api::<Gauge>::all(client), ListParams::default()).config(config));
+    let cache = informer.cache();
+    let token = CancellationToken::new();
+    let (i, t) = (informer.clone(), token.clone());
+    tokio::spawn(async move { i.run(t).await });
+    cache.wait_until_synced().await;
+
+    let written = [
+        gauge("unreadable-1", 5_000),
+        gauge("fine-1", 1),
+        gauge("unreadable-2", 6_000),
+        gauge("fine-2", 2),
+    ];
+    for g in &written {
+        gauges.create(g).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for g in &written {
+        let key = ObjectKey::namespaced("default", g.metadata.name.as_deref().unwrap());
+        let cached = cache.get(&key).expect("cached");
+        assert_eq!(cached.reading, g.reading);
+    }
+    assert_eq!(cache.list().len(), written.len());
+    token.cancel();
 }

@@ -1,7 +1,7 @@
 //! The reference scheduler against a MemoryStore, in paused virtual time: pods get
 //! bound and spread, unschedulable pods say why and are retried when the cluster
-//! changes (not in a loop), a bind that fails midway is retried, and deleting a pod
-//! makes room.
+//! changes (not in a loop), a bind that fails midway is retried, a Reserve plugin that
+//! refuses is undone and retried, and deleting a pod makes room.
 
 mod common;
 
@@ -17,7 +17,9 @@ use orchestra::core::kinds::{
 use orchestra::core::{Api, ApiError, Client, DeleteParams, ListParams, ObjectMeta};
 use orchestra::runtime::scheduler::Scheduler;
 use orchestra::runtime::scheduler::plugins::{DefaultBinder, default_profile};
-use orchestra::runtime::scheduler::{BindPlugin, DefaultScheduler, Plugin};
+use orchestra::runtime::scheduler::{
+    BindPlugin, CycleState, DefaultScheduler, Plugin, PluginError, PodInfo, ReservePlugin,
+};
 use tokio_util::sync::CancellationToken;
 
 fn node(name: &str, cpu: &str, pods: &str) -> Node {
@@ -255,6 +257,89 @@ async fn a_bind_that_fails_midway_forgets_the_assumption_and_retries() {
         "one failure, two binds"
     );
     stop.cancel();
+}
+
+/// Refuses the first `refusals` reservations, then claims; counts what it is asked.
+struct RefusingReserve {
+    refusals: AtomicUsize,
+    reserves: AtomicUsize,
+    unreserves: AtomicUsize,
+}
+
+impl Plugin for RefusingReserve {
+    fn name(&self) -> &'static str {
+        "RefusingReserve"
+    }
+}
+
+impl ReservePlugin for RefusingReserve {
+    fn reserve(&self, _: &CycleState, _: &PodInfo, node: &str) -> Result<(), PluginError> {
+        self.reserves.fetch_add(1, Ordering::SeqCst);
+        if self
+            .refusals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let cause = std::io::Error::other("quota service unreachable");
+            return Err(PluginError::with_source(
+                self.name(),
+                format!("could not claim room on {node}"),
+                cause,
+            ));
+        }
+        Ok(())
+    }
+
+    fn unreserve(&self, _: &CycleState, _: &PodInfo, _: &str) {
+        self.unreserves.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reserve_plugin_that_refuses_is_undone_and_the_pod_retried() {
+    let (client, _) = common::memory_client();
+    let nodes: Api<Node> = Api::all(client.clone());
+    register(&nodes, node("only", "2", "110")).await;
+    let reserve = Arc::new(RefusingReserve {
+        refusals: AtomicUsize::new(1),
+        reserves: AtomicUsize::new(0),
+        unreserves: AtomicUsize::new(0),
+    });
+    let scheduler = DefaultScheduler::new()
+        .profile(default_profile("default-scheduler").reserve(reserve.clone()));
+    let stop = start(&client, scheduler);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&pod("a", "1")).await.unwrap();
+
+    let bound = wait_for_pods(&client, Duration::from_secs(30), all_bound).await;
+    assert_eq!(bound[0].node_name(), Some("only"));
+    assert_eq!(
+        reserve.reserves.load(Ordering::SeqCst),
+        2,
+        "refused, then claimed"
+    );
+    assert_eq!(
+        reserve.unreserves.load(Ordering::SeqCst),
+        1,
+        "the refused reservation is undone, the bound one kept"
+    );
+    stop.cancel();
+}
+
+#[test]
+fn a_plugin_error_names_its_plugin_and_keeps_its_cause_apart() {
+    let error = PluginError::with_source(
+        "RefusingReserve",
+        "could not claim room on only",
+        std::io::Error::other("quota service unreachable"),
+    );
+    assert_eq!(error.plugin(), "RefusingReserve");
+    assert_eq!(
+        error.to_string(),
+        "RefusingReserve: could not claim room on only"
+    );
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("quota service unreachable"));
 }
 
 #[tokio::test(start_paused = true)]

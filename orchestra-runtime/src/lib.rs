@@ -10,6 +10,7 @@
 
 pub mod controllers;
 mod host_name;
+mod keys;
 pub mod node;
 pub mod reconcile;
 pub mod runtimes;

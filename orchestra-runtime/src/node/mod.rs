@@ -49,7 +49,8 @@ pub use host::host_capacity;
 pub use metrics::RuntimeMetrics;
 pub use restart::CrashLoopBackoff;
 
-use crate::reconcile::{Informer, InformerEvent, ObjectKey, QueueConfig, WorkQueue, parts_of};
+use crate::keys::KeyRef;
+use crate::reconcile::{Informer, InformerEvent, ObjectKey, QueueConfig, WorkQueue};
 use pod_worker::{adopt, grace_period, remove_containers, sync_pod};
 use record::{KeyedRecord, PodRecords};
 use relist::SeenContainers;
@@ -317,7 +318,7 @@ impl NodeAgent {
                     // cache's: the record's own once there is one, so the cache's lock
                     // (its informer takes it for every event) is left alone.
                     let pod = event.object();
-                    let recorded = records.lock().held_key(parts_of(&**pod));
+                    let recorded = records.lock().held_key(KeyRef::of(&**pod));
                     queue.add(recorded.unwrap_or_else(|| pods.key_of(pod)));
                 }
                 // The feed ended (its informer stopped): keep serving what is queued

@@ -11,9 +11,6 @@
 //! (`record/names.rs`), so a pod with one container costs its record and one
 //! allocation.
 
-use std::borrow::Borrow;
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use orchestra_core::ContainerId;
@@ -23,7 +20,7 @@ use tokio::time::Instant;
 use self::names::{ContainerName, PodUid};
 use super::probes::{ProbeKind, ProbeTracker};
 use super::status::{InstanceStatus, Waiting};
-use crate::reconcile::{KeyParts, ObjectKey};
+use crate::keys::{KeyRef, Keyed, KeyedSet, ObjectKey};
 
 mod names;
 
@@ -32,12 +29,12 @@ mod names;
 /// as many slots, so a slot of a key and a pointer (a map's) would cost more than the
 /// key kept once in the box.
 #[derive(Default)]
-pub(crate) struct PodRecords(HashSet<KeyedRecord, foldhash::fast::RandomState>);
+pub(crate) struct PodRecords(KeyedSet<KeyedRecord>);
 
 impl PodRecords {
     /// Takes out the record of pod `key`, for a sync.
     pub(crate) fn take(&mut self, key: &ObjectKey) -> Option<KeyedRecord> {
-        self.0.take(key as &dyn KeyParts)
+        self.0.take(key)
     }
 
     /// Puts a record (back) in, replacing one of the same key.
@@ -45,9 +42,9 @@ impl PodRecords {
         self.0.replace(record);
     }
 
-    /// The key a record holds for `parts` (its strings shared, nothing allocated).
-    pub(crate) fn held_key(&self, parts: (Option<&str>, &str)) -> Option<ObjectKey> {
-        self.0.get(&parts as &dyn KeyParts).map(|r| r.key().clone())
+    /// The key a record holds for `key` (its strings shared, nothing allocated).
+    pub(crate) fn held_key(&self, key: KeyRef<'_>) -> Option<ObjectKey> {
+        self.0.held_key(key)
     }
 }
 
@@ -72,26 +69,11 @@ impl KeyedRecord {
     }
 }
 
-impl<'a> Borrow<dyn KeyParts + 'a> for KeyedRecord {
-    fn borrow(&self) -> &(dyn KeyParts + 'a) {
-        self.key()
+impl Keyed for KeyedRecord {
+    fn key(&self) -> &ObjectKey {
+        KeyedRecord::key(self)
     }
 }
-
-/// Hashes as its key does, so lookups by key parts find it.
-impl Hash for KeyedRecord {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self.key() as &dyn KeyParts).hash(state);
-    }
-}
-
-impl PartialEq for KeyedRecord {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for KeyedRecord {}
 
 /// What the agent remembers about one pod between syncs.
 #[derive(Debug)]
@@ -433,12 +415,18 @@ mod tests {
             ObjectKey::cluster("web"),
             PodRecord::new("uid-2", 1),
         ));
-        let held = records.held_key((Some("default"), "web")).unwrap();
+        let held = records
+            .held_key(KeyRef::new(Some("default"), "web"))
+            .unwrap();
         assert!(
             std::sync::Arc::ptr_eq(&held.name, &web.name),
             "the record's own key"
         );
-        assert!(records.held_key((Some("other"), "web")).is_none());
+        assert!(
+            records
+                .held_key(KeyRef::new(Some("other"), "web"))
+                .is_none()
+        );
         let taken = records.take(&web).unwrap();
         assert!(taken.record().terminating);
         assert!(records.take(&web).is_none(), "taken out");

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use orchestra_core::{Client, Resource};
 
 use super::cache::Cache;
-use super::key::ObjectKey;
+use crate::keys::ObjectKey;
 
 /// What the runner should do after a successful reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

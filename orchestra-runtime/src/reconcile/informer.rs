@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::cache::{Cache, CacheWriter};
-use super::key::ObjectKey;
 use super::tally::Tally;
+use crate::keys::ObjectKey;
 
 /// How many decoded watch events may wait for the informer to apply them.
 const DECODED_AHEAD: usize = 256;

@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::informer::{HandlerRegistration, Informer, InformerEvent};
-use super::key::ObjectKey;
+use crate::keys::ObjectKey;
 
 /// A change to an object, as a consumer of metadata sees it.
 #[derive(Clone, Copy, Debug)]

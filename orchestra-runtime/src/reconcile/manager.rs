@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 use super::controller::{Controller, Mapper};
 use super::informer::{HandlerRegistration, InformerEvent};
 pub use super::informers::Informers;
-use super::key::ObjectKey;
 use super::leader::{LeaderElectionConfig, LeaderElector};
 use super::queue::WorkQueue;
 use super::runner::{ControllerRunner, RunnerConfig};
+use crate::keys::ObjectKey;
 
 /// Queues the keys woken by changes to kind `O`, through `map`, for as long as the
 /// returned registration lives. An update wakes the keys of both the old and the new

@@ -26,7 +26,6 @@ mod events;
 mod finalizer;
 mod informer;
 mod informers;
-mod key;
 mod leader;
 mod manager;
 pub mod queue;
@@ -34,6 +33,7 @@ mod rate_limit;
 mod runner;
 mod tally;
 
+pub use crate::keys::ObjectKey;
 pub use cache::{
     Cache, DECODED_IN_LARGE_CACHES, INDEX_LABEL, INDEX_NAMESPACE, INDEX_OWNER, IndexFn,
 };
@@ -42,12 +42,11 @@ pub use events::{EventRecorder, EventType};
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
 pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerEvent, Subscription};
 pub use informers::{Informers, KindInformer, MetaEvent, MetaHandler};
-pub use key::ObjectKey;
-pub(crate) use key::{KeyMap, KeyParts, held_key, parts_of};
 pub use leader::{LEADER_ELECTION_NAMESPACE, LeaderElectionConfig, LeaderElector};
 pub use manager::{Health, Manager};
 pub use queue::{QueueConfig, QueueItem, QueueKey, QueueMetrics, WorkQueue};
 pub use rate_limit::RateLimit;
+pub(crate) use runner::ErrorChain;
 pub use runner::{DEFAULT_CONCURRENCY, RunnerConfig};
 pub use tally::Tally;
 

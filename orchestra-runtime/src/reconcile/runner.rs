@@ -21,9 +21,9 @@ use tracing::Instrument;
 use super::cache::Cache;
 use super::controller::{Context, Controller, Trigger};
 use super::informer::{HandlerRegistration, InformerEvent};
-use super::key::ObjectKey;
 use super::manager::Informers;
 use super::queue::{QueueConfig, WorkQueue};
+use crate::keys::ObjectKey;
 
 /// How many reconciles of one controller may run at once by default. Reconciles are
 /// mostly waiting on store writes, so a handful overlap usefully even on two cores;

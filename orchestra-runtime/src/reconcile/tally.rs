@@ -118,8 +118,8 @@ mod tests {
     use orchestra_core::kinds::Pod;
 
     use super::*;
+    use crate::keys::ObjectKey;
     use crate::reconcile::cache::Cache;
-    use crate::reconcile::key::ObjectKey;
 
     /// Words by first letter: how many, and their total length.
     #[derive(Default, Debug, PartialEq)]

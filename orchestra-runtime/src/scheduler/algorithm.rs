@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rand::Rng;
 
 use super::framework::{
-    CycleState, FilterPlugin, PodInfo, PostFilterResult, PreFilterResult, PreScoreResult, Profile,
-    Unfit,
+    CycleState, FilterPlugin, PostFilterResult, PreFilterResult, PreScoreResult, Profile, Unfit,
 };
+use super::pod_info::PodInfo;
 use super::snapshot::Snapshot;
 
 /// Below this many nodes every node is filtered (Kubernetes' minFeasibleNodesToFind).

@@ -23,38 +23,12 @@ use async_trait::async_trait;
 use orchestra_core::ApiError;
 use orchestra_core::kinds::Pod;
 
-use super::node_info::{NodeInfo, PodRequests};
+use super::node_info::NodeInfo;
+use super::pod_info::PodInfo;
 use super::snapshot::Snapshot;
 
 /// The highest score a plugin gives a node after normalization.
 pub const MAX_NODE_SCORE: i64 = 100;
-
-/// The pod being scheduled, with what every plugin needs precomputed once.
-#[derive(Clone, Debug)]
-pub struct PodInfo {
-    /// The pod.
-    pub pod: Arc<Pod>,
-    /// What it requests (cpu, memory, one pod), for fitting and for scoring.
-    pub requests: PodRequests,
-    /// The uid of its controlling owner, if it has one.
-    pub owner_uid: Option<Arc<str>>,
-}
-
-impl PodInfo {
-    /// Precomputes what the plugins need of `pod`.
-    pub fn new(pod: Arc<Pod>) -> PodInfo {
-        let requests = PodRequests::of(&pod);
-        let owner_uid = pod
-            .metadata
-            .controller_ref()
-            .map(|r| Arc::<str>::from(r.uid.as_str()));
-        PodInfo {
-            pod,
-            requests,
-            owner_uid,
-        }
-    }
-}
 
 /// Why a node cannot take the pod: one or more short reasons in Kubernetes' words
 /// (`Insufficient cpu`, `node(s) had untolerated taint {dedicated: gpu}`), counted
@@ -80,6 +54,68 @@ impl Unfit {
     /// The reasons.
     pub fn reasons(&self) -> &[Cow<'static, str>] {
         &self.reasons
+    }
+}
+
+/// Why a plugin could not do what its extension point asked of it (a Reserve plugin
+/// that could not claim what the pod needs, say): which plugin, what it says went
+/// wrong, and the cause, if there is one.
+///
+/// The message names the plugin (`VolumeBinding: no volume left in zone a`); a cause
+/// stays out of it and is the error's [`source`](std::error::Error::source), so a log
+/// line that prints the chain prints each cause once.
+///
+/// ```
+/// use orchestra_runtime::scheduler::PluginError;
+///
+/// let refused = PluginError::new("VolumeBinding", "no volume left in zone a");
+/// assert_eq!(refused.to_string(), "VolumeBinding: no volume left in zone a");
+///
+/// let io = std::io::Error::other("quota service unreachable");
+/// let failed = PluginError::with_source("Quota", "could not claim the quota", io);
+/// assert_eq!(failed.to_string(), "Quota: could not claim the quota");
+/// assert!(std::error::Error::source(&failed).is_some());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{plugin}: {message}")]
+pub struct PluginError {
+    plugin: &'static str,
+    message: Cow<'static, str>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl PluginError {
+    /// Plugin `plugin` (its [`Plugin::name`]) failed, for the reason `message`.
+    pub fn new(plugin: &'static str, message: impl Into<Cow<'static, str>>) -> PluginError {
+        PluginError {
+            plugin,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Plugin `plugin` failed, saying `message`, because of `source`.
+    pub fn with_source(
+        plugin: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> PluginError {
+        PluginError {
+            plugin,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The name of the plugin that failed.
+    pub fn plugin(&self) -> &'static str {
+        self.plugin
+    }
+
+    /// What the plugin said went wrong (without the cause).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -228,8 +264,9 @@ pub trait ScorePlugin: Plugin {
 /// Claims resources on the chosen node before binding, and gives them back when a
 /// later step fails.
 pub trait ReservePlugin: Plugin {
-    /// Claims; an error aborts this attempt (the pod is retried after a backoff).
-    fn reserve(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Result<(), String>;
+    /// Claims; an error aborts this attempt: every Reserve plugin that ran for it,
+    /// this one included, is unreserved, and the pod is retried after a backoff.
+    fn reserve(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Result<(), PluginError>;
 
     /// Undoes [`reserve`](ReservePlugin::reserve); must be idempotent.
     fn unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str);

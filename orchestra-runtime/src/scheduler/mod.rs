@@ -4,6 +4,8 @@
 //! - [`framework`]: the extension points (PreFilter, Filter, PostFilter, PreScore,
 //!   Score, NormalizeScore, Reserve/Unreserve, Bind) as small traits, and the
 //!   [`Profile`] that picks plugins and weights.
+//! - [`pod_info`]: the pod being placed, with what every plugin needs of it computed
+//!   once ([`PodInfo`]).
 //! - [`plugins`]: the default plugins with Kubernetes' meaning, and
 //!   [`default_profile`](plugins::default_profile).
 //! - [`algorithm`]: one scheduling cycle as a pure function (node sampling, filtering,
@@ -35,6 +37,7 @@ mod contract;
 pub mod framework;
 pub mod node_info;
 pub mod plugins;
+pub mod pod_info;
 pub mod queue;
 mod scheduling_loop;
 pub mod snapshot;
@@ -50,11 +53,12 @@ use tokio_util::sync::CancellationToken;
 pub use algorithm::{AlgorithmConfig, FitError, num_feasible_nodes_to_find, schedule_pod};
 pub use contract::Scheduler;
 pub use framework::{
-    BindPlugin, CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PodInfo, PostFilterPlugin,
+    BindPlugin, CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PluginError, PostFilterPlugin,
     PostFilterResult, PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, Profile,
     ReservePlugin, ScorePlugin, Unfit,
 };
 pub use node_info::{NodeInfo, PodRequests, Resources};
+pub use pod_info::PodInfo;
 pub use queue::{SchedulingQueue, SchedulingQueueConfig};
 pub use scheduling_loop::{REASON_FAILED_SCHEDULING, REASON_UNSCHEDULABLE};
 pub use snapshot::{PlacedLabels, Snapshot};

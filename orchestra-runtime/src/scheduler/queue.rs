@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::reconcile::{KeyMap, ObjectKey};
+use crate::keys::{KeyMap, ObjectKey};
 
 /// Settings of the [`SchedulingQueue`]; the defaults are kube-scheduler's.
 #[derive(Clone, Debug)]
@@ -142,7 +142,7 @@ impl SchedulingQueue {
     pub fn new(config: SchedulingQueueConfig) -> SchedulingQueue {
         SchedulingQueue {
             config,
-            pods: KeyMap::default(),
+            pods: KeyMap::new(),
             active: BinaryHeap::new(),
             backoff: BinaryHeap::new(),
             unschedulable: 0,

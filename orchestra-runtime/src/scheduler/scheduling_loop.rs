@@ -13,11 +13,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::algorithm::{AlgorithmConfig, FitError, ScanCursor, schedule_pod};
-use super::framework::{CycleState, PodInfo, Profile};
+use super::framework::{CycleState, Profile};
+use super::pod_info::PodInfo;
 use super::queue::{SchedulingQueue, SchedulingQueueConfig};
 use super::snapshot::{NodeChange, Snapshot};
+use crate::keys::KeyMap;
 use crate::reconcile::{
-    Cache, EventRecorder, EventType, InformerEvent, Informers, KeyMap, ObjectKey,
+    Cache, ErrorChain, EventRecorder, EventType, InformerEvent, Informers, ObjectKey,
 };
 
 /// How many cycles run back to back before the loop yields to other tasks.
@@ -97,7 +99,7 @@ impl SchedulingLoop {
             cursor: ScanCursor::default(),
             recorder,
             binds_in_flight: 0,
-            reserved: KeyMap::default(),
+            reserved: KeyMap::new(),
             bind_tx,
         };
         let mut cycles = 0u32;
@@ -266,11 +268,11 @@ impl SchedulingLoop {
         };
         let node = result.node_name.clone();
         for (i, plugin) in profile.reserve.iter().enumerate() {
-            if let Err(reason) = plugin.reserve(&result.state, &info, &node) {
+            if let Err(error) = plugin.reserve(&result.state, &info, &node) {
                 for undo in profile.reserve[..=i].iter().rev() {
                     undo.unreserve(&result.state, &info, &node);
                 }
-                tracing::warn!(pod = %key, node = %node, %reason, "reserve failed");
+                tracing::warn!(pod = %key, node = %node, error = %ErrorChain(&error), "reserve failed");
                 self.queue.requeue_backoff(&key, now);
                 return;
             }
@@ -321,7 +323,7 @@ impl SchedulingLoop {
             }
             Err(error) => {
                 metrics::counter!("orchestra_scheduler_bind_errors_total").increment(1);
-                tracing::debug!(pod = %outcome.key, node = %outcome.node, %error, "bind failed; forgetting the assumption");
+                tracing::debug!(pod = %outcome.key, node = %outcome.node, error = %ErrorChain(&error), "bind failed; forgetting the assumption");
                 self.snapshot.forget(&outcome.key);
                 if let Some(r) = reserved {
                     for plugin in self.settings.profiles[r.profile].reserve.iter().rev() {

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use orchestra_core::StringMap;
 use orchestra_core::kinds::{Node, Pod};
 
-use super::framework::PodInfo;
 use super::node_info::{NodeInfo, PodRequests, Resources};
-use crate::reconcile::{KeyMap, ObjectKey, held_key, parts_of};
+use super::pod_info::PodInfo;
+use crate::keys::{KeyMap, KeyRef, ObjectKey};
 
 /// Where a pod's requests are counted, and whether its binding is confirmed.
 ///
@@ -149,7 +149,7 @@ impl Snapshot {
 
     /// The key the snapshot keeps for `pod`, if it has placed it.
     pub(crate) fn key_of(&self, pod: &Pod) -> Option<ObjectKey> {
-        held_key(&self.pods, parts_of(pod))
+        self.pods.held_key(KeyRef::of(pod))
     }
 
     /// The node a pod is placed on, if it is.

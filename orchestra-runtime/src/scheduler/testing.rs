@@ -7,7 +7,7 @@ use orchestra_core::kinds::{
     Container, Node, NodeStatus, Pod, PodSpec, ResourceRequirements, Taint, TaintEffect,
 };
 
-use super::framework::PodInfo;
+use super::pod_info::PodInfo;
 
 /// A node with `cpu` and `memory` allocatable and room for 110 pods.
 pub(crate) fn node(name: &str, cpu: &str, memory: &str) -> Node {

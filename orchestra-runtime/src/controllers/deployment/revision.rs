@@ -24,7 +24,10 @@ pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
 /// A short, stable hash of a pod template (and the collision count), in Kubernetes'
 /// alphabet so it is safe in names and label values.
 pub fn template_hash(template: &PodTemplateSpec, collision_count: i32) -> String {
-    let bytes = serde_json::to_vec(template).expect("a pod template serializes");
+    // A built-in type, not a user's: plain fields, string-keyed maps, and quantities and
+    // times written as strings, none of which can fail to serialize.
+    let bytes = serde_json::to_vec(template)
+        .expect("a PodTemplateSpec always serializes: it has no fallible Serialize");
     let mut hash = stable_hash(&[&bytes, &collision_count.to_le_bytes()]);
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut out = String::new();

@@ -26,7 +26,8 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::controllers::pod_helpers::pod_from_template;
-use crate::reconcile::{Action, Cache, Context, Controller, Informers, KeyMap, ObjectKey, Watches};
+use crate::keys::KeyMap;
+use crate::reconcile::{Action, Cache, Context, Controller, Informers, ObjectKey, Watches};
 
 /// Index of pods without a controller (ReplicaSets may adopt them), by namespace.
 pub const INDEX_ORPHANS: &str = "orphans";
@@ -68,7 +69,7 @@ impl ReplicaSetController {
             client,
             pods: informers.cache::<Pod>(),
             replicasets: informers.cache::<ReplicaSet>(),
-            expectations: Mutex::new(KeyMap::default()),
+            expectations: Mutex::new(KeyMap::new()),
         }
     }
 
@@ -105,7 +106,7 @@ impl ReplicaSetController {
         deleted: impl IntoIterator<Item = String>,
     ) {
         let mut all = self.expectations.lock();
-        let e = all.entry(key.clone()).or_insert_with(|| Expectations {
+        let e = all.get_or_insert_with(key.clone(), || Expectations {
             creates: HashSet::new(),
             deletes: HashSet::new(),
             since: Instant::now(),

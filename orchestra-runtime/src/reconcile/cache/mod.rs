@@ -15,7 +15,10 @@
 //! settled pod then costs about a tenth of its decoded size, which is what lets one
 //! process hold 100,000 of them, and is decoded again on each read (a few
 //! microseconds). Two reads of a packed object return equal objects that need not be
-//! the same `Arc`. A cache with fewer objects than its limit never packs anything.
+//! the same `Arc`. A cache with fewer objects than its limit never packs anything. The
+//! kind may be a user's with serde of its own: an object that does not encode, or
+//! whose JSON does not decode again, is not packed but kept decoded (and logged), so
+//! a read never fails.
 
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
@@ -27,8 +30,9 @@ use tokio::sync::watch;
 
 use self::objects::{Fetched, Id, Objects, Place, Settling, Slot};
 use self::packed::{Packed, Packer};
-use super::key::{Namespaces, ObjectKey, parts_of};
 use super::tally::{Groups, Tallies, Tally};
+use crate::keys::{KeyRef, ObjectKey, SharedNamespaces};
+use crate::reconcile::ErrorChain;
 
 mod objects;
 mod packed;
@@ -98,7 +102,7 @@ impl<K: Resource> Index<K> {
 struct Inner<K> {
     objects: Objects<K>,
     /// The namespaces the keys of `objects` share.
-    namespaces: Namespaces,
+    namespaces: SharedNamespaces,
     indexes: HashMap<String, Index<K>>,
     /// By the `Tally` type they hold.
     tallies: HashMap<TypeId, Box<dyn Tallies<K>>>,
@@ -107,13 +111,10 @@ struct Inner<K> {
 impl<K: Resource> Inner<K> {
     /// The key of the cached object `namespace/name`, or a new one (sharing the
     /// namespace when the cache knows it) when nothing is cached under it.
-    fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
+    fn key(&self, key: KeyRef<'_>) -> ObjectKey {
         self.objects
-            .held_key((namespace, name))
-            .unwrap_or_else(|| ObjectKey {
-                namespace: namespace.map(|ns| self.namespaces.get(ns).unwrap_or_else(|| ns.into())),
-                name: name.into(),
-            })
+            .held_key(key)
+            .unwrap_or_else(|| self.namespaces.key(key))
     }
 }
 
@@ -183,7 +184,7 @@ impl<K: Resource> Cache<K> {
         let (synced_tx, synced_rx) = watch::channel(false);
         let inner = Arc::new(RwLock::new(Inner {
             objects: Objects::new(usize::MAX),
-            namespaces: Namespaces::default(),
+            namespaces: SharedNamespaces::default(),
             indexes,
             tallies: HashMap::new(),
         }));
@@ -208,14 +209,13 @@ impl<K: Resource> Cache<K> {
     /// subscription of this cache's informer is told about. Keep keys made this way
     /// when keeping one per object.
     pub fn key_of(&self, obj: &K) -> ObjectKey {
-        let (namespace, name) = parts_of(obj);
-        self.key(namespace, name)
+        self.inner.read().key(KeyRef::of(obj))
     }
 
     /// The key `namespace/name` (`None`: cluster-scoped), shared with the cache's own
     /// as [`key_of`](Self::key_of) is.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> ObjectKey {
-        self.inner.read().key(namespace, name)
+        self.inner.read().key(KeyRef::new(namespace, name))
     }
 
     /// Every cached object, in no particular order.
@@ -347,10 +347,7 @@ impl<K: Resource> CacheWriter<K> {
     /// Takes the write lock to replace or remove the object `namespace/name`; if that
     /// object is packed, also returns it decoded, with the packed form it came from.
     /// The decoding happens with the lock released, so readers never wait on it.
-    fn lock_to_change(
-        &self,
-        parts: (Option<&str>, &str),
-    ) -> (RwLockWriteGuard<'_, Inner<K>>, Unpacked<K>) {
+    fn lock_to_change(&self, parts: KeyRef<'_>) -> (RwLockWriteGuard<'_, Inner<K>>, Unpacked<K>) {
         let mut unpacked: Unpacked<K> = None;
         loop {
             let inner = self.cache.inner.write();
@@ -373,7 +370,7 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Stores `obj`, returning the object it replaced.
     pub(crate) fn apply(&self, obj: Arc<K>) -> Option<Arc<K>> {
-        let parts = parts_of(&*obj);
+        let parts = KeyRef::of(&*obj);
         let (old, over) = {
             let (mut inner, before) = self.lock_to_change(parts);
             let Inner {
@@ -384,10 +381,7 @@ impl<K: Resource> CacheWriter<K> {
             } = &mut *inner;
             // An update keeps the key the object was first filed under; a new
             // object's key shares its namespace with the others.
-            let (id, replaced) = objects.put(parts, obj.clone(), || ObjectKey {
-                namespace: parts.0.map(|ns| namespaces.intern(ns)),
-                name: parts.1.into(),
-            });
+            let (id, replaced) = objects.put(parts, obj.clone(), || namespaces.new_key(parts));
             let old = replaced.map(|slot| previous(slot, &before));
             for index in indexes.values_mut() {
                 match &old {
@@ -409,6 +403,10 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Packs the objects [`Objects::over_limit`] took off the recency order. The
     /// encoding and compressing happen outside the lock.
+    ///
+    /// An object that cannot be packed (its kind's `Serialize` fails for it, or its
+    /// own `Deserialize` refuses the JSON) stays decoded, off the recency order, until
+    /// it is next written; the error is logged, as there is no caller to hand it to.
     fn pack(&self, over: Vec<Settling<K>>) {
         if over.is_empty() {
             return;
@@ -416,7 +414,18 @@ impl<K: Resource> CacheWriter<K> {
         let packed: Vec<(Id, u64, Packed)> = {
             let mut packer = self.packer.lock();
             over.into_iter()
-                .map(|s| (s.id, s.seq, packer.pack(&*s.obj)))
+                .filter_map(|s| match packer.pack(&*s.obj) {
+                    Ok(packed) => Some((s.id, s.seq, packed)),
+                    Err(error) => {
+                        tracing::error!(
+                            kind = K::KIND,
+                            object = %ObjectKey::of(&*s.obj),
+                            error = %ErrorChain(&error),
+                            "cannot pack a cached object; keeping it decoded"
+                        );
+                        None
+                    }
+                })
                 .collect()
         };
         let mut inner = self.cache.inner.write();
@@ -427,7 +436,7 @@ impl<K: Resource> CacheWriter<K> {
 
     /// Removes the object with `key`, returning it.
     pub(crate) fn remove(&self, key: &ObjectKey) -> Option<Arc<K>> {
-        let (mut inner, before) = self.lock_to_change((key.namespace.as_deref(), &key.name));
+        let (mut inner, before) = self.lock_to_change(KeyRef::from(key));
         let Inner {
             objects,
             namespaces,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use orchestra_core::Resource;
 
 use super::packed::Packed;
-use crate::reconcile::key::{KeyMap, KeyParts, ObjectKey, held_key};
+use crate::keys::{KeyMap, KeyRef, ObjectKey};
 
 /// The number of a place. Places are reused after their object is removed.
 pub(super) type Id = u32;
@@ -80,7 +80,7 @@ pub(super) struct Objects<K> {
 impl<K: Resource> Objects<K> {
     pub(super) fn new(limit: usize) -> Self {
         Objects {
-            ids: KeyMap::default(),
+            ids: KeyMap::new(),
             places: Vec::new(),
             free: Vec::new(),
             recent: BTreeMap::new(),
@@ -94,17 +94,17 @@ impl<K: Resource> Objects<K> {
     }
 
     /// The key this cache holds for `namespace/name`, if it holds the object.
-    pub(super) fn held_key(&self, parts: (Option<&str>, &str)) -> Option<ObjectKey> {
-        held_key(&self.ids, parts)
+    pub(super) fn held_key(&self, key: KeyRef<'_>) -> Option<ObjectKey> {
+        self.ids.held_key(key)
     }
 
-    fn id_of(&self, parts: (Option<&str>, &str)) -> Option<Id> {
-        self.ids.get(&parts as &dyn KeyParts).copied()
+    fn id_of(&self, key: KeyRef<'_>) -> Option<Id> {
+        self.ids.find(key).copied()
     }
 
     /// The object `namespace/name`.
-    pub(super) fn find(&self, parts: (Option<&str>, &str)) -> Option<&Place<K>> {
-        self.id_of(parts).map(|id| self.at(id))
+    pub(super) fn find(&self, key: KeyRef<'_>) -> Option<&Place<K>> {
+        self.id_of(key).map(|id| self.at(id))
     }
 
     /// The object with `key`.
@@ -130,7 +130,7 @@ impl<K: Resource> Objects<K> {
     /// replaced.
     pub(super) fn put(
         &mut self,
-        parts: (Option<&str>, &str),
+        parts: KeyRef<'_>,
         obj: Arc<K>,
         new_key: impl FnOnce() -> ObjectKey,
     ) -> (Id, Option<Slot<K>>) {
@@ -263,7 +263,7 @@ impl<K: Resource> Objects<K> {
         for (seq, &id) in &self.recent {
             assert!(matches!(self.at(id).slot, Slot::Decoded { seq: s, .. } if s == *seq));
         }
-        for (key, &id) in &self.ids {
+        for (key, &id) in self.ids.iter() {
             assert_eq!(&self.at(id).key, key);
         }
         let held = self.places.iter().filter(|p| p.is_some()).count();

@@ -14,6 +14,11 @@
 //! since) a later object becomes the dictionary for the ones after it, at most once
 //! per [`REFRESH_EVERY`] objects. Each packed object holds its dictionary, so an old
 //! one is freed with the last object packed against it.
+//!
+//! The kind may be a user's, with its own `Serialize` and `Deserialize`, so an object
+//! is packed only once its JSON has been seen to decode again: one that does not
+//! encode, or whose JSON its own `Deserialize` refuses, is not packed (the cache keeps
+//! it decoded), and reading a packed object back cannot fail.
 
 use std::sync::Arc;
 
@@ -51,9 +56,8 @@ impl Packed {
     /// The object again.
     ///
     /// # Panics
-    /// If the JSON does not decode: the cache encoded it from a `K` with `K`'s own
-    /// `Serialize`, and a `Resource` whose `Serialize` and `Deserialize` disagree
-    /// could not be read back from the store either.
+    /// Only on a broken invariant: [`Packer::pack`] decoded this very JSON as a `K`
+    /// before it packed it.
     pub(crate) fn unpack<K: DeserializeOwned>(&self) -> K {
         let (len, body) = self.block.split_at(LEN);
         let decoded = match &self.dictionary {
@@ -67,7 +71,7 @@ impl Packed {
                 serde_json::from_slice(&json)
             }
         };
-        decoded.expect("an object the cache encoded decodes again")
+        decoded.expect("the packer decoded this JSON as a K before packing it")
     }
 
     /// Whether `other` is this very packed object (not merely an equal one).
@@ -94,13 +98,22 @@ pub(crate) struct Packer {
 }
 
 impl Packer {
-    /// `obj`, packed.
-    ///
-    /// # Panics
-    /// If `obj` does not encode as JSON, which a `Resource` the store holds always does.
-    pub(crate) fn pack<K: Serialize>(&mut self, obj: &K) -> Packed {
+    /// `obj`, packed; or why it cannot be: its `Serialize` failed, or its JSON does not
+    /// decode as a `K` again (a kind whose `Serialize` and `Deserialize` disagree), so
+    /// it could not be unpacked. The check costs a decode per object packed, which
+    /// happens once per object settling, against one on every read of it.
+    pub(crate) fn pack<K: Serialize + DeserializeOwned>(
+        &mut self,
+        obj: &K,
+    ) -> Result<Packed, serde_json::Error> {
         self.json.clear();
-        serde_json::to_writer(&mut self.json, obj).expect("a cached object encodes as JSON");
+        serde_json::to_writer(&mut self.json, obj)?;
+        serde_json::from_slice::<K>(&self.json)?;
+        Ok(self.pack_json())
+    }
+
+    /// The JSON in `self.json`, packed.
+    fn pack_json(&mut self) -> Packed {
         self.since_refresh = self.since_refresh.saturating_add(1);
         let len = u32::try_from(self.json.len()).expect("an object under 4 GiB");
         if self.json.len() < MIN_DICTIONARY_SIZE {
@@ -184,16 +197,16 @@ mod tests {
         let mut packer = Packer::default();
         for i in 0..10 {
             let p = pod(&format!("web-{i}"));
-            assert_eq!(packer.pack(&p).unpack::<Pod>(), p);
+            assert_eq!(packer.pack(&p).unwrap().unpack::<Pod>(), p);
         }
     }
 
     #[test]
     fn objects_like_the_dictionary_pack_small() {
         let mut packer = Packer::default();
-        let first = packer.pack(&pod("web-first"));
+        let first = packer.pack(&pod("web-first")).unwrap();
         let json = serde_json::to_vec(&pod("web-second")).unwrap().len();
-        let second = packer.pack(&pod("web-second"));
+        let second = packer.pack(&pod("web-second")).unwrap();
         let own = serde_json::to_vec(&pod("web-first")).unwrap().len();
         assert_eq!(
             first.dictionary.as_ref().map(|d| d.len()),
@@ -211,7 +224,7 @@ mod tests {
     fn small_objects_stay_json() {
         let mut packer = Packer::default();
         let tiny = Pod::default();
-        let packed = packer.pack(&tiny);
+        let packed = packer.pack(&tiny).unwrap();
         assert!(packed.dictionary.is_none());
         assert_eq!(packed.unpack::<Pod>(), tiny);
     }
@@ -219,7 +232,7 @@ mod tests {
     #[test]
     fn objects_that_drift_from_the_dictionary_get_a_new_one() {
         let mut packer = Packer::default();
-        packer.pack(&pod("web-0"));
+        packer.pack(&pod("web-0")).unwrap();
         let first = packer.dictionary.clone().unwrap();
         // A long value that does not compress on its own, and that the first
         // dictionary knows nothing of.
@@ -235,9 +248,12 @@ mod tests {
         let mut other = pod("db-0");
         other.metadata.labels.insert("noise".into(), noise);
         let json = serde_json::to_vec(&other).unwrap().len();
-        assert!(packer.pack(&other).size() * DRIFT > json, "drifted");
+        assert!(
+            packer.pack(&other).unwrap().size() * DRIFT > json,
+            "drifted"
+        );
         for _ in 0..REFRESH_EVERY {
-            assert_eq!(packer.pack(&other).unpack::<Pod>(), other);
+            assert_eq!(packer.pack(&other).unwrap().unpack::<Pod>(), other);
         }
         let now = packer.dictionary.clone().unwrap();
         assert!(
@@ -245,7 +261,7 @@ mod tests {
             "the drifted objects made a new one"
         );
         assert!(
-            packer.pack(&other).size() * DRIFT < json,
+            packer.pack(&other).unwrap().size() * DRIFT < json,
             "and pack small again"
         );
     }

@@ -4,6 +4,7 @@ use orchestra_core::kinds::Pod;
 use orchestra_core::{ObjectMeta, ResourceExt};
 
 use super::*;
+use crate::keys::KeyRef;
 
 fn pod(app: &str, node: &str) -> Arc<Pod> {
     let mut pod = Pod {
@@ -191,22 +192,30 @@ fn a_limit_reset_while_an_object_settles_keeps_the_order_whole() {
     let mut objects = objects::Objects::<Pod>::new(1);
     for name in ["a", "b"] {
         let pod = labelled(name, "web");
-        objects.put(parts_of(&*pod), pod.clone(), || ObjectKey::of(&*pod));
+        objects.put(KeyRef::of(&*pod), pod.clone(), || ObjectKey::of(&*pod));
     }
     let mut settling = objects.over_limit();
     assert_eq!(settling.len(), 1, "a is on its way");
     let a = settling.pop().unwrap();
     objects.set_limit(usize::MAX);
     objects.set_limit(1);
-    objects.settle(a.id, a.seq, packed::Packer::default().pack(&*a.obj));
+    objects.settle(
+        a.id,
+        a.seq,
+        packed::Packer::default().pack(&*a.obj).unwrap(),
+    );
     assert_eq!(objects.check(), 1);
     objects
         .remove(&ObjectKey::namespaced("default", "a"))
         .unwrap();
     let c = labelled("c", "web");
-    objects.put(parts_of(&*c), c.clone(), || ObjectKey::of(&*c));
+    objects.put(KeyRef::of(&*c), c.clone(), || ObjectKey::of(&*c));
     for s in objects.over_limit() {
-        objects.settle(s.id, s.seq, packed::Packer::default().pack(&*s.obj));
+        objects.settle(
+            s.id,
+            s.seq,
+            packed::Packer::default().pack(&*s.obj).unwrap(),
+        );
     }
     assert_eq!(objects.check(), 1);
     assert_eq!(objects.len(), 2);
@@ -369,4 +378,127 @@ fn concurrent_readers_see_each_object_move_only_forward() {
         assert!(reader.join().expect("a reader saw a step back") > 0);
     }
     assert_eq!(decoded(&writer), 2);
+}
+
+/// A user's kind with serde of its own: its `Serialize` fails for negative readings,
+/// and its `Deserialize` refuses readings above 1,000, which it writes all the same.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Gauge {
+    metadata: ObjectMeta,
+    reading: i64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GaugeJson {
+    metadata: ObjectMeta,
+    reading: i64,
+}
+
+impl serde::Serialize for Gauge {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.reading < 0 {
+            return Err(serde::ser::Error::custom(
+                "a negative reading cannot be written",
+            ));
+        }
+        let json = GaugeJson {
+            metadata: self.metadata.clone(),
+            reading: self.reading,
+        };
+        serde::Serialize::serialize(&json, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Gauge {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = GaugeJson::deserialize(deserializer)?;
+        if json.reading > 1_000 {
+            return Err(serde::de::Error::custom(
+                "a reading above 1000 cannot be read",
+            ));
+        }
+        Ok(Gauge {
+            metadata: json.metadata,
+            reading: json.reading,
+        })
+    }
+}
+
+impl Resource for Gauge {
+    const KIND: &'static str = "Gauge";
+    const API_VERSION: &'static str = "example.dev/v1";
+    const PLURAL: &'static str = "gauges";
+    const SCOPE: orchestra_core::Scope = orchestra_core::Scope::Namespaced;
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+fn gauge(name: &str, reading: i64) -> Arc<Gauge> {
+    Arc::new(Gauge {
+        metadata: ObjectMeta::namespaced("default", name),
+        reading,
+    })
+}
+
+/// Objects of a user's kind that cannot be packed (one its `Serialize` refuses, one
+/// whose JSON its `Deserialize` refuses) stay decoded and are served as they are; the
+/// others are packed as usual, and none of it panics.
+#[test]
+fn objects_whose_serde_fails_stay_decoded_and_are_served() {
+    let writer = Cache::<Gauge>::new_with_writer();
+    writer.set_decoded_limit(1);
+    let gauges = [
+        gauge("unwritable", -1),
+        gauge("unreadable", 5_000),
+        gauge("fine", 7),
+        gauge("newest", 8),
+    ];
+    for g in &gauges {
+        writer.apply(g.clone());
+    }
+    let cache = writer.cache();
+    for g in &gauges {
+        let read = cache.get(&ObjectKey::of(&**g)).expect("cached");
+        assert_eq!(*read, **g);
+    }
+    assert_eq!(cache.list().len(), 4);
+    assert_eq!(cache.in_namespace("default").len(), 4);
+    let inner = cache.inner.read();
+    let slot = |name: &str| {
+        let place = inner.objects.get(&ObjectKey::namespaced("default", name));
+        matches!(place.map(|p| &p.slot), Some(Slot::Packed(_)))
+    };
+    assert!(!slot("unwritable"), "its Serialize failed: kept decoded");
+    assert!(
+        !slot("unreadable"),
+        "its JSON does not decode: kept decoded"
+    );
+    assert!(slot("fine"), "packed as usual");
+    drop(inner);
+    // Rewritten and removed as any other object, its indexes kept whole.
+    writer.apply(gauge("unreadable", 9));
+    assert_eq!(
+        cache
+            .get(&ObjectKey::namespaced("default", "unreadable"))
+            .unwrap()
+            .reading,
+        9
+    );
+    writer.remove(&ObjectKey::namespaced("default", "unwritable"));
+    assert_eq!(cache.in_namespace("default").len(), 3);
+}
+
+#[test]
+fn a_packer_refuses_what_it_could_not_unpack() {
+    let mut packer = packed::Packer::default();
+    assert!(packer.pack(&*gauge("unwritable", -1)).is_err());
+    assert!(packer.pack(&*gauge("unreadable", 5_000)).is_err());
+    let fine = gauge("fine", 7);
+    assert_eq!(packer.pack(&*fine).unwrap().unpack::<Gauge>(), *fine);
 }

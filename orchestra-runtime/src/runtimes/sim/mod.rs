@@ -68,6 +68,7 @@ use self::names::{Images, PodByUid, SimPod};
 use self::profile::Subject;
 pub use self::profile::{SimBehavior, SimProbe, SimProfile, SimSelector, SimUsage};
 use super::logs::tail_lines;
+use crate::keys::SharedNamespaces;
 
 /// The default cap on one simulated container's log.
 pub const DEFAULT_SIM_LOG_LIMIT: usize = 64 * 1024;
@@ -157,20 +158,9 @@ struct State {
     pods: HashSet<PodByUid>,
     next_ip: u32,
     /// Namespaces, stored once.
-    strings: HashSet<Arc<str>>,
+    namespaces: SharedNamespaces,
     /// Container names and images, stored once per pair.
     images: Images,
-}
-
-impl State {
-    fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(existing) = self.strings.get(s) {
-            return existing.clone();
-        }
-        let shared: Arc<str> = s.into();
-        self.strings.insert(shared.clone());
-        shared
-    }
 }
 
 impl Default for SimRuntime {
@@ -413,7 +403,7 @@ impl Runtime for SimRuntime {
             Some(pod) => pod.0.clone(),
             None => {
                 let ip = Ipv4Addr::from(inner.subnet | (state.next_ip % 254 + 1));
-                let namespace = state.intern(&sandbox.namespace);
+                let namespace = state.namespaces.intern(&sandbox.namespace);
                 let pod = Arc::new(SimPod::new(&sandbox.uid, &sandbox.name, namespace, ip)?);
                 state.next_ip = state.next_ip.wrapping_add(1);
                 state.pods.insert(PodByUid(pod.clone()));

@@ -5,10 +5,11 @@ use orchestra_core::StringMap;
 use orchestra_core::kinds::{NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm};
 
 use crate::scheduler::framework::{
-    CycleState, FilterPlugin, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
     PreScoreResult, ScorePlugin, Unfit,
 };
 use crate::scheduler::node_info::NodeInfo;
+use crate::scheduler::pod_info::PodInfo;
 use crate::scheduler::snapshot::Snapshot;
 
 /// `nodeSelector` (every label must match) and node affinity with Kubernetes' meaning:

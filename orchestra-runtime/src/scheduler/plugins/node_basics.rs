@@ -4,9 +4,10 @@
 use orchestra_core::kinds::{Taint, TaintEffect};
 
 use crate::scheduler::framework::{
-    CycleState, FilterPlugin, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, Unfit,
+    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, Unfit,
 };
 use crate::scheduler::node_info::NodeInfo;
+use crate::scheduler::pod_info::PodInfo;
 use crate::scheduler::snapshot::Snapshot;
 
 /// The taint a cordoned node is treated as carrying: a pod tolerating it may still go

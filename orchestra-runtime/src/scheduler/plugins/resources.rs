@@ -5,9 +5,10 @@
 use std::borrow::Cow;
 
 use crate::scheduler::framework::{
-    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PodInfo, ScorePlugin, Unfit,
+    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, ScorePlugin, Unfit,
 };
 use crate::scheduler::node_info::{NodeInfo, Resources};
+use crate::scheduler::pod_info::PodInfo;
 
 /// Pod requests against node allocatable minus what is already requested there (cpu,
 /// memory, pod count), with Kubernetes' reasons (`Insufficient cpu`,

@@ -3,8 +3,9 @@
 
 use orchestra_core::kinds::TaintEffect;
 
-use crate::scheduler::framework::{CycleState, FilterPlugin, Plugin, PodInfo, ScorePlugin, Unfit};
+use crate::scheduler::framework::{CycleState, FilterPlugin, Plugin, ScorePlugin, Unfit};
 use crate::scheduler::node_info::NodeInfo;
+use crate::scheduler::pod_info::PodInfo;
 
 /// Taints and tolerations, with Kubernetes' matching rules
 /// ([`Toleration::tolerates`](orchestra_core::kinds::Toleration::tolerates)).

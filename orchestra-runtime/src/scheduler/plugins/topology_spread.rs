@@ -17,10 +17,11 @@ use orchestra_core::kinds::{
 };
 
 use crate::scheduler::framework::{
-    CycleState, FilterPlugin, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
     PreScoreResult, ScorePlugin, Unfit,
 };
 use crate::scheduler::node_info::NodeInfo;
+use crate::scheduler::pod_info::PodInfo;
 use crate::scheduler::snapshot::Snapshot;
 
 /// Spreading of replicas over topology domains.
