@@ -325,19 +325,19 @@ async fn run_broken(breakage: Breakage) -> Report {
     .await
 }
 
-/// Checks that every case in `must_fail` failed, and prints what else did.
-fn assert_caught(report: &Report, must_fail: &[&str]) {
+/// Checks that the kit caught a breakage by exactly the cases `must_fail`, or also by
+/// some of `may_fail` (cases whose catching depends on a race).
+fn assert_caught(report: &Report, must_fail: &[&str], may_fail: &[&str]) {
     let failed = report.failed_cases();
     let missed: Vec<&&str> = must_fail.iter().filter(|c| !failed.contains(c)).collect();
+    let unexpected: Vec<&&str> = failed
+        .iter()
+        .filter(|c| !must_fail.contains(c) && !may_fail.contains(c))
+        .collect();
     assert!(
-        missed.is_empty(),
-        "the kit did not catch the breakage in {missed:?}; it failed {failed:?}\n{report}"
+        missed.is_empty() && unexpected.is_empty(),
+        "the kit did not catch the breakage in {missed:?}, and also failed {unexpected:?}:\n{report}"
     );
-    assert!(
-        report.passed().len() > failed.len(),
-        "a breakage should fail few cases, not most: {report}"
-    );
-    println!("{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +349,10 @@ async fn ignoring_resource_versions_is_caught() {
             "update_stale_version_conflicts",
             "update_status_ignores_spec",
             "update_status_over_callers_copy",
+            "errors_status_round_trip",
         ],
+        // Racing writers lose an increment only when two of them interleave.
+        &["update_concurrent_writers_lose_nothing"],
     );
 }
 
@@ -364,7 +367,11 @@ async fn dropping_label_selectors_is_caught() {
             "watch_label_selector_enter_leave",
             "watch_invalid_label_selector",
             "watch_bookmarks",
+            "errors_status_round_trip",
         ],
+        // Against a shared server these would list other cases' objects too; on a
+        // fresh registry the case's label is all there is.
+        &["list_all_namespaces", "list_cluster_scoped"],
     );
 }
 
@@ -379,13 +386,14 @@ async fn dropping_deleted_events_is_caught() {
             "watch_field_selector_enter_leave",
             "watch_label_selector_enter_leave",
         ],
+        &[],
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_sending_bookmarks_is_caught() {
     let report = run_broken(Breakage::NoBookmarks).await;
-    assert_caught(&report, &["watch_bookmarks"]);
+    assert_caught(&report, &["watch_bookmarks"], &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,15 +402,21 @@ async fn internal_errors_for_not_found_are_caught() {
     assert_caught(
         &report,
         &[
+            "create_scope_rules",
             "list_get_missing_is_not_found",
-            "delete_immediate",
-            "delete_finalizers_hold",
+            "list_cluster_scoped",
             "update_status_over_callers_copy",
             "patch_refusals",
+            "delete_immediate",
+            "delete_finalizers_hold",
+            "delete_grace_period",
+            "validation_field_causes",
+            "validation_object_size_limit",
             "subresources_bind_refusals",
             "subresources_scale",
             "errors_status_round_trip",
         ],
+        &[],
     );
 }
 
@@ -416,6 +430,7 @@ async fn accepting_invalid_selectors_is_caught() {
             "watch_invalid_label_selector",
             "errors_status_round_trip",
         ],
+        &[],
     );
 }
 
@@ -431,13 +446,22 @@ async fn ignoring_finalizers_is_caught() {
             "delete_pod_graceful",
             "subresources_bind_refusals",
         ],
+        &[],
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moving_generation_on_every_write_is_caught() {
     let report = run_broken(Breakage::GenerationOnEveryWrite).await;
-    assert_caught(&report, &["update_generation_follows_spec"]);
+    assert_caught(
+        &report,
+        &[
+            "update_stale_version_conflicts",
+            "update_generation_follows_spec",
+            "update_status_ignores_spec",
+        ],
+        &[],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,13 +481,15 @@ async fn a_service_without_the_status_subresource_is_caught() {
     assert_caught(
         &report,
         &[
+            "list_pod_field_selectors",
             "update_generation_follows_spec",
             "update_noop_keeps_version",
             "update_status_kept_on_main_resource",
             "update_status_ignores_spec",
             "update_status_over_callers_copy",
-            "list_pod_field_selectors",
+            "update_all_namespaces_api_writes_in_place",
             "subresources_bind_keeps_status",
         ],
+        &[],
     );
 }

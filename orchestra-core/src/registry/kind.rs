@@ -192,9 +192,11 @@ impl<K: Resource> TypedKind<K> {
         }
     }
 
-    /// Fills in the request's namespace, or checks the object's against it.
+    /// Fills in the request's namespace, or checks the object's against it. A
+    /// cluster-scoped object has none: one it names is dropped, as Kubernetes drops it.
     fn settle_namespace(&self, ns: Option<&str>, obj: &mut K) -> Result<(), ApiError> {
         if K::SCOPE == Scope::Cluster {
+            obj.meta_mut().namespace = None;
             return Ok(());
         }
         let meta = obj.meta_mut();
@@ -654,10 +656,12 @@ impl<K: Resource> TypedKind<K> {
                 )));
             }
         }
-        let grace = params
+        let requested = params
             .grace_period_seconds
-            .or(obj.meta().deletion_grace_period_seconds)
-            .or_else(|| self.strategy.deletion_grace_seconds(obj))
+            .or(obj.meta().deletion_grace_period_seconds);
+        let grace = self
+            .strategy
+            .deletion_grace_seconds(obj, requested)
             .unwrap_or(0)
             .max(0);
         let mut marked = (**obj).clone();

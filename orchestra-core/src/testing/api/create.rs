@@ -200,22 +200,33 @@ pub(super) async fn duplicate_is_already_exists(room: Room) -> CaseResult {
 }
 
 pub(super) async fn scope_rules(room: Room) -> CaseResult {
+    // As in Kubernetes, the namespace a cluster-scoped object names is dropped.
     let racks = room.api::<Rack>();
     let mut rack = Rack::new(&room.cluster_name("r"), 4);
     rack.metadata.namespace = Some(room.ns.clone());
-    let err = refused_with(
-        racks.create(&rack).await,
-        422,
-        "Invalid",
-        "a cluster-scoped object with a namespace",
-    )?;
-    ensure!(
-        err.field_errors()
-            .0
-            .iter()
-            .any(|f| f.field == "metadata.namespace"),
-        "the cause names metadata.namespace: got {}",
-        err.message()
+    let created = racks
+        .create(&rack)
+        .await
+        .step("create a cluster-scoped object naming a namespace")?;
+    ensure_eq!(
+        created.metadata.namespace.as_deref().unwrap_or(""),
+        "",
+        "the namespace of a cluster-scoped object"
+    );
+    let mut renamed = created.clone();
+    renamed.metadata.namespace = Some("elsewhere".into());
+    renamed.spec.slots = 5;
+    let replaced = racks
+        .update(&renamed)
+        .await
+        .step("update naming a namespace")?;
+    ensure_eq!(
+        (
+            replaced.metadata.namespace.as_deref().unwrap_or(""),
+            replaced.spec.slots
+        ),
+        ("", 5),
+        "the namespace and slots after an update naming a namespace"
     );
 
     let everywhere = crate::Api::<Widget>::all(room.client());

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::list::pod;
-use super::{CLOCK_SKEW, Room, Step, ensure, ensure_eq, refused, refused_with};
+use super::{CLOCK_SKEW, Room, Step, ensure, ensure_eq, refused_with};
 use crate::DeleteParams;
 use crate::api::{
     DeleteOutcome, FINALIZER_FOREGROUND_DELETION, FINALIZER_ORPHAN, PropagationPolicy,
@@ -74,18 +74,23 @@ pub(super) async fn finalizers_hold(room: Room) -> CaseResult {
         "the stored object is being deleted"
     );
 
-    let err = refused(
+    let err = refused_with(
         widgets
             .update_with("a", |w| {
                 w.metadata.finalizers.push("example.dev/late".into())
             })
             .await,
+        422,
+        "Invalid",
         "adding a finalizer to an object being deleted",
     )?;
     ensure!(
-        err.code() == 422 || err.code() == 403 || err.code() == 400,
-        "adding a finalizer while deleting: expected 422 (or 400/403), got {}",
-        super::describe(&err)
+        err.field_errors()
+            .0
+            .iter()
+            .any(|f| f.field.starts_with("metadata.finalizers")),
+        "the cause names metadata.finalizers: got {}",
+        err.message()
     );
     let mut undo = widgets.get("a").await.step("get")?;
     undo.metadata.deletion_timestamp = None;
@@ -193,16 +198,33 @@ pub(super) async fn propagation(room: Room) -> CaseResult {
 }
 
 pub(super) async fn grace_period(room: Room) -> CaseResult {
+    // A widget has nothing to stop: as in Kubernetes, a grace period asked of it is
+    // ignored.
     let widgets = room.widgets();
-    widgets.create(&room.widget("a", 1)).await.step("create")?;
-    let now = room.now();
+    widgets
+        .create(&room.widget("a", 1))
+        .await
+        .step("create widget")?;
     let outcome = widgets
         .delete("a", &DeleteParams::default().grace_period(30))
         .await
-        .step("delete with 30 s grace")?;
+        .step("delete a widget with 30 s grace")?;
+    ensure!(
+        outcome.is_deleted(),
+        "a kind without graceful deletion: expected Deleted at once, got Pending"
+    );
+
+    let pods = room.api::<Pod>();
+    let created = pods.create(&pod("bound")).await.step("create pod")?;
+    pods.bind(&created, "node-a").await.step("bind")?;
+    let now = room.now();
+    let outcome = pods
+        .delete("bound", &DeleteParams::default().grace_period(30))
+        .await
+        .step("delete a bound pod with 30 s grace")?;
     ensure!(
         !outcome.is_deleted(),
-        "a grace period: expected Pending, got Deleted"
+        "a bound pod with a grace period: expected Pending, got Deleted"
     );
     let marked = outcome.object();
     ensure_eq!(
@@ -215,18 +237,31 @@ pub(super) async fn grace_period(room: Room) -> CaseResult {
         now.plus(Duration::from_secs(30)),
         "a 30 s grace period",
     )?;
-    widgets.get("a").await.step("get during the grace period")?;
-    let gone = widgets
-        .delete("a", &DeleteParams::default().grace_period(0))
+    pods.get("bound")
+        .await
+        .step("get during the grace period")?;
+    let gone = pods
+        .delete("bound", &DeleteParams::default().grace_period(0))
         .await
         .step("delete with zero grace")?;
     ensure!(gone.is_deleted(), "a zero grace delete: expected Deleted");
     refused_with(
-        widgets.get("a").await,
+        pods.get("bound").await,
         404,
         "NotFound",
         "get after the zero grace delete",
     )?;
+
+    pods.create(&pod("unbound"))
+        .await
+        .step("create unbound pod")?;
+    ensure!(
+        pods.delete("unbound", &DeleteParams::default().grace_period(30))
+            .await
+            .step("delete an unbound pod with 30 s grace")?
+            .is_deleted(),
+        "an unbound pod has nothing to stop: expected Deleted at once, whatever the grace period"
+    );
     Ok(())
 }
 

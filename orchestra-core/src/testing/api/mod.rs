@@ -250,7 +250,7 @@ pub fn cases() -> Vec<ApiCase> {
         ),
         case!(
             create::scope_rules,
-            "a namespaced kind needs a namespace and refuses another one; a cluster-scoped kind refuses one"
+            "a namespaced kind needs a namespace and refuses another one than the request's; a cluster-scoped kind drops one"
         ),
         case!(
             list::get_missing_is_not_found,
@@ -350,11 +350,11 @@ pub fn cases() -> Vec<ApiCase> {
         ),
         case!(
             delete::grace_period,
-            "a grace period marks the object with deletionTimestamp now + grace; a later zero grace delete removes it"
+            "a grace period marks a bound pod with deletionTimestamp now + grace and a zero grace delete removes it; kinds with nothing to stop ignore it"
         ),
         case!(
             delete::pod_graceful,
-            "a bound pod is deleted gracefully with its terminationGracePeriodSeconds; an unbound pod goes at once"
+            "a bound pod is deleted gracefully with its terminationGracePeriodSeconds, a later delete shortens it; an unbound pod goes at once"
         ),
         case!(
             validation::bad_names,

@@ -71,6 +71,12 @@ pub(super) async fn field_causes(room: Room) -> CaseResult {
             "expected a cause naming {field}, got causes {fields:?}"
         );
     }
+    refused_with(
+        widgets.get("a").await,
+        404,
+        "NotFound",
+        "get of the refused widget",
+    )?;
     let prefix = format!("Widget.{} \"a\" is invalid:", super::GROUP);
     ensure!(
         err.message().starts_with(&prefix),
