@@ -244,13 +244,12 @@ pub(super) async fn scope_rules(room: Room) -> CaseResult {
         "a missing namespace: expected 400 or 422, got {}",
         super::describe(&err)
     );
-    let err = refused_with(
+    refused_with(
         everywhere.get("a").await,
         400,
         "BadRequest",
         "a get of a namespaced kind without a namespace",
     )?;
-    let _ = err;
 
     let mut elsewhere = room.widget("a", 1);
     elsewhere.metadata.namespace = Some(room.other_ns());

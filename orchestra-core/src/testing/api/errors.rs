@@ -57,7 +57,7 @@ pub(super) async fn status_round_trip(room: Room) -> CaseResult {
     ];
     let mut held = room.widget("held", 1);
     held.metadata.finalizers.push("example.dev/hold".into());
-    let held = widgets.create(&held).await.step("create held")?;
+    widgets.create(&held).await.step("create held")?;
     errors.push((
         409,
         "Conflict",
@@ -68,7 +68,6 @@ pub(super) async fn status_round_trip(room: Room) -> CaseResult {
             "delete precondition",
         )?,
     ));
-    let _ = held;
     for (code, reason, error) in errors {
         super::expect_status(&error, code, reason, reason)?;
         let status = Status::from(&error);

@@ -38,7 +38,7 @@
 //! a future), and returns a [`Report`] of every case; [`Report::assert_passed`] fails
 //! the test naming every failed case and why. A test of a deliberately broken service
 //! reads the report instead (`tests/api_conformance.rs` in the workspace does). The
-//! cases run on the harness of [`conformance`](crate::conformance).
+//! cases run on the harness of [`conformance`].
 //!
 //! What the service under test must serve: the built-in kinds (Pods, Deployments,
 //! ReplicaSets) and the kit's own [`Widget`] and [`Rack`] ([`register_kinds`] registers
@@ -59,7 +59,7 @@
 //!   ([`ApiSubject::bookmark_interval`]) and a way to compact the history
 //!   ([`ApiSubject::compactor`]). A case that needs an undeclared one checks what it
 //!   can without it and says so in its doc: `validation_object_size_limit` then only
-//!   checks an object of 2 MiB (over etcd's limit) is refused, `watch_bookmarks`
+//!   checks that an object just over etcd's 1.5 MiB is refused, `watch_bookmarks`
 //!   waits for a bookmark at most [`DEFAULT_BOOKMARK_WAIT`], and
 //!   `watch_compacted_version_is_gone` passes without checking anything (skip it by
 //!   name to make that visible).
@@ -97,6 +97,7 @@ pub use crate::conformance::{Case, CaseFailure, Report, SubjectBuilder};
 use crate::registry::Registry;
 use crate::resource::Resource;
 use crate::{Api, Client, ObjectEvent};
+use crate::{conformance_ensure as ensure, conformance_ensure_eq as ensure_eq};
 
 /// How long a case waits for one watch event before it fails.
 pub const WATCH_WAIT: Duration = Duration::from_secs(10);
@@ -621,5 +622,3 @@ fn summary<K: Resource>(event: &ObjectEvent<K>) -> String {
     };
     format!("{kind} {}", obj.meta().name.as_deref().unwrap_or(""))
 }
-
-use crate::{conformance_ensure as ensure, conformance_ensure_eq as ensure_eq};

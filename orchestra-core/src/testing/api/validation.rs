@@ -133,6 +133,7 @@ pub(super) async fn field_causes(room: Room) -> CaseResult {
     Ok(())
 }
 
+/// Uses the subject's declared size limit; without one, etcd's 1.5 MiB.
 pub(super) async fn object_size_limit(room: Room) -> CaseResult {
     let widgets = room.widgets();
     // Without a declared limit, 2 MiB is over etcd's, which Kubernetes objects live in.
