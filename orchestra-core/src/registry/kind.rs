@@ -513,6 +513,26 @@ impl<K: Resource> TypedKind<K> {
         Ok(())
     }
 
+    /// A uid in the body is a precondition, as in Kubernetes: a copy of an object that
+    /// was deleted and re-created under its name must not overwrite the new one, even
+    /// when it carries no resourceVersion.
+    fn check_uid(&self, obj: &K, stored: &K) -> Result<(), ApiError> {
+        let Some(want) = obj.meta().uid.as_deref().filter(|uid| !uid.is_empty()) else {
+            return Ok(());
+        };
+        let have = stored.meta().uid.as_deref().unwrap_or("");
+        if want != have {
+            return Err(ApiError::conflict(
+                &self.resource,
+                &Self::display_name(obj),
+                format!(
+                    "Precondition failed: UID in precondition: {want}, UID in object meta: {have}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Replaces the stored object (or its status) with `obj`, after the update rules.
     async fn replace_object(
         &self,
@@ -522,6 +542,7 @@ impl<K: Resource> TypedKind<K> {
         status: bool,
     ) -> Result<Arc<K>, ApiError> {
         self.check_version(&obj, &stored.kv)?;
+        self.check_uid(&obj, &stored.obj)?;
         let old = &*stored.obj;
         if status {
             let new = prepare::prepare_status_update(old, &obj, self.strategy.as_ref());

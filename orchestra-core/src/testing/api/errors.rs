@@ -4,6 +4,8 @@
 use super::{Room, Step, refused};
 use crate::api::{ApiError, Status};
 use crate::conformance::CaseResult;
+use crate::kinds::Lease;
+use crate::meta::ObjectMeta;
 use crate::{DeleteParams, LabelSelector, ListParams};
 
 pub(super) async fn status_round_trip(room: Room) -> CaseResult {
@@ -66,6 +68,25 @@ pub(super) async fn status_round_trip(room: Room) -> CaseResult {
                 .delete("held", &DeleteParams::default().precondition_uid("nope"))
                 .await,
             "delete precondition",
+        )?,
+    ));
+    // Leases have no status subresource.
+    let leases = room.api::<Lease>();
+    let mut lease = Lease {
+        metadata: ObjectMeta::named("l"),
+        ..Default::default()
+    };
+    lease
+        .metadata
+        .labels
+        .insert(super::CASE_LABEL.into(), room.ns.clone());
+    let lease = leases.create(&lease).await.step("create lease")?;
+    errors.push((
+        405,
+        "MethodNotAllowed",
+        refused(
+            leases.update_status(&lease).await,
+            "status write of a lease",
         )?,
     ));
     for (code, reason, error) in errors {

@@ -314,6 +314,10 @@ pub fn cases() -> Vec<ApiCase> {
             "Api::replace_status writes over the caller's copy, 409 when it is stale, 404 when the object is gone"
         ),
         case!(
+            update::preconditions_and_targets,
+            "a uid in the body is a precondition (409 for a re-created object, resourceVersion or not); a missing object is 404, a body naming another object 400"
+        ),
+        case!(
             update::concurrent_writers_lose_nothing,
             "read-modify-write (update_with) by racing writers loses no increment"
         ),
@@ -428,7 +432,7 @@ pub fn cases() -> Vec<ApiCase> {
         ),
         case!(
             errors::status_round_trip,
-            "every error the service answers crosses JSON as a Status and comes back equal, with Kubernetes' code and reason"
+            "every error the service answers (404, 409 twice, 422, 400, 405) crosses JSON as a Status and comes back equal, with Kubernetes' code and reason"
         ),
     ]
 }

@@ -317,3 +317,61 @@ pub(super) async fn all_namespaces_api_writes_in_place(room: Room) -> CaseResult
     )?;
     Ok(())
 }
+
+pub(super) async fn preconditions_and_targets(room: Room) -> CaseResult {
+    let widgets = room.widgets();
+    let old = widgets.create(&room.widget("a", 1)).await.step("create")?;
+    widgets
+        .delete("a", &crate::DeleteParams::default())
+        .await
+        .step("delete")?;
+    let new = widgets
+        .create(&room.widget("a", 2))
+        .await
+        .step("re-create")?;
+    let mut stale = old.clone();
+    stale.metadata.resource_version = None;
+    stale.spec.size = 9;
+    refused_with(
+        widgets.update(&stale).await,
+        409,
+        "Conflict",
+        "an update without resourceVersion carrying the deleted object's uid",
+    )?;
+    stale.status = Some(WidgetStatus { seen: 9 });
+    refused_with(
+        widgets.update_status(&stale).await,
+        409,
+        "Conflict",
+        "a status update without resourceVersion carrying the deleted object's uid",
+    )?;
+    ensure_eq!(
+        widgets.get("a").await.step("get")?,
+        new,
+        "the re-created object"
+    );
+
+    let mut missing = room.widget("missing", 1);
+    missing.spec.size = 3;
+    refused_with(
+        widgets.update(&missing).await,
+        404,
+        "NotFound",
+        "an update of a missing object",
+    )?;
+    refused_with(
+        widgets
+            .client()
+            .service()
+            .replace(
+                crate::api::Target::new(widgets.resource(), widgets.namespace()),
+                "b",
+                crate::ObjectBody::from_object(new.clone()),
+            )
+            .await,
+        400,
+        "BadRequest",
+        "a replace whose body names another object than the request",
+    )?;
+    Ok(())
+}
