@@ -47,7 +47,7 @@
 //! What the kit assumes, so that a shared server can run it too:
 //!
 //! - Each case works in namespaces of its own, named after the case and the run
-//!   ([`CaseEnv::dns_label`]), and names its cluster-scoped objects the same way;
+//!   ([`CaseEnv::dns_label`](crate::conformance::CaseEnv::dns_label)), and names its cluster-scoped objects the same way;
 //!   every object it makes carries the label [`CASE_LABEL`] with that name, and it
 //!   lists across namespaces only through that label. Leftovers of earlier runs do not
 //!   matter.
@@ -77,26 +77,24 @@ mod errors;
 mod kinds;
 mod list;
 mod patch;
+mod room;
+mod subject;
 mod subresources;
 mod update;
 mod validation;
 mod watch;
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
-
 pub use kinds::{GROUP, Rack, RackSpec, Widget, WidgetSpec, WidgetStatus, register_kinds};
+pub use subject::{ApiSubject, Compactor};
 
-use crate::api::{ApiError, FromBody, ObjectService, ObjectWatch};
-use crate::conformance::{self, CaseEnv, CaseResult};
+use room::{
+    Room, Step, describe, expect_status, next_change, quiet, refused, refused_with, rv_of, summary,
+};
+
+use crate::conformance;
 pub use crate::conformance::{Case, CaseFailure, Report, SubjectBuilder};
-use crate::registry::Registry;
-use crate::resource::Resource;
-use crate::{Api, Client, ObjectEvent};
 use crate::{conformance_ensure as ensure, conformance_ensure_eq as ensure_eq};
 
 /// How long a case waits for one watch event before it fails.
@@ -117,101 +115,6 @@ pub const DEFAULT_BOOKMARK_WAIT: Duration = Duration::from_secs(70);
 
 /// The label every object a case makes carries, with the case's name as its value.
 pub const CASE_LABEL: &str = "conformance.orchestra.dev/case";
-
-/// Compacts the subject's history up to its current revision.
-pub type Compactor = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-
-/// What the kit runs against: a [`Client`] of the service under test, and what only
-/// the subject can declare about it.
-#[derive(Clone)]
-pub struct ApiSubject {
-    client: Client,
-    max_object_bytes: Option<usize>,
-    bookmark_interval: Option<Duration>,
-    compactor: Option<Compactor>,
-}
-
-impl fmt::Debug for ApiSubject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiSubject")
-            .field("max_object_bytes", &self.max_object_bytes)
-            .field("bookmark_interval", &self.bookmark_interval)
-            .field("compactor", &self.compactor.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ApiSubject {
-    /// A subject of `client`, declaring nothing more.
-    pub fn new(client: Client) -> ApiSubject {
-        ApiSubject {
-            client,
-            max_object_bytes: None,
-            bookmark_interval: None,
-            compactor: None,
-        }
-    }
-
-    /// A subject of `registry` itself, declaring its size limit and bookmark interval
-    /// and compacting its store. The kit's kinds must be registered
-    /// ([`register_kinds`]).
-    pub fn of_registry(registry: &Registry) -> ApiSubject {
-        let store = registry.store().clone();
-        let compactor: Compactor = Arc::new(move || {
-            let store = store.clone();
-            Box::pin(async move {
-                let now = store
-                    .current_revision()
-                    .await
-                    .map_err(|e| format!("reading the current revision: {e}"))?;
-                store
-                    .compact(now)
-                    .await
-                    .map_err(|e| format!("compacting at {now}: {e}"))
-            })
-        });
-        ApiSubject {
-            client: Client::over(Arc::new(registry.clone()), registry.clock().clone()),
-            max_object_bytes: Some(registry.max_object_bytes()),
-            bookmark_interval: Some(registry.bookmark_interval()),
-            compactor: Some(compactor),
-        }
-    }
-
-    /// The same declarations, with calls going to `service` (a middleware around the
-    /// declared server, say) on the same clock.
-    #[must_use]
-    pub fn with_service(mut self, service: impl ObjectService) -> ApiSubject {
-        self.client = Client::over(Arc::new(service), self.client.clock().clone());
-        self
-    }
-
-    /// Declares the largest encoded object the server accepts.
-    #[must_use]
-    pub fn max_object_bytes(mut self, bytes: usize) -> ApiSubject {
-        self.max_object_bytes = Some(bytes);
-        self
-    }
-
-    /// Declares how often a watch that asked for bookmarks gets one.
-    #[must_use]
-    pub fn bookmark_interval(mut self, interval: Duration) -> ApiSubject {
-        self.bookmark_interval = Some(interval);
-        self
-    }
-
-    /// Declares how to compact the server's history up to its current revision.
-    #[must_use]
-    pub fn compactor(mut self, compactor: Compactor) -> ApiSubject {
-        self.compactor = Some(compactor);
-        self
-    }
-
-    /// The client the cases call through.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-}
 
 /// An Api conformance case.
 pub type ApiCase = Case<ApiSubject>;
@@ -450,179 +353,4 @@ pub async fn run_selected<B: SubjectBuilder<ApiSubject>>(
     filter: impl Fn(&ApiCase) -> bool,
 ) -> Report {
     conformance::run("api", cases(), builder, filter).await
-}
-
-// ---- what the case modules share ----------------------------------------------------
-
-/// Where one case works: its namespace, a second one, and its label.
-struct Room {
-    subject: ApiSubject,
-    /// The case's namespace, and the value of [`CASE_LABEL`] on its objects.
-    ns: String,
-}
-
-impl Room {
-    fn new(subject: ApiSubject, env: &CaseEnv) -> Room {
-        Room {
-            subject,
-            ns: env.dns_label(),
-        }
-    }
-
-    fn client(&self) -> Client {
-        self.subject.client.clone()
-    }
-
-    /// A second namespace of the case's own: the label with its first letter changed
-    /// (the label ends with the run and the case's place in it, so no other case's
-    /// label can be this one).
-    fn other_ns(&self) -> String {
-        let first = if self.ns.starts_with('z') { "y" } else { "z" };
-        format!("{first}{}", &self.ns[1..])
-    }
-
-    /// A cluster-wide name of the case's own.
-    fn cluster_name(&self, name: &str) -> String {
-        format!("{}-{name}", self.ns)
-    }
-
-    fn api<K: Resource>(&self) -> Api<K> {
-        Api::namespaced(self.client(), &self.ns)
-    }
-
-    fn api_in<K: Resource>(&self, ns: &str) -> Api<K> {
-        Api::namespaced(self.client(), ns)
-    }
-
-    fn widgets(&self) -> Api<Widget> {
-        self.api()
-    }
-
-    /// A widget carrying the case's label.
-    fn widget(&self, name: &str, size: u32) -> Widget {
-        Widget::new(name, size).with_label(CASE_LABEL, &self.ns)
-    }
-
-    /// The selector of the case's objects.
-    fn case_selector(&self) -> crate::LabelSelector {
-        crate::LabelSelector::new().match_label(CASE_LABEL, &self.ns)
-    }
-
-    fn now(&self) -> crate::Time {
-        self.subject.client.clock().now()
-    }
-}
-
-/// An error as messages show it.
-fn describe(e: &ApiError) -> String {
-    format!("{} {}: {}", e.code(), e.reason(), e.message())
-}
-
-/// Turns an unexpected API error into a failure naming the step.
-trait Step<T> {
-    fn step(self, what: &str) -> Result<T, String>;
-}
-
-impl<T> Step<T> for Result<T, ApiError> {
-    fn step(self, what: &str) -> Result<T, String> {
-        self.map_err(|e| format!("{what}: unexpected error {}", describe(&e)))
-    }
-}
-
-/// The error of a call that must fail.
-fn refused<T>(result: Result<T, ApiError>, what: &str) -> Result<ApiError, String> {
-    match result {
-        Ok(_) => Err(format!("{what}: expected an error, but it succeeded")),
-        Err(e) => Ok(e),
-    }
-}
-
-/// Checks an error's code and reason.
-fn expect_status(e: &ApiError, code: u16, reason: &str, what: &str) -> CaseResult {
-    if e.code() != code || e.reason() != reason {
-        return Err(format!(
-            "{what}: expected {code} {reason}, got {}",
-            describe(e)
-        ));
-    }
-    Ok(())
-}
-
-/// The error of a call that must fail with `code` and `reason`.
-fn refused_with<T>(
-    result: Result<T, ApiError>,
-    code: u16,
-    reason: &str,
-    what: &str,
-) -> Result<ApiError, String> {
-    let e = refused(result, what)?;
-    expect_status(&e, code, reason, what)?;
-    Ok(e)
-}
-
-/// A resourceVersion as a number, for comparisons.
-fn rv_of<K: Resource>(obj: &K) -> Result<u64, String> {
-    let rv = obj.meta().resource_version.as_deref().unwrap_or("");
-    rv.parse()
-        .map_err(|_| format!("resourceVersion {rv:?} of {} is not a number", K::KIND))
-}
-
-/// The next event of `watch`, bookmarks included.
-async fn next_event<K: Resource, O: FromBody<K>>(
-    watch: &mut ObjectWatch<K, O>,
-    what: &str,
-) -> Result<ObjectEvent<O>, String> {
-    match tokio::time::timeout(WATCH_WAIT, watch.next()).await {
-        Err(_) => Err(format!("{what}: no watch event within {WATCH_WAIT:?}")),
-        Ok(None) => Err(format!("{what}: the watch ended")),
-        Ok(Some(Err(e))) => Err(format!("{what}: the watch failed with {}", describe(&e))),
-        Ok(Some(Ok(event))) => Ok(event),
-    }
-}
-
-/// The next event of `watch` about an object (bookmarks are skipped).
-async fn next_change<K: Resource>(
-    watch: &mut ObjectWatch<K>,
-    what: &str,
-) -> Result<ObjectEvent<K>, String> {
-    loop {
-        match next_event(watch, what).await? {
-            ObjectEvent::Bookmark { .. } => continue,
-            event => return Ok(event),
-        }
-    }
-}
-
-/// Fails if `watch` yields anything but a bookmark within [`QUIET`].
-async fn quiet<K: Resource + fmt::Debug>(watch: &mut ObjectWatch<K>, what: &str) -> CaseResult {
-    let deadline = tokio::time::Instant::now() + QUIET;
-    loop {
-        match tokio::time::timeout_at(deadline, watch.next()).await {
-            Err(_) => return Ok(()),
-            Ok(Some(Ok(ObjectEvent::Bookmark { .. }))) => continue,
-            Ok(None) => return Err(format!("{what}: the watch ended")),
-            Ok(Some(Err(e))) => {
-                return Err(format!("{what}: the watch failed with {}", describe(&e)));
-            }
-            Ok(Some(Ok(event))) => {
-                return Err(format!(
-                    "{what}: expected no event, got {}",
-                    summary(&event)
-                ));
-            }
-        }
-    }
-}
-
-/// `Added a` and the like, for messages and comparisons.
-fn summary<K: Resource>(event: &ObjectEvent<K>) -> String {
-    let (kind, obj) = match event {
-        ObjectEvent::Added(o) => ("Added", o),
-        ObjectEvent::Modified(o) => ("Modified", o),
-        ObjectEvent::Deleted(o) => ("Deleted", o),
-        ObjectEvent::Bookmark { resource_version } => {
-            return format!("Bookmark {resource_version}");
-        }
-    };
-    format!("{kind} {}", obj.meta().name.as_deref().unwrap_or(""))
 }
