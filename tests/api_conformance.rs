@@ -34,6 +34,18 @@ async fn the_registry_passes_the_kit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_against_one_shared_registry_stay_apart() {
+    // As against a shared remote server: every case of both runs meets the objects
+    // every earlier case left behind.
+    let shared = registry();
+    for _ in 0..2 {
+        api::run_all(|| async { ApiSubject::of_registry(&shared) })
+            .await
+            .assert_passed();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_size_limit_is_enforced_at_that_limit() {
     api::run_selected(
         || async {
