@@ -21,6 +21,8 @@ pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod string_map;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod validation;
 

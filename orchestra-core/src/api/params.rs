@@ -242,8 +242,11 @@ pub struct DeleteParams {
     /// What happens to dependents (default: background).
     pub propagation_policy: Option<PropagationPolicy>,
     /// Seconds the object may take to terminate; `Some(0)` deletes at once. `None` uses
-    /// the kind's default (the registry strategy's
-    /// [`deletion_grace_seconds`](crate::registry::Strategy::deletion_grace_seconds)).
+    /// the kind's default. Only kinds with something to stop delete gracefully (pods
+    /// on a node); any other kind ignores it, as in Kubernetes (the registry
+    /// strategy's
+    /// [`deletion_grace_seconds`](crate::registry::Strategy::deletion_grace_seconds)
+    /// decides).
     pub grace_period_seconds: Option<i64>,
     /// Delete only if the object still has this uid.
     pub precondition_uid: Option<String>,

@@ -92,7 +92,9 @@ pub trait ObjectService: Send + Sync + 'static {
 
     /// Replaces the desired state and metadata of the object named `name` with
     /// `obj`'s. A non-empty resourceVersion must be the stored one
-    /// ([`ApiError::Conflict`] otherwise); status and server-owned metadata are kept
+    /// ([`ApiError::Conflict`] otherwise), and so must a non-empty uid (a copy of an
+    /// object deleted and re-created since is a Conflict, resourceVersion or not);
+    /// status and server-owned metadata are kept
     /// from the stored object; `generation` moves when the desired state changed; a
     /// replace that changes nothing writes nothing. Removing the last finalizer of an
     /// object being deleted, with no grace period pending, removes it.

@@ -1,6 +1,7 @@
 //! Fixtures for the API's and the registry's unit tests. Behaviour against a real
-//! store is tested by the Api conformance kit and the workspace's `tests/api_*.rs`,
-//! where a `MemoryStore` is available.
+//! store is tested by the Api conformance kit (`crate::testing::api`, run by the
+//! workspace's `tests/api_conformance.rs`, where a `MemoryStore` is available) and,
+//! for what only the registry's store shows, by `tests/registry_objects.rs`.
 
 use serde::{Deserialize, Serialize};
 

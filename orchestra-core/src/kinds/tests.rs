@@ -292,13 +292,21 @@ fn pod_status_and_helpers() {
         Some("10.0.0.5")
     );
     assert_eq!(
-        strategy.deletion_grace_seconds(&pod),
+        strategy.deletion_grace_seconds(&pod, None),
         None,
         "no grace period defaulted yet"
     );
     let mut bound = pod.clone();
     bound.apply_defaults();
-    assert_eq!(strategy.deletion_grace_seconds(&bound), Some(30));
+    assert_eq!(strategy.deletion_grace_seconds(&bound, None), Some(30));
+    assert_eq!(strategy.deletion_grace_seconds(&bound, Some(5)), Some(5));
+    let mut unbound = bound.clone();
+    unbound.spec.node_name = None;
+    assert_eq!(
+        strategy.deletion_grace_seconds(&unbound, Some(30)),
+        None,
+        "an unbound pod has nothing to stop"
+    );
     let json = serde_json::to_value(&pod).unwrap();
     assert_eq!(json["status"]["podIP"], "10.0.0.5");
     assert_eq!(

@@ -58,11 +58,13 @@ pub struct PodStrategy;
 impl Strategy<Pod> for PodStrategy {
     spec_status_methods!(Pod);
 
-    /// A pod on a node gets its `terminationGracePeriodSeconds`, so its agent can stop
-    /// the containers; a pod on no node has nothing to stop and goes at once.
-    fn deletion_grace_seconds(&self, pod: &Pod) -> Option<i64> {
+    /// A pod on a node gets the requested grace period, else its
+    /// `terminationGracePeriodSeconds`, so its agent can stop the containers; a pod on
+    /// no node has nothing to stop and goes at once, whatever was requested (as
+    /// Kubernetes' pod strategy does).
+    fn deletion_grace_seconds(&self, pod: &Pod, requested: Option<i64>) -> Option<i64> {
         pod.node_name()?;
-        pod.spec.termination_grace_period_seconds
+        requested.or(pod.spec.termination_grace_period_seconds)
     }
 
     fn selectable_fields(&self) -> Option<&[&str]> {

@@ -192,9 +192,11 @@ impl<K: Resource> TypedKind<K> {
         }
     }
 
-    /// Fills in the request's namespace, or checks the object's against it.
+    /// Fills in the request's namespace, or checks the object's against it. A
+    /// cluster-scoped object has none: one it names is dropped, as Kubernetes drops it.
     fn settle_namespace(&self, ns: Option<&str>, obj: &mut K) -> Result<(), ApiError> {
         if K::SCOPE == Scope::Cluster {
+            obj.meta_mut().namespace = None;
             return Ok(());
         }
         let meta = obj.meta_mut();
@@ -511,6 +513,26 @@ impl<K: Resource> TypedKind<K> {
         Ok(())
     }
 
+    /// A uid in the body is a precondition, as in Kubernetes: a copy of an object that
+    /// was deleted and re-created under its name must not overwrite the new one, even
+    /// when it carries no resourceVersion.
+    fn check_uid(&self, obj: &K, stored: &K) -> Result<(), ApiError> {
+        let Some(want) = obj.meta().uid.as_deref().filter(|uid| !uid.is_empty()) else {
+            return Ok(());
+        };
+        let have = stored.meta().uid.as_deref().unwrap_or("");
+        if want != have {
+            return Err(ApiError::conflict(
+                &self.resource,
+                &Self::display_name(obj),
+                format!(
+                    "Precondition failed: UID in precondition: {want}, UID in object meta: {have}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Replaces the stored object (or its status) with `obj`, after the update rules.
     async fn replace_object(
         &self,
@@ -520,6 +542,7 @@ impl<K: Resource> TypedKind<K> {
         status: bool,
     ) -> Result<Arc<K>, ApiError> {
         self.check_version(&obj, &stored.kv)?;
+        self.check_uid(&obj, &stored.obj)?;
         let old = &*stored.obj;
         if status {
             let new = prepare::prepare_status_update(old, &obj, self.strategy.as_ref());
@@ -654,10 +677,12 @@ impl<K: Resource> TypedKind<K> {
                 )));
             }
         }
-        let grace = params
+        let requested = params
             .grace_period_seconds
-            .or(obj.meta().deletion_grace_period_seconds)
-            .or_else(|| self.strategy.deletion_grace_seconds(obj))
+            .or(obj.meta().deletion_grace_period_seconds);
+        let grace = self
+            .strategy
+            .deletion_grace_seconds(obj, requested)
             .unwrap_or(0)
             .max(0);
         let mut marked = (**obj).clone();

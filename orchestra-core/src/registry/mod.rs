@@ -298,6 +298,16 @@ impl Registry {
         &self.shared.clock
     }
 
+    /// The largest encoded object accepted, in bytes.
+    pub fn max_object_bytes(&self) -> usize {
+        self.shared.max_object_bytes
+    }
+
+    /// How often a watch that asked for bookmarks gets one.
+    pub fn bookmark_interval(&self) -> Duration {
+        self.shared.bookmark_interval
+    }
+
     /// The prefix every key starts with.
     pub fn key_prefix(&self) -> &str {
         &self.shared.key_prefix

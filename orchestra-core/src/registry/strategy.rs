@@ -99,10 +99,16 @@ pub trait Strategy<K: Resource>: Send + Sync + 'static {
         }
     }
 
-    /// The grace period a delete of `obj` gets when the caller gives none, in
-    /// seconds. `None` or `Some(0)` delete at once; a positive period only marks the
-    /// object (`deletionTimestamp`) so whoever runs it can stop it first.
-    fn deletion_grace_seconds(&self, _obj: &K) -> Option<i64> {
+    /// The grace period a delete of `obj` gets, in seconds, given the one `requested`
+    /// (the caller's, else the one a pending deletion already has; `None` when there is
+    /// neither). `None` or `Some(0)` delete at once (once the finalizers are gone); a
+    /// positive period only marks the object (`deletionTimestamp`) so whoever runs it
+    /// can stop it first.
+    ///
+    /// The default is `None` whatever was requested: as in Kubernetes, only kinds with
+    /// something to stop (pods) delete gracefully, and a grace period asked of any
+    /// other kind is ignored.
+    fn deletion_grace_seconds(&self, _obj: &K, _requested: Option<i64>) -> Option<i64> {
         None
     }
 
