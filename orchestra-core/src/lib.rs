@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod string_map;
+pub mod table;
 pub mod time;
 pub mod validation;
 
