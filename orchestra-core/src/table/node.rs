@@ -57,6 +57,18 @@ impl Columns for Node {
                 .find(|a| a.type_ == type_)
                 .map_or("<none>", |a| a.address.as_str())
         };
+        let info = self
+            .status
+            .as_ref()
+            .and_then(|s| s.node_info.clone())
+            .unwrap_or_default();
+        let or_unknown = |v: String| {
+            if v.is_empty() {
+                "<unknown>".to_owned()
+            } else {
+                v
+            }
+        };
         vec![
             name_cell(&self.metadata),
             Value::from(status.join(",")),
@@ -66,14 +78,13 @@ impl Columns for Node {
                 roles
             }),
             Value::from(age(self.metadata.creation_timestamp, now)),
-            // This model carries no node system info: the Version cell is empty and the
-            // system cells unknown, as kube-apiserver shows a node that reported none.
-            Value::from(""),
+            // An empty version stays empty; the wide system cells say `<unknown>`.
+            Value::from(info.kubelet_version),
             Value::from(address("InternalIP")),
             Value::from(address("ExternalIP")),
-            Value::from("<unknown>"),
-            Value::from("<unknown>"),
-            Value::from("<unknown>"),
+            Value::from(or_unknown(info.os_image)),
+            Value::from(or_unknown(info.kernel_version)),
+            Value::from(or_unknown(info.container_runtime_version)),
         ]
     }
 }

@@ -6,8 +6,8 @@ use crate::kinds::{
     ContainerStateWaiting, ContainerStatus, CrossVersionObjectReference, DeploymentStatus,
     EventSource, HorizontalPodAutoscalerStatus, LeaseSpec, MetricSourceType, MetricSpec,
     MetricStatus, MetricTarget, MetricTargetType, MetricValueStatus, NodeAddress, NodeCondition,
-    NodeStatus, ObjectReference, PodCondition, PodPhase, PodStatus, PodsMetricSource,
-    ReplicaSetStatus, ResourceMetricSource,
+    NodeStatus, NodeSystemInfo, ObjectReference, PodCondition, PodPhase, PodStatus,
+    PodsMetricSource, ReplicaSetStatus, ResourceMetricSource,
 };
 use crate::labels::LabelSelector;
 use crate::resource::Scope;
@@ -390,6 +390,27 @@ fn a_not_ready_cordoned_node_says_both() {
         [json!("NotReady,SchedulingDisabled"), json!("<none>")]
     );
     assert_eq!(cells(&node("w-2", None))[1], json!("Unknown"));
+}
+
+#[test]
+fn a_node_shows_what_its_agent_reported_it_runs() {
+    let mut node = node("w-3", Some(true));
+    node.status.as_mut().unwrap().node_info = Some(NodeSystemInfo {
+        kubelet_version: "v1.32.4".into(),
+        os_image: "Debian GNU/Linux 12 (bookworm)".into(),
+        kernel_version: "6.1.0-18-amd64".into(),
+        ..Default::default()
+    });
+    let cells = cells(&node);
+    assert_eq!(cells[4], json!("v1.32.4"));
+    assert_eq!(
+        cells[7..],
+        [
+            json!("Debian GNU/Linux 12 (bookworm)"),
+            json!("6.1.0-18-amd64"),
+            json!("<unknown>"),
+        ]
+    );
 }
 
 fn web_deployment() -> Deployment {
