@@ -79,18 +79,14 @@ impl<K> fmt::Debug for KindPrinter<K> {
     }
 }
 
-impl<K: Columns> TablePrinter for KindPrinter<K> {
-    fn column_definitions(&self) -> Vec<TableColumnDefinition> {
-        K::columns()
-    }
-
-    fn row(
-        &self,
+impl<K: Columns> KindPrinter<K> {
+    /// The row of one object of a kind with `columns` columns.
+    fn row_of_body(
         object: &ObjectBody,
+        columns: usize,
         now: Time,
         include: IncludeObject,
     ) -> Result<TableRow, TableError> {
-        let columns = K::columns().len();
         if let Some(obj) = object.as_object::<K>() {
             return typed_row(obj, columns, now, include);
         }
@@ -109,6 +105,45 @@ impl<K: Columns> TablePrinter for KindPrinter<K> {
             ),
         };
         Ok(row)
+    }
+}
+
+impl<K: Columns> TablePrinter for KindPrinter<K> {
+    fn column_definitions(&self) -> Vec<TableColumnDefinition> {
+        K::columns()
+    }
+
+    fn row(
+        &self,
+        object: &ObjectBody,
+        now: Time,
+        include: IncludeObject,
+    ) -> Result<TableRow, TableError> {
+        Self::row_of_body(object, K::columns().len(), now, include)
+    }
+
+    /// As the provided method, building the kind's columns once for all rows.
+    fn table(
+        &self,
+        objects: &[ObjectBody],
+        list: ListMeta,
+        now: Time,
+        options: &TableOptions,
+    ) -> Result<Table, TableError> {
+        let columns = K::columns();
+        let rows = objects
+            .iter()
+            .map(|obj| Self::row_of_body(obj, columns.len(), now, options.include_object))
+            .collect::<Result<_, _>>()?;
+        Ok(Table {
+            metadata: list,
+            column_definitions: if options.no_headers {
+                Vec::new()
+            } else {
+                columns
+            },
+            rows,
+        })
     }
 }
 
