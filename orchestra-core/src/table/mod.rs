@@ -9,10 +9,10 @@
 //!
 //! - a kind gives its columns by implementing [`Columns`]; [`table_of`] builds a table
 //!   of typed objects;
-//! - the server, which holds objects as [`ObjectBody`]s of kinds it may only learn of at
-//!   run time, uses the object-safe [`TablePrinter`]: [`KindPrinter`] for a kind with
-//!   columns, [`DefaultPrinter`] (Name and Age) for any other, and [`printer_for`] to
-//!   pick the built-in kinds' printers by descriptor;
+//! - the server, which holds objects as [`ObjectBody`](crate::api::ObjectBody)s of
+//!   kinds it may only learn of at run time, uses the object-safe [`TablePrinter`]:
+//!   [`KindPrinter`] for a kind with columns, [`DefaultPrinter`] (Name and Age) for any
+//!   other, and [`printer_for`] to pick the built-in kinds' printers by descriptor;
 //! - the built-in kinds compute the cells kube-apiserver's printers compute, `-o wide`
 //!   columns (priority 1) included, since kubectl sends the same request for both.
 //!

@@ -150,7 +150,8 @@ impl TableColumnDefinition {
         .format("name")
     }
 
-    /// The `Age` column: how long ago the object was created, cells from [`age`].
+    /// The `Age` column: how long ago the object was created, cells from
+    /// [`age`](super::age).
     pub fn age_column() -> Self {
         TableColumnDefinition::string("Age", "How long ago the object was created.")
     }
@@ -186,8 +187,9 @@ pub struct TableRow {
     /// Extra facts about the row, e.g. that a pod has finished.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<TableRowCondition>,
-    /// The object the row is of, as asked for by [`IncludeObject`]. kubectl reads the
-    /// labels for `--show-labels` and the namespace for `-A` from it.
+    /// The object the row is of, as asked for by
+    /// [`IncludeObject`](super::IncludeObject). kubectl reads the labels for
+    /// `--show-labels` and the namespace for `-A` from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<Value>,
 }
