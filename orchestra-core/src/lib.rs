@@ -4,7 +4,8 @@
 //! quantities, the built-in kinds and their descriptors), the [`Store`] and [`Runtime`]
 //! traits, the typed object API ([`Api`]) through which every controller
 //! reads and writes, the [`ObjectService`] seam beneath it, and the server-side
-//! [`Registry`] that implements that service over a store with every object rule.
+//! [`Registry`] that implements that service over a store with every object rule, and
+//! the server-side tables `kubectl get` prints ([`table`]).
 //!
 //! This crate does no I/O of its own: stores, runtimes, the reconcile machinery and
 //! the API server live in other crates and depend on it.
@@ -21,6 +22,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod string_map;
+pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

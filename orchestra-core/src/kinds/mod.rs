@@ -39,7 +39,9 @@ pub use hpa::{
 };
 pub use intstr::IntOrString;
 pub use lease::{Lease, LeaseSpec};
-pub use node::{Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, Taint, TaintEffect};
+pub use node::{
+    Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,
+};
 pub use pod::{
     DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DEFAULT_TOLERATION_SECONDS, POD_SCHEDULED, Pod,
     PodCondition, PodPhase, PodSpec, PodStatus, PodTemplateSpec, TAINT_NODE_NOT_READY,

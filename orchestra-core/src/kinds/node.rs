@@ -88,6 +88,35 @@ pub struct NodeStatus {
     /// How to reach the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<NodeAddress>,
+    /// What the node runs: the agent's version, the operating system, the container
+    /// runtime. Reported by the node agent; `kubectl get nodes` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_info: Option<NodeSystemInfo>,
+}
+
+/// What a node runs, as its agent reports it (Kubernetes' `NodeSystemInfo`). Fields
+/// the agent does not know are empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSystemInfo {
+    /// The node agent's version, e.g. `v0.1.0`.
+    #[serde(default)]
+    pub kubelet_version: String,
+    /// The operating system image, e.g. `Debian GNU/Linux 12 (bookworm)`.
+    #[serde(default, rename = "osImage")]
+    pub os_image: String,
+    /// The kernel version, e.g. `6.1.0-18-amd64`.
+    #[serde(default)]
+    pub kernel_version: String,
+    /// The container runtime and its version, e.g. `containerd://1.7.13`.
+    #[serde(default)]
+    pub container_runtime_version: String,
+    /// The operating system, e.g. `linux`.
+    #[serde(default)]
+    pub operating_system: String,
+    /// The processor architecture, e.g. `amd64`.
+    #[serde(default)]
+    pub architecture: String,
 }
 
 /// One condition of a node.

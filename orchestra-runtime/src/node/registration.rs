@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use orchestra_core::kinds::{
-    ConditionStatus, LABEL_HOSTNAME, Lease, LeaseSpec, Node, NodeAddress, NodeCondition, NodeStatus,
+    ConditionStatus, LABEL_HOSTNAME, Lease, LeaseSpec, Node, NodeAddress, NodeCondition,
+    NodeStatus, NodeSystemInfo,
 };
 use orchestra_core::{Api, ApiError, Client, ObjectMeta};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,24 @@ fn desired_status(config: &NodeAgentConfig, now: orchestra_core::Time) -> NodeSt
                 address: config.node_name.clone(),
             },
         ],
+        node_info: Some(system_info()),
+    }
+}
+
+/// What this agent knows of the machine it runs on, for `kubectl get nodes` (VERSION,
+/// and with `-o wide` the system columns, `<unknown>` where empty).
+fn system_info() -> NodeSystemInfo {
+    // Kubernetes names architectures as Go does.
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    NodeSystemInfo {
+        kubelet_version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
+        operating_system: std::env::consts::OS.to_owned(),
+        architecture: architecture.to_owned(),
+        ..NodeSystemInfo::default()
     }
 }
 
