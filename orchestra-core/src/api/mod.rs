@@ -39,6 +39,7 @@ pub mod json_patch;
 pub mod merge_patch;
 mod params;
 mod service;
+pub mod strategic_merge;
 mod watch;
 
 use std::marker::PhantomData;
