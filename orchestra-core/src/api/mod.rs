@@ -308,6 +308,17 @@ impl<K: Resource> Api<K> {
         self.decode(body)
     }
 
+    /// Applies a patch of any supported type to the status of the object named `name`
+    /// (a node agent's strategic merge patch of a pod's conditions, say).
+    pub async fn patch_status_with(&self, name: &str, patch: &Patch) -> Result<K, ApiError> {
+        let body = self
+            .client
+            .service()
+            .patch_status(self.target(), name, patch)
+            .await?;
+        self.decode(body)
+    }
+
     /// Applies a patch of any supported type to the object named `name`.
     pub async fn patch_with(&self, name: &str, patch: &Patch) -> Result<K, ApiError> {
         let body = self
