@@ -319,7 +319,9 @@ impl<K: Resource> Api<K> {
         self.decode(body)
     }
 
-    /// Applies a patch of any supported type to the object named `name`.
+    /// Applies a patch of any supported type to the object named `name`: a merge patch,
+    /// a JSON patch, or — for a kind with a patch schema, as every built-in kind has —
+    /// a strategic merge patch ([`Patch::Strategic`]), the type kubectl sends.
     pub async fn patch_with(&self, name: &str, patch: &Patch) -> Result<K, ApiError> {
         let body = self
             .client

@@ -1034,7 +1034,10 @@ impl<K: Resource> KindHandler for TypedKind<K> {
                 match patch {
                     Patch::Merge(p) => merge_patch::apply_merge_patch(&mut value, p),
                     Patch::Strategic(p) => {
-                        let schema = strategic_schema.expect("checked before the read");
+                        // Refused before the read when the kind has no schema.
+                        let Some(schema) = strategic_schema else {
+                            return Err(strategic_patch_unsupported(&self.resource));
+                        };
                         strategic_merge::apply_strategic_merge_patch(&mut value, p, schema)
                             .map_err(|why| {
                                 ApiError::bad_request(format!(
