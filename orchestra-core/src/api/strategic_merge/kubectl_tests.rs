@@ -220,3 +220,53 @@ fn the_schemas_follow_the_kubernetes_tags() {
             .retains_keys()
     );
 }
+
+#[test]
+fn kubectl_apply_switching_a_volume_source() {
+    let mut pod = json!({"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "image": "i",
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        "volumes": [
+            {"name": "data", "emptyDir": {"medium": "Memory"}},
+            {"name": "cache", "emptyDir": {}},
+        ],
+    }});
+    let patch = json!({"spec": {
+        "$setElementOrder/volumes": [{"name": "data"}, {"name": "cache"}],
+        "volumes": [{"$retainKeys": ["hostPath", "name"], "hostPath": {"path": "/srv"}, "name": "data"}],
+        "containers": [{"name": "c", "volumeMounts": [{"mountPath": "/data", "readOnly": true}]}],
+    }});
+    apply_strategic_merge_patch(&mut pod, &patch, &schemas::POD).unwrap();
+    assert_eq!(
+        pod["spec"]["volumes"],
+        json!([
+            {"name": "data", "hostPath": {"path": "/srv"}},
+            {"name": "cache", "emptyDir": {}},
+        ])
+    );
+    assert_eq!(
+        pod["spec"]["containers"][0]["volumeMounts"],
+        json!([{"name": "data", "mountPath": "/data", "readOnly": true}]),
+        "volume mounts merge on mountPath"
+    );
+}
+
+#[test]
+fn node_addresses_merge_and_taints_are_replaced() {
+    let mut node = json!({"metadata": {"name": "n"},
+        "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "b", "effect": "NoSchedule"}]},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": "n"}]}});
+    let patch = json!({
+        "spec": {"taints": [{"key": "c", "effect": "NoExecute"}]},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.2"}]},
+    });
+    apply_strategic_merge_patch(&mut node, &patch, &schemas::NODE).unwrap();
+    assert_eq!(
+        node["spec"]["taints"],
+        json!([{"key": "c", "effect": "NoExecute"}])
+    );
+    assert_eq!(
+        node["status"]["addresses"],
+        json!([{"type": "InternalIP", "address": "10.0.0.2"}, {"type": "Hostname", "address": "n"}])
+    );
+}

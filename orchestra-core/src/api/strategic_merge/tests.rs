@@ -116,6 +116,12 @@ fn patch_directive_on_a_map() {
             json!({"k": 1}),
         ),
         (
+            "replace with nothing else empties the map",
+            json!({"inner": {"a": 1}}),
+            json!({"inner": {"$patch": "replace"}}),
+            json!({"inner": {}}),
+        ),
+        (
             "replace of an absent map sets it",
             json!({}),
             json!({"inner": {"$patch": "replace", "a": 1, "b": null}}),
@@ -185,6 +191,24 @@ fn lists_merge_on_their_key() {
             two(),
             json!({"items": [{"name": "x", "gone": null}, {"$patch": "replace"}]}),
             json!({"items": [{"name": "x"}]}),
+        ),
+        (
+            "$patch delete removes every item with the key",
+            json!({"items": [{"name": "a", "v": 1}, {"name": "b"}, {"name": "a", "v": 2}]}),
+            json!({"items": [{"name": "a", "$patch": "delete"}]}),
+            json!({"items": [{"name": "b"}]}),
+        ),
+        (
+            "$patch replace alone empties the list",
+            two(),
+            json!({"items": [{"$patch": "replace"}]}),
+            json!({"items": []}),
+        ),
+        (
+            "empty lists merge to an empty list",
+            json!({"items": []}),
+            json!({"items": []}),
+            json!({"items": []}),
         ),
         (
             "an empty patch list changes nothing",
@@ -549,6 +573,11 @@ fn unknown_directives_are_refused() {
     );
     let err = apply(json!({}), json!([1])).unwrap_err();
     assert_eq!(err, StrategicMergeError::NotAnObject { found: "array" });
+    assert_eq!(
+        apply(json!(null), json!({"a": {"b": 1}})).unwrap(),
+        json!({"a": {"b": 1}}),
+        "a target that is not an object is an empty one"
+    );
 }
 
 /// JSON without arrays or `$`-keys, with keys that include the test schema's fields.
