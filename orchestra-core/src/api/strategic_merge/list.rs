@@ -53,7 +53,8 @@ pub(super) fn set_element_order(
     };
     check_order_covers_patch(new.unwrap_or_default(), order, key, &here, &directive)?;
 
-    let server_order = old.clone().unwrap_or_default();
+    let order_ids = identities(order, key, &here)?;
+    let server_ids = identities(old.as_deref().unwrap_or_default(), key, &here)?;
     let merged = match (old, new) {
         (Some(old), None) => old,
         (old, Some(new)) => merge_list_field(old.unwrap_or_default(), new, strategy, &here)?,
@@ -62,18 +63,15 @@ pub(super) fn set_element_order(
     let (mut listed, mut unlisted) = (Vec::new(), Vec::new());
     for item in merged {
         let id = identity(&item, key, &here)?;
-        if position(order, &id, key).is_some() {
+        if order_ids.contains(&id) {
             listed.push((id, item));
         } else {
             unlisted.push((id, item));
         }
     }
-    for item in order.iter().chain(&server_order) {
-        identity(item, key, &here)?;
-    }
-    sort_by_position(&mut listed, order, key);
-    sort_by_position(&mut unlisted, &server_order, key);
-    let both = interleave(unlisted, listed, &server_order, key);
+    sort_by_rank(&mut listed, &order_ids);
+    sort_by_rank(&mut unlisted, &server_ids);
+    let both = interleave(unlisted, listed, &server_ids);
     original.insert(name.to_owned(), Value::Array(both));
     Ok(())
 }
@@ -164,7 +162,7 @@ fn merge_list(
                 kept.push((v.clone(), v.clone()));
             }
         }
-        return Ok(interleave(kept, added, &original, None));
+        return Ok(interleave(kept, added, &original));
     }
     let Some((key, items)) = keyed else {
         return Err(StrategicMergeError::UnmergeableList {
@@ -211,7 +209,7 @@ fn merge_list(
             .collect();
     }
 
-    let server_order = base.clone();
+    let server_ids = identities(&base, Some(key), path)?;
     let mut patch_ids = Vec::with_capacity(plain.len());
     for item in plain {
         let Some(id) = item.get(key) else {
@@ -239,8 +237,8 @@ fn merge_list(
             kept.push((id, item));
         }
     }
-    from_patch.sort_by_key(|(id, _)| patch_ids.iter().position(|p| p == id));
-    Ok(interleave(kept, from_patch, &server_order, Some(key)))
+    sort_by_rank(&mut from_patch, &patch_ids);
+    Ok(interleave(kept, from_patch, &server_ids))
 }
 
 /// Whether the items of both lists are objects (else primitives); refuses lists of
@@ -298,28 +296,35 @@ fn identity(
     }
 }
 
-/// Where the item identified by `id` stands in `list`.
-fn position(list: &[Value], id: &Value, key: Option<&str>) -> Option<usize> {
-    list.iter().position(|item| match key {
-        Some(key) => item.get(key) == Some(id),
-        None => item == id,
-    })
+/// The identities of a list's items, in its order.
+fn identities(
+    list: &[Value],
+    key: Option<&'static str>,
+    path: &Path<'_>,
+) -> Result<Vec<Value>, StrategicMergeError> {
+    list.iter().map(|item| identity(item, key, path)).collect()
 }
 
-/// Sorts items by where they stand in `order`; items it lacks go last, in their order.
-fn sort_by_position(items: &mut [(Value, Value)], order: &[Value], key: Option<&str>) {
-    items.sort_by_key(|(id, _)| position(order, id, key).unwrap_or(usize::MAX));
+/// Where the item identified by `id` stands among `ids`.
+fn rank(ids: &[Value], id: &Value) -> Option<usize> {
+    ids.iter().position(|other| other == id)
 }
 
-/// Merges two ordered lists into one, keeping each list's own order: an item of
-/// `kept` (the object's items the patch does not order) goes before the next item of
-/// `placed` when it stood before it in `server_order`. So kept items stay where they
-/// were relative to the placed ones.
+/// Sorts `(identity, item)` pairs by where they stand among `ids`; items missing
+/// there go last, in their order.
+fn sort_by_rank(items: &mut [(Value, Value)], ids: &[Value]) {
+    items.sort_by_key(|(id, _)| rank(ids, id).unwrap_or(usize::MAX));
+}
+
+/// Merges two ordered lists of `(identity, item)` into one, keeping each list's own
+/// order: an item of `kept` (the object's items the patch does not order) goes before
+/// the next item of `placed` when it stood before it in the object (`server_ids`, its
+/// items' identities in order). So kept items stay where they were relative to the
+/// placed ones, and a placed item the object did not have goes first.
 fn interleave(
     kept: Vec<(Value, Value)>,
     placed: Vec<(Value, Value)>,
-    server_order: &[Value],
-    key: Option<&str>,
+    server_ids: &[Value],
 ) -> Vec<Value> {
     let mut out = Vec::with_capacity(kept.len() + placed.len());
     let mut kept = kept.into_iter().peekable();
@@ -329,15 +334,10 @@ fn interleave(
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some((k, _)), Some((p, _))) => {
-                match (
-                    position(server_order, k, key),
-                    position(server_order, p, key),
-                ) {
-                    (Some(ki), Some(pi)) => ki < pi,
-                    _ => false,
-                }
-            }
+            (Some((k, _)), Some((p, _))) => match (rank(server_ids, k), rank(server_ids, p)) {
+                (Some(ki), Some(pi)) => ki < pi,
+                _ => false,
+            },
         };
         let next = if take_kept {
             kept.next()
