@@ -28,7 +28,9 @@
 //!
 //! The rules are those of Kubernetes' apimachinery `strategicpatch` package, applied as
 //! kube-apiserver applies a patch it receives. Any other `$`-key, or any other `$patch`
-//! value, is refused. Where a directive appears in a value the object does not have
+//! value, is refused — `merge` too, which apimachinery takes nowhere when it applies a
+//! patch. Values listed in a `$deleteFromPrimitiveList` are removed after the patch's
+//! additions to the same list. Where a directive appears in a value the object does not have
 //! yet, the value is merged into nothing (a `$patch: delete` there leaves the field
 //! absent), so directives never leak into the stored object.
 //!
