@@ -39,6 +39,7 @@ pub mod json_patch;
 pub mod merge_patch;
 mod params;
 mod service;
+pub mod strategic_merge;
 mod watch;
 
 use std::marker::PhantomData;
@@ -307,7 +308,20 @@ impl<K: Resource> Api<K> {
         self.decode(body)
     }
 
-    /// Applies a patch of any supported type to the object named `name`.
+    /// Applies a patch of any supported type to the status of the object named `name`
+    /// (a node agent's strategic merge patch of a pod's conditions, say).
+    pub async fn patch_status_with(&self, name: &str, patch: &Patch) -> Result<K, ApiError> {
+        let body = self
+            .client
+            .service()
+            .patch_status(self.target(), name, patch)
+            .await?;
+        self.decode(body)
+    }
+
+    /// Applies a patch of any supported type to the object named `name`: a merge patch,
+    /// a JSON patch, or — for a kind with a patch schema, as every built-in kind has —
+    /// a strategic merge patch ([`Patch::Strategic`]), the type kubectl sends.
     pub async fn patch_with(&self, name: &str, patch: &Patch) -> Result<K, ApiError> {
         let body = self
             .client

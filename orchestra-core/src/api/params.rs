@@ -340,6 +340,15 @@ pub enum Patch {
     Merge(serde_json::Value),
     /// A JSON patch (RFC 6902, `application/json-patch+json`): a list of operations.
     Json(serde_json::Value),
+    /// A strategic merge patch (`application/strategic-merge-patch+json`), what kubectl
+    /// sends for the built-in kinds: a merge patch whose lists of containers,
+    /// conditions, finalizers… merge item by item, with `$patch`, `$setElementOrder`,
+    /// `$deleteFromPrimitiveList` and `$retainKeys` directives (see
+    /// [`strategic_merge`](super::strategic_merge)). Only kinds whose registry
+    /// strategy has a [patch schema](crate::registry::Strategy::patch_schema) take it;
+    /// others refuse it with `UnsupportedMediaType`, as kube-apiserver refuses it for
+    /// custom resources.
+    Strategic(serde_json::Value),
 }
 
 impl Patch {
@@ -348,6 +357,7 @@ impl Patch {
         match self {
             Patch::Merge(_) => "application/merge-patch+json",
             Patch::Json(_) => "application/json-patch+json",
+            Patch::Strategic(_) => "application/strategic-merge-patch+json",
         }
     }
 }

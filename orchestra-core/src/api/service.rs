@@ -120,7 +120,9 @@ pub trait ObjectService: Send + Sync + 'static {
     /// if another writer gets in between (unless the patch pins a
     /// `metadata.resourceVersion`, which must then match), then replaces as
     /// [`replace`](Self::replace) does. A patch that does not apply is
-    /// [`ApiError::BadRequest`] (or `Invalid` when the result is not a valid object).
+    /// [`ApiError::BadRequest`] (or `Invalid` when the result is not a valid object);
+    /// a patch type the kind does not take (a strategic merge patch of a kind without a
+    /// patch schema) is [`ApiError::UnsupportedMediaType`], checked before any read.
     async fn patch(
         &self,
         target: Target<'_>,

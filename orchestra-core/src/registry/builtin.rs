@@ -2,8 +2,10 @@
 //! `validate`, treats `spec` as the desired state and `status` as written apart, and
 //! adds what Kubernetes' strategy for the kind adds — the pod's grace period, binding
 //! and selectable fields, the workloads' `scale` subresource and immutable selector,
-//! the event's fields, a lease's and an event's lack of status.
+//! the event's fields, a lease's and an event's lack of status — and each kind's
+//! strategic merge patch schema, from [`schemas`].
 
+use crate::api::strategic_merge::{PatchSchema, schemas};
 use crate::kinds::{
     ConditionStatus, Deployment, Event, HorizontalPodAutoscaler, Lease, Node, POD_SCHEDULED, Pod,
     PodStatus, ReplicaSet,
@@ -56,6 +58,10 @@ macro_rules! spec_status_methods {
 pub struct PodStrategy;
 
 impl Strategy<Pod> for PodStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::POD)
+    }
+
     spec_status_methods!(Pod);
 
     /// A pod on a node gets the requested grace period, else its
@@ -126,6 +132,10 @@ fn selector_unchanged(
 pub struct ReplicaSetStrategy;
 
 impl Strategy<ReplicaSet> for ReplicaSetStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::REPLICA_SET)
+    }
+
     spec_status_methods!(ReplicaSet);
 
     fn validate_update(&self, new: &ReplicaSet, old: &ReplicaSet) -> Result<(), FieldErrors> {
@@ -165,6 +175,10 @@ impl Strategy<ReplicaSet> for ReplicaSetStrategy {
 pub struct DeploymentStrategy;
 
 impl Strategy<Deployment> for DeploymentStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::DEPLOYMENT)
+    }
+
     spec_status_methods!(Deployment);
 
     fn validate_update(&self, new: &Deployment, old: &Deployment) -> Result<(), FieldErrors> {
@@ -195,6 +209,10 @@ impl Strategy<Deployment> for DeploymentStrategy {
 pub struct NodeStrategy;
 
 impl Strategy<Node> for NodeStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::NODE)
+    }
+
     spec_status_methods!(Node);
 
     fn selectable_fields(&self) -> Option<&[&str]> {
@@ -215,6 +233,10 @@ impl Strategy<Node> for NodeStrategy {
 pub struct HpaStrategy;
 
 impl Strategy<HorizontalPodAutoscaler> for HpaStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::HORIZONTAL_POD_AUTOSCALER)
+    }
+
     spec_status_methods!(HorizontalPodAutoscaler);
 
     fn selectable_fields(&self) -> Option<&[&str]> {
@@ -227,6 +249,10 @@ impl Strategy<HorizontalPodAutoscaler> for HpaStrategy {
 pub struct LeaseStrategy;
 
 impl Strategy<Lease> for LeaseStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::METADATA_ONLY)
+    }
+
     fn validate(&self, lease: &Lease) -> Result<(), FieldErrors> {
         lease.validate()
     }
@@ -250,6 +276,10 @@ impl Strategy<Lease> for LeaseStrategy {
 pub struct EventStrategy;
 
 impl Strategy<Event> for EventStrategy {
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        Some(&schemas::METADATA_ONLY)
+    }
+
     fn validate(&self, event: &Event) -> Result<(), FieldErrors> {
         event.validate()
     }

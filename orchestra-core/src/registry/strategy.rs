@@ -7,6 +7,7 @@
 //! works on the object's JSON shape (`spec` is the desired state, `status` the observed
 //! one).
 
+use crate::api::strategic_merge::PatchSchema;
 use crate::labels::LabelSelector;
 use crate::resource::Resource;
 use crate::time::Time;
@@ -147,6 +148,16 @@ pub trait Strategy<K: Resource>: Send + Sync + 'static {
 
     /// Sets the desired replicas (only called when [`Strategy::scale`] gives a view).
     fn set_replicas(&self, _obj: &mut K, _replicas: i32) {}
+
+    /// The kind's [`PatchSchema`]: which of its lists a strategic merge patch merges
+    /// and on which key. `None` (the default) refuses strategic merge patches with
+    /// `UnsupportedMediaType`, as kube-apiserver refuses them for a custom resource,
+    /// whose Go type it does not know; merge and JSON patches still apply. The schema
+    /// belongs to the strategy, not the type, because it is the server's rule for the
+    /// kind, like its validation.
+    fn patch_schema(&self) -> Option<&'static PatchSchema> {
+        None
+    }
 
     /// Binds `obj` to `node_name` at `now`, for a kind with a `binding` subresource
     /// (pods): `Err` says why it cannot be bound (already bound, being deleted).
