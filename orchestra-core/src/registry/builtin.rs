@@ -14,7 +14,7 @@ use crate::time::Time;
 use crate::validation::FieldErrors;
 
 use super::Registry;
-use super::strategy::{ScaleView, Strategy};
+use super::strategy::{ScaleView, Strategy, Subresource};
 
 /// Registers every built-in kind with its strategy.
 pub(super) fn register_all(registry: &Registry) {
@@ -98,6 +98,10 @@ impl Strategy<Pod> for PodStrategy {
         }
     }
 
+    fn subresources(&self) -> &'static [Subresource] {
+        &[Subresource::Binding]
+    }
+
     fn bind(&self, pod: &mut Pod, node_name: &str, now: Time) -> Option<Result<(), String>> {
         if pod.metadata.is_being_deleted() {
             return Some(Err("the pod is being deleted".to_owned()));
@@ -157,6 +161,10 @@ impl Strategy<ReplicaSet> for ReplicaSetStrategy {
         }
     }
 
+    fn subresources(&self) -> &'static [Subresource] {
+        &[Subresource::Scale]
+    }
+
     fn scale(&self, rs: &ReplicaSet) -> Option<ScaleView> {
         Some(ScaleView {
             replicas: rs.replicas(),
@@ -189,6 +197,10 @@ impl Strategy<Deployment> for DeploymentStrategy {
 
     fn selectable_fields(&self) -> Option<&[&str]> {
         Some(super::strategy::METADATA_FIELDS)
+    }
+
+    fn subresources(&self) -> &'static [Subresource] {
+        &[Subresource::Scale]
     }
 
     fn scale(&self, d: &Deployment) -> Option<ScaleView> {

@@ -37,6 +37,8 @@ const MODIFIED: &str =
 pub(super) trait KindHandler: Send + Sync {
     fn resource(&self) -> &ApiResource;
 
+    fn subresources(&self) -> Vec<super::Subresource>;
+
     async fn create(
         &self,
         reg: &Registry,
@@ -881,6 +883,17 @@ fn pinned_version(patch: &Patch) -> Result<Option<Revision>, ApiError> {
 impl<K: Resource> KindHandler for TypedKind<K> {
     fn resource(&self) -> &ApiResource {
         &self.resource
+    }
+
+    fn subresources(&self) -> Vec<super::Subresource> {
+        let status = self
+            .strategy
+            .has_status()
+            .then_some(super::Subresource::Status);
+        status
+            .into_iter()
+            .chain(self.strategy.subresources().iter().copied())
+            .collect()
     }
 
     async fn create(

@@ -76,7 +76,7 @@ pub use builtin::{
 };
 pub use prepare::MAX_ANNOTATIONS_BYTES;
 pub use recent::DEFAULT_RECENT_OBJECTS;
-pub use strategy::{DefaultStrategy, METADATA_FIELDS, ScaleView, Strategy};
+pub use strategy::{DefaultStrategy, METADATA_FIELDS, ScaleView, Strategy, Subresource};
 pub use unreadable::UnreadableObject;
 
 use ids::Ids;
@@ -333,6 +333,18 @@ impl Registry {
             .filter_map(|name| kinds.by_name.get(name))
             .map(|h| h.resource().clone())
             .collect()
+    }
+
+    /// The subresources of a registered kind, `status` first when it has one; `None`
+    /// for a kind not registered.
+    pub fn subresources(&self, resource: &ApiResource) -> Option<Vec<Subresource>> {
+        let kinds = self.shared.kinds.read();
+        let handler = kinds
+            .order
+            .iter()
+            .filter_map(|name| kinds.by_name.get(name))
+            .find(|h| h.resource().group_resource() == resource.group_resource())?;
+        Some(handler.subresources())
     }
 
     /// The stored objects found unreadable so far (and not since repaired or

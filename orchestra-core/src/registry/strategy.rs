@@ -141,6 +141,14 @@ pub trait Strategy<K: Resource>: Send + Sync + 'static {
         }
     }
 
+    /// The subresources the kind has beside `status` (which
+    /// [`has_status`](Strategy::has_status) declares): [`Subresource::Scale`] for a
+    /// kind whose [`scale`](Strategy::scale) gives a view, [`Subresource::Binding`] for
+    /// one that [`bind`](Strategy::bind)s. Discovery lists them. Default none.
+    fn subresources(&self) -> &'static [Subresource] {
+        &[]
+    }
+
     /// The `scale` subresource of `obj`, for a kind that has one.
     fn scale(&self, _obj: &K) -> Option<ScaleView> {
         None
@@ -164,6 +172,29 @@ pub trait Strategy<K: Resource>: Send + Sync + 'static {
     /// `None` for a kind that cannot be bound (the default).
     fn bind(&self, _obj: &mut K, _node_name: &str, _now: Time) -> Option<Result<(), String>> {
         None
+    }
+}
+
+/// A subresource of a kind: a part of its objects with an endpoint of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subresource {
+    /// `status`: read, replaced and patched apart from the rest of the object.
+    Status,
+    /// `scale`: the desired replicas, as an `autoscaling/v1` `Scale`.
+    Scale,
+    /// `binding`: assigns a pod to a node (created, never read).
+    Binding,
+}
+
+impl Subresource {
+    /// The subresource's name in a path (`…/pods/web/status`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Scale => "scale",
+            Subresource::Binding => "binding",
+        }
     }
 }
 

@@ -1,0 +1,512 @@
+//! The REST API over HTTP on a loopback port: documents, each verb, and each error a
+//! bad request gets, with the store unchanged by the bad ones.
+
+mod common;
+
+use common::{TestServer, pod, read_events};
+use serde_json::json;
+
+const PODS: &str = "/api/v1/namespaces/default/pods";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+#[tokio::test]
+async fn version_and_health() {
+    let server = TestServer::start().await;
+    let version = server.get("/version").await.json();
+    assert_eq!(
+        (version["major"].as_str(), version["minor"].as_str()),
+        (Some("1"), Some("31"))
+    );
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let reply = server.get(path).await;
+        assert_eq!((reply.status, &reply.body[..]), (200, &b"ok"[..]), "{path}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_comes_in_the_form_asked_for() {
+    let server = TestServer::start().await;
+    let aggregated =
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let reply = server
+        .call("GET", "/apis", &[("accept", aggregated)], "")
+        .await;
+    assert_eq!(
+        reply.content_type,
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let apis = reply.json();
+    let apps = apis["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "apps")
+        .expect("the apps group");
+    let deployments = apps["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "deployments")
+        .expect("deployments");
+    assert_eq!(deployments["shortNames"], json!(["deploy"]));
+    assert!(
+        deployments["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["subresource"] == "scale"),
+        "{deployments}"
+    );
+
+    let legacy = server.get("/api").await;
+    assert_eq!(legacy.content_type, "application/json");
+    assert_eq!(legacy.json()["versions"], json!(["v1"]));
+    let core = server.get("/api/v1").await.json();
+    let names: Vec<&str> = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for name in ["pods", "pods/status", "pods/binding", "nodes", "events"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    server
+        .get("/apis/nosuch.example.com/v1")
+        .await
+        .status(404, "NotFound");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn create_get_list_replace_patch_delete() {
+    let server = TestServer::start().await;
+    let created = server.send_json("POST", PODS, pod("web")).await;
+    assert_eq!(created.status, 201, "{:?}", created);
+    let created = created.json();
+    assert_eq!(created["metadata"]["namespace"], "default");
+    assert!(
+        created["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
+
+    let got = server.get(&format!("{PODS}/web")).await.json();
+    assert_eq!(
+        got["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+
+    let list = server
+        .get(&format!("{PODS}?labelSelector=app%3Dweb&limit=500"))
+        .await
+        .json();
+    assert_eq!(
+        (list["kind"].as_str(), list["apiVersion"].as_str()),
+        (Some("PodList"), Some("v1"))
+    );
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(list["metadata"]["resourceVersion"].as_str().is_some());
+    let none = server
+        .get(&format!("{PODS}?labelSelector=app%3Ddb"))
+        .await
+        .json();
+    assert_eq!(none["items"], json!([]));
+    let all = server.get("/api/v1/pods").await.json();
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        1,
+        "across namespaces"
+    );
+
+    let mut changed = got.clone();
+    changed["metadata"]["labels"]["tier"] = json!("front");
+    let replaced = server
+        .send_json("PUT", &format!("{PODS}/web"), changed)
+        .await;
+    assert_eq!(replaced.status, 200, "{:?}", replaced);
+    assert_eq!(replaced.json()["metadata"]["labels"]["tier"], "front");
+
+    let patched = server
+        .call(
+            "PATCH",
+            &format!("{PODS}/web"),
+            &[("content-type", "application/merge-patch+json")],
+            json!({"metadata": {"labels": {"tier": null, "patched": "yes"}}}).to_string(),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched);
+    let labels = &patched.json()["metadata"]["labels"];
+    assert_eq!(
+        (labels["patched"].as_str(), labels.get("tier")),
+        (Some("yes"), None)
+    );
+
+    let json_patched = server
+        .call(
+            "PATCH",
+            &format!("{PODS}/web"),
+            &[("content-type", "application/json-patch+json")],
+            json!([{"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}}])
+                .to_string(),
+        )
+        .await;
+    assert_eq!(json_patched.json()["metadata"]["annotations"]["a"], "b");
+
+    let deleted = server
+        .send_json(
+            "DELETE",
+            &format!("{PODS}/web"),
+            json!({"gracePeriodSeconds": 0}),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted);
+    server
+        .get(&format!("{PODS}/web"))
+        .await
+        .status(404, "NotFound");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn subresources_status_scale_and_binding() {
+    let server = TestServer::start().await;
+    let deployment = json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "web-server:1"}]}
+            }
+        }
+    });
+    assert_eq!(
+        server
+            .send_json("POST", DEPLOYMENTS, deployment)
+            .await
+            .status,
+        201
+    );
+    let scale = server.get(&format!("{DEPLOYMENTS}/web/scale")).await.json();
+    assert_eq!(
+        (scale["kind"].as_str(), scale["apiVersion"].as_str()),
+        (Some("Scale"), Some("autoscaling/v1"))
+    );
+    assert_eq!(scale["spec"]["replicas"], 3);
+    let scaled = server
+        .call(
+            "PATCH",
+            &format!("{DEPLOYMENTS}/web/scale"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"spec":{"replicas":20}}"#,
+        )
+        .await;
+    assert_eq!(scaled.status, 200, "{:?}", scaled);
+    assert_eq!(scaled.json()["spec"]["replicas"], 20);
+    let d = server.get(&format!("{DEPLOYMENTS}/web")).await.json();
+    assert_eq!(d["spec"]["replicas"], 20);
+
+    let mut status = d.clone();
+    status["status"] = json!({"replicas": 20, "observedGeneration": 2});
+    status["spec"]["replicas"] = json!(1);
+    let written = server
+        .send_json("PUT", &format!("{DEPLOYMENTS}/web/status"), status)
+        .await
+        .json();
+    assert_eq!(written["status"]["replicas"], 20);
+    assert_eq!(
+        written["spec"]["replicas"], 20,
+        "a status write leaves the spec alone"
+    );
+
+    server.send_json("POST", PODS, pod("web-1")).await;
+    let bound = server
+        .send_json(
+            "POST",
+            &format!("{PODS}/web-1/binding"),
+            json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web-1"}, "target": {"kind": "Node", "name": "node-1"}}),
+        )
+        .await;
+    assert_eq!(bound.status, 201, "{:?}", bound);
+    let pod = server.get(&format!("{PODS}/web-1")).await.json();
+    assert_eq!(pod["spec"]["nodeName"], "node-1");
+    server
+        .send_json(
+            "POST",
+            &format!("{PODS}/web-1/binding"),
+            json!({"target": {"name": "node-2"}}),
+        )
+        .await
+        .status(409, "Conflict");
+    server
+        .get(&format!("{PODS}/web-1/scale"))
+        .await
+        .status(404, "NotFound");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_status_that_says_why_and_change_nothing() {
+    let server = TestServer::start().await;
+    server.send_json("POST", PODS, pod("web")).await;
+    let before = server.store.current_revision().await.unwrap();
+
+    let missing = server
+        .get(&format!("{PODS}/nosuch"))
+        .await
+        .status(404, "NotFound");
+    assert_eq!(missing["details"]["name"], "nosuch");
+    assert_eq!(missing["message"], r#"pods "nosuch" not found"#);
+    server
+        .get("/api/v1/namespaces/default/widgets")
+        .await
+        .status(404, "NotFound");
+    server
+        .get("/api/v1/nodes/n/x/y")
+        .await
+        .status(404, "NotFound");
+
+    let duplicate = server
+        .send_json("POST", PODS, pod("web"))
+        .await
+        .status(409, "AlreadyExists");
+    assert!(
+        duplicate["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
+
+    let malformed = server
+        .call(
+            "POST",
+            PODS,
+            &[("content-type", "application/json")],
+            r#"{"metadata": {"name": "x"},"#,
+        )
+        .await
+        .status(400, "BadRequest");
+    assert!(
+        malformed["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1 column"),
+        "{malformed}"
+    );
+
+    let other_namespace = json!({"metadata": {"name": "x", "namespace": "kube-system"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    let wrong = server
+        .send_json("POST", PODS, other_namespace)
+        .await
+        .status(400, "BadRequest");
+    assert!(
+        wrong["message"].as_str().unwrap().contains("namespace"),
+        "{wrong}"
+    );
+
+    let mut wrong_kind = pod("x");
+    wrong_kind["kind"] = json!("Deployment");
+    server
+        .send_json("POST", PODS, wrong_kind)
+        .await
+        .status(400, "BadRequest");
+
+    let renamed = server
+        .send_json("PUT", &format!("{PODS}/web"), pod("other"))
+        .await;
+    let renamed = renamed.status(400, "BadRequest");
+    assert!(
+        renamed["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the name on the URL")
+    );
+
+    let invalid = json!({"metadata": {"name": "Not_A_Name"}, "spec": {"containers": []}});
+    let invalid = server
+        .send_json("POST", PODS, invalid)
+        .await
+        .status(422, "Invalid");
+    assert!(
+        !invalid["details"]["causes"].as_array().unwrap().is_empty(),
+        "{invalid}"
+    );
+
+    server
+        .call(
+            "POST",
+            PODS,
+            &[("content-type", "application/vnd.kubernetes.protobuf")],
+            vec![0x6b, 0x38, 0x73, 0x00],
+        )
+        .await
+        .status(415, "UnsupportedMediaType");
+    server
+        .call(
+            "PATCH",
+            &format!("{PODS}/web"),
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await
+        .status(415, "UnsupportedMediaType");
+
+    let huge = vec![b' '; orchestra_apiserver::MAX_REQUEST_BODY + 1];
+    server
+        .call("POST", PODS, &[("content-type", "application/json")], huge)
+        .await
+        .status(413, "RequestEntityTooLarge");
+
+    let selector = server
+        .get(&format!("{PODS}?labelSelector=app%20in%20(web"))
+        .await;
+    selector.status(400, "BadRequest");
+    server
+        .get(&format!("{PODS}?limit=many"))
+        .await
+        .status(400, "BadRequest");
+    server
+        .call("PUT", PODS, &[], "")
+        .await
+        .status(405, "MethodNotAllowed");
+    server
+        .call(
+            "POST",
+            "/api/v1/pods",
+            &[("content-type", "application/json")],
+            pod("x").to_string(),
+        )
+        .await
+        .status(405, "MethodNotAllowed");
+    server
+        .call("DELETE", "/apis", &[], "")
+        .await
+        .status(405, "MethodNotAllowed");
+
+    assert_eq!(
+        server.store.current_revision().await.unwrap(),
+        before,
+        "no bad request wrote anything"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn delete_collection_deletes_what_the_selector_picks() {
+    let server = TestServer::start().await;
+    for name in ["a", "b"] {
+        server.send_json("POST", PODS, pod(name)).await;
+    }
+    let mut other = pod("c");
+    other["metadata"]["labels"] = json!({"app": "db"});
+    server.send_json("POST", PODS, other).await;
+    let deleted = server
+        .call(
+            "DELETE",
+            &format!("{PODS}?labelSelector=app%3Dweb&gracePeriodSeconds=0"),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted);
+    assert_eq!(deleted.json()["items"].as_array().unwrap().len(), 2);
+    let left = server.get(PODS).await.json();
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn watches_stream_one_event_a_line() {
+    let server = TestServer::start().await;
+    server.send_json("POST", PODS, pod("before")).await;
+
+    // No resourceVersion: the current objects first, as ADDED.
+    let mut response = server.open(&format!("{PODS}?watch=true")).await;
+    assert_eq!(response.status(), 200);
+    let mut buffer = Vec::new();
+    let first = read_events(response.body_mut(), &mut buffer, 1).await;
+    assert_eq!(
+        (
+            first[0]["type"].as_str(),
+            first[0]["object"]["metadata"]["name"].as_str()
+        ),
+        (Some("ADDED"), Some("before"))
+    );
+
+    server.send_json("POST", PODS, pod("after")).await;
+    server
+        .call(
+            "PATCH",
+            &format!("{PODS}/after"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"metadata":{"labels":{"x":"y"}}}"#,
+        )
+        .await;
+    server
+        .send_json(
+            "DELETE",
+            &format!("{PODS}/after"),
+            json!({"gracePeriodSeconds": 0}),
+        )
+        .await;
+    let events = read_events(response.body_mut(), &mut buffer, 3).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"]);
+    drop(response);
+
+    // Streaming list: the current objects, then the bookmark that ends them.
+    let mut response = server
+        .open(&format!(
+            "{PODS}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"
+        ))
+        .await;
+    let mut buffer = Vec::new();
+    let events = read_events(response.body_mut(), &mut buffer, 2).await;
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    assert_eq!(
+        events[1]["object"]["metadata"]["annotations"][orchestra_apiserver::INITIAL_EVENTS_END],
+        "true"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_from_a_compacted_version_ends_with_a_410_in_the_stream() {
+    let server = TestServer::start().await;
+    let first = server.send_json("POST", PODS, pod("a")).await.json();
+    let old: u64 = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    server.send_json("POST", PODS, pod("b")).await;
+    server.send_json("POST", PODS, pod("c")).await;
+    let now = server.store.current_revision().await.unwrap();
+    server.store.compact(now).await.unwrap();
+
+    let mut response = server
+        .open(&format!("{PODS}?watch=true&resourceVersion={old}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut buffer = Vec::new();
+    let events = read_events(response.body_mut(), &mut buffer, 1).await;
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(
+        (
+            events[0]["object"]["code"].as_u64(),
+            events[0]["object"]["reason"].as_str()
+        ),
+        (Some(410), Some("Expired"))
+    );
+    server.stop().await;
+}
