@@ -23,7 +23,9 @@
 //! ```
 //!
 //! What it serves:
-//! - `/version`, `/healthz`, `/livez`, `/readyz`;
+//! - `/version`, `/healthz`, `/livez`, `/readyz`, and `/metrics` (Prometheus text,
+//!   under kube-apiserver's metric names: requests by verb, resource and code, their
+//!   latency, requests in flight, open watches);
 //! - `/openapi/v3`: the documents `kubectl apply` reads (without schemas);
 //! - discovery, aggregated (`apidiscovery.k8s.io/v2`, chosen by the `Accept` header
 //!   as kube-apiserver chooses it) and legacy (`/api`, `/apis`, `/api/v1`,
@@ -37,6 +39,7 @@
 //! over [`MAX_REQUEST_BODY`] is a 413.
 
 mod discovery;
+mod metrics;
 mod openapi;
 mod query;
 mod response;
@@ -95,6 +98,7 @@ impl ApiServerBuilder {
                 registry: self.registry,
                 version: self.version,
                 shutdown: CancellationToken::new(),
+                metrics: Arc::default(),
             }),
         }
     }
@@ -111,6 +115,7 @@ struct Shared {
     version: ServerVersion,
     /// Ends open watches when the server stops.
     shutdown: CancellationToken,
+    metrics: Arc<metrics::ServerMetrics>,
 }
 
 impl ApiServer {
@@ -129,9 +134,14 @@ impl ApiServer {
             .route("/healthz", get(healthy))
             .route("/livez", get(healthy))
             .route("/readyz", get(ready))
+            .route("/metrics", get(metrics_text))
             .route("/openapi/v3", get(openapi_index))
             .route("/openapi/v3/{*path}", get(openapi_document))
             .fallback(api)
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                measured,
+            ))
             .with_state(self.shared.clone())
     }
 
@@ -152,6 +162,64 @@ impl ApiServer {
             .with_graceful_shutdown(ended)
             .await
     }
+}
+
+/// Counts and times every request.
+async fn measured(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let labels = request_labels(request.method(), request.uri());
+    let in_flight = shared.metrics.start(&labels);
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    drop(in_flight);
+    shared
+        .metrics
+        .record(labels, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// A request's labels: kube-apiserver's verb, and the resource it is about.
+fn request_labels(method: &Method, uri: &axum::http::Uri) -> metrics::RequestLabels {
+    let lower = method.as_str().to_ascii_lowercase();
+    let Some(Route::Resource(path)) = route::parse(uri.path()) else {
+        return metrics::RequestLabels {
+            verb: lower,
+            resource: String::new(),
+            subresource: String::new(),
+        };
+    };
+    let watch = || {
+        query::Query::parse(uri.query())
+            .and_then(|q| q.is_watch())
+            .unwrap_or(false)
+    };
+    let verb = match (method.as_str(), path.name) {
+        ("GET", None) if watch() => "watch",
+        ("GET", None) => "list",
+        ("GET", Some(_)) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", None) => "deletecollection",
+        ("DELETE", Some(_)) => "delete",
+        _ => lower.as_str(),
+    };
+    metrics::RequestLabels {
+        verb: verb.to_owned(),
+        resource: path.plural.to_owned(),
+        subresource: path.subresource.unwrap_or_default().to_owned(),
+    }
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn version_document(State(shared): State<Arc<Shared>>) -> Response {
@@ -279,7 +347,10 @@ async fn serve_api(shared: &Shared, request: Request) -> Result<Response, Failur
                 &parts.headers,
                 &query,
                 body,
-                &shared.shutdown,
+                &rest::Context {
+                    shutdown: &shared.shutdown,
+                    metrics: &shared.metrics,
+                },
             )
             .await
         }

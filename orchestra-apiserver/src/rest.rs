@@ -25,6 +25,13 @@ use crate::watch;
 /// The largest request body accepted, as kube-apiserver's limit: 3 MiB.
 pub const MAX_REQUEST_BODY: usize = 3 * 1024 * 1024;
 
+/// What a request may need of the server beyond the registry.
+pub(crate) struct Context<'a> {
+    /// Ends open watches when the server stops.
+    pub shutdown: &'a CancellationToken,
+    pub metrics: &'a std::sync::Arc<crate::metrics::ServerMetrics>,
+}
+
 /// A request for one kind, resolved against the registered kinds.
 pub(crate) struct ResourceRequest<'a> {
     pub kind: ServedKind,
@@ -100,7 +107,7 @@ pub(crate) async fn serve(
     headers: &HeaderMap,
     query: &Query,
     body: Body,
-    shutdown: &CancellationToken,
+    context: &Context<'_>,
 ) -> Result<Response, Failure> {
     if query.dry_run() && method != Method::GET {
         return Err(ApiError::bad_request("dryRun is not supported by this server").into());
@@ -108,7 +115,15 @@ pub(crate) async fn serve(
     let what = request.resource().plural().to_owned();
     match (method.as_str(), request.name, request.subresource) {
         ("GET", None, None) if query.is_watch()? => {
-            watch::serve(registry.clone(), &request, query, shutdown.clone()).await
+            let open = context.metrics.watch_opened(request.resource().plural());
+            watch::serve(
+                registry.clone(),
+                &request,
+                query,
+                context.shutdown.clone(),
+                open,
+            )
+            .await
         }
         ("GET", None, None) => list(registry, &request, query).await,
         ("POST", None, None) => create(registry, &request, headers, body).await,

@@ -28,6 +28,7 @@ pub(crate) async fn serve(
     request: &ResourceRequest<'_>,
     query: &Query,
     shutdown: CancellationToken,
+    open: crate::metrics::OpenWatch,
 ) -> Result<Response, Failure> {
     let (mut params, initial) = query.watch_params()?;
     let resource = request.resource().clone();
@@ -85,6 +86,8 @@ pub(crate) async fn serve(
         }
     };
     let end = async move {
+        // Counted open for as long as the stream lasts.
+        let _open = open;
         tokio::select! {
             () = deadline => {}
             () = shutdown.cancelled() => {}

@@ -510,3 +510,24 @@ async fn a_watch_from_a_compacted_version_ends_with_a_410_in_the_stream() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_verb_resource_and_code() {
+    let server = TestServer::start().await;
+    server.send_json("POST", PODS, pod("web")).await;
+    server.get(&format!("{PODS}/web")).await;
+    server.get(&format!("{PODS}/nosuch")).await;
+    let watch = server.open(&format!("{PODS}?watch=true")).await;
+    let text = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
+    for line in [
+        r#"apiserver_request_total{verb="create",resource="pods",subresource="",code="201"} 1"#,
+        r#"apiserver_request_total{verb="get",resource="pods",subresource="",code="200"} 1"#,
+        r#"apiserver_request_total{verb="get",resource="pods",subresource="",code="404"} 1"#,
+        r#"apiserver_longrunning_requests{verb="WATCH",resource="pods"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    assert!(text.contains("apiserver_request_duration_seconds_bucket"));
+    drop(watch);
+    server.stop().await;
+}
