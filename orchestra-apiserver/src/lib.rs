@@ -41,6 +41,7 @@
 mod discovery;
 mod metrics;
 mod openapi;
+mod protobuf;
 mod query;
 mod response;
 mod rest;

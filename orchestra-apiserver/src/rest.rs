@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::ServedKind;
+use crate::protobuf;
 use crate::query::{Query, propagation};
 use crate::response::{Failure, json_bytes};
 use crate::route::ResourcePath;
@@ -161,7 +162,7 @@ async fn serve_subresource(
         "PATCH" if status => patch(registry, request, name, headers, body, true).await,
         "GET" if scale => scale_reply(registry.get_scale(target, name).await?),
         "PUT" if scale => {
-            let value = json_body(headers, body).await?;
+            let value = json_body(headers, body, BodyOf::Other("Scale")).await?;
             let scale: Scale = serde_json::from_value(value)
                 .map_err(|e| ApiError::bad_request(format!("invalid Scale: {e}")))?;
             check_name(scale.metadata.name.as_deref(), name)?;
@@ -191,7 +192,7 @@ async fn serve_subresource(
             scale_reply(registry.replace_scale(target, name, &scale).await?)
         }
         "POST" if binding => {
-            let value = json_body(headers, body).await?;
+            let value = json_body(headers, body, BodyOf::Other("Binding")).await?;
             let node = value
                 .pointer("/target/name")
                 .and_then(Value::as_str)
@@ -279,7 +280,7 @@ async fn create(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Failure> {
-    let mut value = json_body(headers, body).await?;
+    let mut value = json_body(headers, body, BodyOf::Object(request.resource())).await?;
     fit_to_path(&mut value, request, None)?;
     let created = registry
         .create(request.target(), ObjectBody::from_json(value.to_string()))
@@ -295,7 +296,12 @@ async fn replace(
     body: Body,
     status: bool,
 ) -> Result<Response, Failure> {
-    let mut value = json_body(headers, body).await?;
+    let of = if status {
+        BodyOf::Status(request.resource())
+    } else {
+        BodyOf::Object(request.resource())
+    };
+    let mut value = json_body(headers, body, of).await?;
     fit_to_path(&mut value, request, Some(name))?;
     let body = ObjectBody::from_json(value.to_string());
     let target = request.target();
@@ -452,23 +458,75 @@ fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// A JSON object body of a create or replace.
-async fn json_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
-    match media_type(headers).as_str() {
-        "" | "application/json" => {}
+/// What a request body must be.
+#[derive(Clone, Copy)]
+enum BodyOf<'a> {
+    /// An object of the URL's kind, in JSON or, for the kinds with a decoder, in
+    /// protobuf.
+    Object(&'a ApiResource),
+    /// An object of the URL's kind replacing its status: JSON only, since the
+    /// protobuf decoders leave statuses out.
+    Status(&'a ApiResource),
+    /// Another kind (a `Scale`, a `Binding`): JSON only.
+    Other(&'static str),
+}
+
+/// A JSON object body of a create or replace; a protobuf one is decoded into the
+/// JSON the same object would have been sent as.
+async fn json_body(headers: &HeaderMap, body: Body, of: BodyOf<'_>) -> Result<Value, ApiError> {
+    let value = match media_type(headers).as_str() {
+        "" | "application/json" => decode_json(&read_body(body).await?)?,
+        protobuf::MEDIA_TYPE => match of {
+            BodyOf::Object(resource)
+                if protobuf::decodes(&resource.api_version(), resource.kind()) =>
+            {
+                decode_protobuf(&read_body(body).await?, resource)?
+            }
+            BodyOf::Object(resource) => return Err(no_protobuf(resource.kind())),
+            BodyOf::Status(resource) => {
+                return Err(no_protobuf(&format!("{} status", resource.kind())));
+            }
+            BodyOf::Other(kind) => return Err(no_protobuf(kind)),
+        },
         other => {
             return Err(ApiError::unsupported_media_type(format!(
-                "the body of the request was in an unknown format ({other}); accepted media types include: application/json"
+                "the body of the request was in an unknown format ({other}); accepted media types include: application/json, {} (for Pod, ReplicaSet, Deployment and HorizontalPodAutoscaler)",
+                protobuf::MEDIA_TYPE
             )));
         }
-    }
-    let value = decode_json(&read_body(body).await?)?;
+    };
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
         ));
     }
     Ok(value)
+}
+
+fn no_protobuf(what: &str) -> ApiError {
+    ApiError::unsupported_media_type(format!(
+        "the body of the request was in {}, which this server decodes only for Pod, ReplicaSet, Deployment and HorizontalPodAutoscaler objects, not for {what}; send application/json",
+        protobuf::MEDIA_TYPE
+    ))
+}
+
+/// A protobuf body of `resource`'s kind as JSON. The envelope's type is checked
+/// before the object is read, with the JSON path's wording.
+fn decode_protobuf(bytes: &[u8], resource: &ApiResource) -> Result<Value, ApiError> {
+    let bad = |e: protobuf::DecodeError| ApiError::bad_request(e.to_string());
+    let mut envelope = protobuf::Envelope::open(bytes).map_err(bad)?;
+    let mut stated = json!({
+        "apiVersion": envelope.type_meta.api_version,
+        "kind": envelope.type_meta.kind,
+    });
+    check_type(&mut stated, resource)?;
+    // An empty type in the envelope is the URL's, as a JSON body without one.
+    envelope.type_meta.api_version = resource.api_version();
+    envelope.type_meta.kind = resource.kind().to_owned();
+    match envelope.decode() {
+        Some(decoded) => decoded.map_err(bad),
+        None => Err(no_protobuf(resource.kind())),
+    }
 }
 
 /// A patch body, by its Content-Type.
@@ -495,14 +553,9 @@ fn check_name(in_body: Option<&str>, in_url: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Fills in what the path says and the body left out (kind, apiVersion, namespace,
-/// name), and refuses a body that says otherwise.
-fn fit_to_path(
-    value: &mut Value,
-    request: &ResourceRequest<'_>,
-    name: Option<&str>,
-) -> Result<(), ApiError> {
-    let resource = request.resource();
+/// Fills in the apiVersion and kind the body left out, and refuses a body whose
+/// type is not `resource`'s.
+fn check_type(value: &mut Value, resource: &ApiResource) -> Result<(), ApiError> {
     let api_version = resource.api_version();
     match value.get("apiVersion").and_then(Value::as_str) {
         None | Some("") => value["apiVersion"] = json!(api_version),
@@ -523,6 +576,18 @@ fn fit_to_path(
             )));
         }
     }
+    Ok(())
+}
+
+/// Fills in what the path says and the body left out (kind, apiVersion, namespace,
+/// name), and refuses a body that says otherwise.
+fn fit_to_path(
+    value: &mut Value,
+    request: &ResourceRequest<'_>,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    let resource = request.resource();
+    check_type(value, resource)?;
     if !value.get("metadata").is_some_and(Value::is_object) {
         if value.get("metadata").is_some_and(|m| !m.is_null()) {
             return Err(ApiError::bad_request("metadata must be an object"));
