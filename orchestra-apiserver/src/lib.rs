@@ -33,11 +33,20 @@
 //! - for every registered kind, at the Kubernetes API's paths (namespaced and
 //!   cluster-scoped): create, get, list, replace, patch (merge and JSON patch),
 //!   delete, deletecollection and watch, and the `status`, `scale` and `binding`
-//!   subresources a kind has.
+//!   subresources a kind has;
+//! - `autoscaling/v1` HorizontalPodAutoscalers, converted to and from the registry's
+//!   `autoscaling/v2` (get, list, create, replace, delete), for the kubectl versions
+//!   that create autoscalers through v1.
+//!
+//! Request bodies are JSON, or Kubernetes protobuf
+//! (`application/vnd.kubernetes.protobuf`, which kubectl 1.32 and later send for
+//! `create deployment` and `autoscale`) for Pods, ReplicaSets, Deployments and
+//! HorizontalPodAutoscalers; replies are always JSON.
 //!
 //! Errors are `metav1.Status` replies with kube-apiserver's codes and reasons; a body
 //! over [`MAX_REQUEST_BODY`] is a 413.
 
+mod conversion;
 mod discovery;
 mod metrics;
 mod openapi;

@@ -16,6 +16,7 @@ use orchestra_core::{ApiResource, Registry};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::conversion::Conversion;
 use crate::discovery::ServedKind;
 use crate::protobuf;
 use crate::query::{Query, propagation};
@@ -39,11 +40,24 @@ pub(crate) struct ResourceRequest<'a> {
     pub namespace: Option<&'a str>,
     pub name: Option<&'a str>,
     pub subresource: Option<&'a str>,
+    /// Set when the path names a version served by converting to and from the
+    /// registered one.
+    pub conversion: Option<Conversion>,
 }
 
 impl ResourceRequest<'_> {
+    /// The registered resource, which the registry is called with.
     pub(crate) fn resource(&self) -> &ApiResource {
         &self.kind.resource
+    }
+
+    /// The resource as the path names it: the registered one, or its converted
+    /// version.
+    fn served(&self) -> ApiResource {
+        match self.conversion {
+            Some(conversion) => conversion.served(&self.kind.resource),
+            None => self.kind.resource.clone(),
+        }
     }
 
     pub(crate) fn target(&self) -> Target<'_> {
@@ -80,10 +94,16 @@ pub(crate) fn resolve<'a>(
     kinds: &[ServedKind],
     path: &ResourcePath<'a>,
 ) -> Option<ResourceRequest<'a>> {
-    let kind = kinds.iter().find(|k| {
+    let (kind, conversion) = match kinds.iter().find(|k| {
         let r = &k.resource;
         r.group() == path.group && r.version() == path.version && r.plural() == path.plural
-    })?;
+    }) {
+        Some(kind) => (kind.clone(), None),
+        None => {
+            let (kind, conversion) = Conversion::find(kinds, path)?;
+            (kind, Some(conversion))
+        }
+    };
     let namespaced = kind.resource.is_namespaced();
     if path.namespace.is_some() && !namespaced {
         return None;
@@ -93,10 +113,11 @@ pub(crate) fn resolve<'a>(
         return None;
     }
     Some(ResourceRequest {
-        kind: kind.clone(),
+        kind,
         namespace: path.namespace,
         name: path.name,
         subresource: path.subresource,
+        conversion,
     })
 }
 
@@ -112,6 +133,9 @@ pub(crate) async fn serve(
 ) -> Result<Response, Failure> {
     if query.dry_run() && method != Method::GET {
         return Err(ApiError::bad_request("dryRun is not supported by this server").into());
+    }
+    if let Some(conversion) = request.conversion {
+        return serve_converted(registry, &request, conversion, method, headers, query, body).await;
     }
     let what = request.resource().plural().to_owned();
     match (method.as_str(), request.name, request.subresource) {
@@ -141,6 +165,77 @@ pub(crate) async fn serve(
         }
         _ => Err(method_not_allowed(method, &what).into()),
     }
+}
+
+/// Serves a request of a converted version: the registry's object converted on the
+/// way in and out. See [`crate::conversion`] for what is served.
+async fn serve_converted(
+    registry: &Registry,
+    request: &ResourceRequest<'_>,
+    conversion: Conversion,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &Query,
+    body: Body,
+) -> Result<Response, Failure> {
+    let served = request.served();
+    let target = request.target();
+    let reply = |code: StatusCode, body: ObjectBody| -> Result<Response, Failure> {
+        let value = conversion.to_served(stored_value(&body)?);
+        Ok(json_bytes(code, value.to_string()))
+    };
+    let written = |value: Value| ObjectBody::from_json(conversion.to_stored(value).to_string());
+    match (method.as_str(), request.name, request.subresource) {
+        ("GET", None, None) if !query.is_watch()? => {
+            let params = query.list_params()?;
+            let mut list = registry.list(target, &params).await?;
+            for item in &mut list.items {
+                let value = conversion.to_served(stored_value(item)?);
+                *item = ObjectBody::from_json(value.to_string());
+            }
+            Ok(list_reply(&served, &list)?)
+        }
+        ("GET", Some(name), None) => reply(StatusCode::OK, registry.get(target, name).await?),
+        ("POST", None, None) => {
+            let mut value = json_body(headers, body, BodyOf::Object(&served)).await?;
+            fit_to_path(&mut value, request, None)?;
+            reply(
+                StatusCode::CREATED,
+                registry.create(target, written(value)).await?,
+            )
+        }
+        ("PUT", Some(name), None) => {
+            let mut value = json_body(headers, body, BodyOf::Object(&served)).await?;
+            fit_to_path(&mut value, request, Some(name))?;
+            reply(
+                StatusCode::OK,
+                registry.replace(target, name, written(value)).await?,
+            )
+        }
+        ("DELETE", Some(name), None) => {
+            let params = delete_params(query, body).await?;
+            match registry.delete(target, name, &params).await? {
+                DeleteOutcome::Deleted(last) => reply(StatusCode::OK, last),
+                DeleteOutcome::Pending(now) => reply(StatusCode::ACCEPTED, now),
+            }
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{method} of {} {} is not served by this server: use {}",
+            served.api_version(),
+            served.plural(),
+            request.resource().api_version()
+        ))
+        .into()),
+    }
+}
+
+/// A stored object as a JSON value, to convert.
+fn stored_value(body: &ObjectBody) -> Result<Value, ApiError> {
+    let json = body
+        .to_json()
+        .map_err(|e| ApiError::internal(format!("encoding the object: {e}")))?;
+    serde_json::from_slice(&json)
+        .map_err(|e| ApiError::internal(format!("reading a stored object: {e}")))
 }
 
 async fn serve_subresource(
@@ -586,7 +681,7 @@ fn fit_to_path(
     request: &ResourceRequest<'_>,
     name: Option<&str>,
 ) -> Result<(), ApiError> {
-    let resource = request.resource();
+    let resource = &request.served();
     check_type(value, resource)?;
     if !value.get("metadata").is_some_and(Value::is_object) {
         if value.get("metadata").is_some_and(|m| !m.is_null()) {

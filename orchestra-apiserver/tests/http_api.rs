@@ -335,15 +335,57 @@ async fn bad_requests_get_a_status_that_says_why_and_change_nothing() {
         "{invalid}"
     );
 
+    // Protobuf: decoded for pods (an empty envelope is a pod without a name),
+    // refused for a kind without a decoder, and a body that is not protobuf is a
+    // 400 saying so.
+    let protobuf = [("content-type", "application/vnd.kubernetes.protobuf")];
     server
+        .call("POST", PODS, &protobuf, vec![0x6b, 0x38, 0x73, 0x00])
+        .await
+        .status(422, "Invalid");
+    let refused = server
         .call(
             "POST",
-            PODS,
-            &[("content-type", "application/vnd.kubernetes.protobuf")],
+            "/api/v1/nodes",
+            &protobuf,
             vec![0x6b, 0x38, 0x73, 0x00],
         )
         .await
         .status(415, "UnsupportedMediaType");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("application/vnd.kubernetes.protobuf") && message.contains("not for Node"),
+        "{message}"
+    );
+    let garbled = server
+        .call("POST", PODS, &protobuf, &b"k8s\0\x0a\x05"[..])
+        .await
+        .status(400, "BadRequest");
+    assert!(
+        garbled["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the request body is not a valid Kubernetes protobuf object: "),
+        "{garbled}"
+    );
+    let mismatched = [
+        &b"k8s\0\x0a\x16\x0a\x07apps/v1\x12\x0bStatefulSet"[..],
+        b"\x12\x00",
+    ]
+    .concat();
+    let mismatched = server
+        .call(
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            &protobuf,
+            mismatched,
+        )
+        .await
+        .status(400, "BadRequest");
+    assert_eq!(
+        mismatched["message"],
+        "the kind in the data (StatefulSet) does not match the expected kind (Deployment)"
+    );
     server
         .call(
             "PATCH",

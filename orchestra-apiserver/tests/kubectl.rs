@@ -145,20 +145,16 @@ async fn kubectl_reads_and_writes_objects() {
             "{version}: {missing}"
         );
 
-        let created = if *version == "1.31" {
-            // kubectl 1.31 sends this create as JSON (1.32 and later send protobuf).
-            kubectl
-                .ok(&[
-                    "create",
-                    "deployment",
-                    "site",
-                    "--image=web-server:1",
-                    "--replicas=3",
-                ])
-                .await
-        } else {
-            kubectl.ok(&["create", "-f", "deployment.json"]).await
-        };
+        // kubectl 1.31 sends this create as JSON, 1.32 and later as protobuf.
+        let created = kubectl
+            .ok(&[
+                "create",
+                "deployment",
+                "site",
+                "--image=web-server:1",
+                "--replicas=3",
+            ])
+            .await;
         assert_eq!(created.trim(), "deployment.apps/site created", "{version}");
         assert_eq!(
             kubectl
@@ -179,6 +175,46 @@ async fn kubectl_reads_and_writes_objects() {
                 .await,
             "5"
         );
+        assert_eq!(
+            kubectl
+                .ok(&["get", "deployment", "site", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.selector.matchLabels.app}"])
+                .await,
+            "web-server:1 site",
+            "{version}"
+        );
+
+        // kubectl 1.31 and 1.32 send autoscaling/v1, 1.33 tries autoscaling/v2
+        // first; all but 1.31 as protobuf.
+        assert_eq!(
+            kubectl
+                .ok(&[
+                    "autoscale",
+                    "deployment",
+                    "site",
+                    "--min=2",
+                    "--max=5",
+                    "--cpu-percent=80"
+                ])
+                .await
+                .trim(),
+            "horizontalpodautoscaler.autoscaling/site autoscaled",
+            "{version}"
+        );
+        let hpa: serde_json::Value =
+            serde_json::from_str(&kubectl.ok(&["get", "hpa", "site", "-o", "json"]).await).unwrap();
+        assert_eq!(
+            hpa["spec"]["scaleTargetRef"],
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "site"}),
+            "{version}: {hpa}"
+        );
+        assert_eq!(hpa["spec"]["minReplicas"], 2, "{version}: {hpa}");
+        assert_eq!(hpa["spec"]["maxReplicas"], 5, "{version}: {hpa}");
+        assert_eq!(
+            hpa["spec"]["metrics"],
+            serde_json::json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
+            "{version}: {hpa}"
+        );
+
         let duplicate = kubectl.fails(&["create", "-f", "deployment.json"]).await;
         assert!(
             duplicate.contains("AlreadyExists"),
