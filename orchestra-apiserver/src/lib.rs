@@ -46,6 +46,7 @@
 //! Errors are `metav1.Status` replies with kube-apiserver's codes and reasons; a body
 //! over [`MAX_REQUEST_BODY`] is a 413.
 
+mod body;
 mod conversion;
 mod discovery;
 mod metrics;
@@ -69,7 +70,7 @@ use orchestra_core::Registry;
 use orchestra_core::api::ApiError;
 use tokio_util::sync::CancellationToken;
 
-pub use rest::MAX_REQUEST_BODY;
+pub use body::MAX_REQUEST_BODY;
 pub use version::ServerVersion;
 pub use watch::INITIAL_EVENTS_END;
 

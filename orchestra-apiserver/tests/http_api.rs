@@ -573,3 +573,85 @@ async fn metrics_count_requests_by_verb_resource_and_code() {
     drop(watch);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn autoscalers_are_served_as_v1_over_the_stored_v2() {
+    let server = TestServer::start().await;
+    let v1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
+    let v2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
+    let created = server
+        .send_json(
+            "POST",
+            v1,
+            json!({
+                "apiVersion": "autoscaling/v1",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "site"},
+                "spec": {
+                    "scaleTargetRef": {"kind": "Deployment", "name": "site", "apiVersion": "apps/v1"},
+                    "minReplicas": 2,
+                    "maxReplicas": 5,
+                    "targetCPUUtilizationPercentage": 70
+                }
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json());
+    let created = created.json();
+    assert_eq!(created["apiVersion"], "autoscaling/v1");
+    assert_eq!(created["spec"]["targetCPUUtilizationPercentage"], 70);
+    assert!(created["spec"].get("metrics").is_none(), "{created}");
+
+    let stored = server.get(&format!("{v2}/site")).await.json();
+    assert_eq!(
+        stored["spec"]["metrics"],
+        json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}])
+    );
+
+    let listed = server.get(v1).await.json();
+    assert_eq!(listed["kind"], "HorizontalPodAutoscalerList");
+    assert_eq!(listed["apiVersion"], "autoscaling/v1");
+    assert_eq!(
+        listed["items"][0]["spec"]["targetCPUUtilizationPercentage"],
+        70
+    );
+
+    let mut replaced = server.get(&format!("{v1}/site")).await.json();
+    replaced["spec"]["targetCPUUtilizationPercentage"] = json!(90);
+    let replaced = server
+        .send_json("PUT", &format!("{v1}/site"), replaced)
+        .await
+        .json();
+    assert_eq!(replaced["spec"]["targetCPUUtilizationPercentage"], 90);
+    let stored = server.get(&format!("{v2}/site")).await.json();
+    assert_eq!(
+        stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        90
+    );
+
+    let patch = server
+        .call(
+            "PATCH",
+            &format!("{v1}/site"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"spec":{"maxReplicas":9}}"#,
+        )
+        .await
+        .status(405, "MethodNotAllowed");
+    assert!(
+        patch["message"]
+            .as_str()
+            .unwrap()
+            .contains("use autoscaling/v2"),
+        "{patch}"
+    );
+
+    let deleted = server.call("DELETE", &format!("{v1}/site"), &[], "").await;
+    assert_eq!(deleted.status, 200, "{}", deleted.json());
+    assert_eq!(deleted.json()["apiVersion"], "autoscaling/v1");
+    server
+        .get(&format!("{v2}/site"))
+        .await
+        .status(404, "NotFound");
+    server.stop().await;
+}

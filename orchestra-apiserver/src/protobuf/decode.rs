@@ -155,15 +155,14 @@ fn set_field(
             out.extend(fields);
         }
         Kind::Messages(schema) => {
-            let items = array(out, name);
-            let index = items.len();
+            let index = out.get(name).and_then(Value::as_array).map_or(0, Vec::len);
             let fields = message(bytes(number, value)?, schema, depth + 1)
                 .map_err(|e| e.within(format!("[{index}]")))?;
-            items.push(Value::Object(fields));
+            push(out, name, Value::Object(fields));
         }
         Kind::Strings => {
             let s = string(number, value)?;
-            array(out, name).push(Value::String(s));
+            push(out, name, Value::String(s));
         }
         Kind::StringMap | Kind::QuantityMap => {
             let quantities = matches!(field.kind, Kind::QuantityMap);
@@ -181,15 +180,13 @@ fn kept(nonzero: bool, zero: Zero) -> bool {
     nonzero || zero == Zero::Keep
 }
 
-/// The array at `name` in `out`, made if missing.
-fn array<'m>(out: &'m mut Map<String, Value>, name: &str) -> &'m mut Vec<Value> {
-    let slot = out.entry(name).or_insert_with(|| Value::Array(Vec::new()));
-    if !slot.is_array() {
-        *slot = Value::Array(Vec::new());
-    }
-    match slot {
-        Value::Array(items) => items,
-        _ => unreachable!("the slot was just made an array"),
+/// Appends `item` to the array at `name` in `out`, made if missing.
+fn push(out: &mut Map<String, Value>, name: &str, item: Value) {
+    match out.get_mut(name) {
+        Some(Value::Array(items)) => items.push(item),
+        _ => {
+            out.insert(name.to_owned(), Value::Array(vec![item]));
+        }
     }
 }
 
