@@ -130,9 +130,10 @@ pub(crate) async fn patch_body(headers: &HeaderMap, body: Body) -> Result<Patch,
     let make: fn(Value) -> Patch = match media.as_str() {
         "application/merge-patch+json" => Patch::Merge,
         "application/json-patch+json" => Patch::Json,
+        "application/strategic-merge-patch+json" => Patch::Strategic,
         other => {
             return Err(ApiError::unsupported_media_type(format!(
-                "the body of the request was in an unknown format ({other}); accepted patch types: application/merge-patch+json, application/json-patch+json"
+                "the body of the request was in an unknown format ({other}); accepted patch types: application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json"
             )));
         }
     };

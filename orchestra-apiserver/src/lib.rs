@@ -56,6 +56,7 @@ mod query;
 mod response;
 mod rest;
 mod route;
+mod table;
 mod version;
 mod watch;
 
@@ -83,6 +84,7 @@ use route::Route;
 pub struct ApiServerBuilder {
     registry: Registry,
     version: ServerVersion,
+    printers: table::Printers,
 }
 
 impl ApiServerBuilder {
@@ -102,6 +104,17 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Serves kind `K` as [`kind`](Self::kind) does, with the Table columns `K`
+    /// gives (`kubectl get` shows them) instead of Name and Age.
+    pub fn kind_with_columns<K: orchestra_core::table::Columns>(self) -> Self {
+        let this = self.kind::<K>();
+        this.printers.add(
+            &orchestra_core::ApiResource::of::<K>(),
+            Arc::new(orchestra_core::table::KindPrinter::<K>::new()),
+        );
+        this
+    }
+
     /// The server.
     pub fn build(self) -> ApiServer {
         ApiServer {
@@ -110,6 +123,7 @@ impl ApiServerBuilder {
                 version: self.version,
                 shutdown: CancellationToken::new(),
                 metrics: Arc::default(),
+                printers: self.printers,
             }),
         }
     }
@@ -127,6 +141,8 @@ struct Shared {
     /// Ends open watches when the server stops.
     shutdown: CancellationToken,
     metrics: Arc<metrics::ServerMetrics>,
+    /// The Table printers of kinds with columns of their own.
+    printers: table::Printers,
 }
 
 impl ApiServer {
@@ -135,6 +151,7 @@ impl ApiServer {
         ApiServerBuilder {
             registry,
             version: ServerVersion::default(),
+            printers: table::Printers::default(),
         }
     }
 
@@ -361,6 +378,7 @@ async fn serve_api(shared: &Shared, request: Request) -> Result<Response, Failur
                 &rest::Context {
                     shutdown: &shared.shutdown,
                     metrics: &shared.metrics,
+                    printers: &shared.printers,
                 },
             )
             .await

@@ -30,6 +30,11 @@ impl Query {
         Ok(Query { values })
     }
 
+    /// The value of `name`, if given.
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }

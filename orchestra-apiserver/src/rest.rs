@@ -4,7 +4,7 @@
 //! (that a body's kind, namespace and name agree with the path).
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use bytes::{BufMut, BytesMut};
 use orchestra_core::api::{
@@ -22,13 +22,14 @@ use crate::discovery::ServedKind;
 use crate::query::{Query, propagation};
 use crate::response::{Failure, json_bytes};
 use crate::route::ResourcePath;
-use crate::watch;
+use crate::{table, watch};
 
 /// What a request may need of the server beyond the registry.
 pub(crate) struct Context<'a> {
     /// Ends open watches when the server stops.
     pub shutdown: &'a CancellationToken,
     pub metrics: &'a std::sync::Arc<crate::metrics::ServerMetrics>,
+    pub printers: &'a crate::table::Printers,
 }
 
 /// A request for one kind, resolved against the registered kinds.
@@ -138,14 +139,45 @@ pub(crate) async fn serve(
     match (method.as_str(), request.name, request.subresource) {
         ("GET", None, None) if query.is_watch()? => {
             let open = context.metrics.watch_opened(request.resource().plural());
+            let rows = match table::wanted(accept(headers)) {
+                true => Some(table::WatchRows::new(
+                    context.printers.of(request.resource()),
+                    registry.clock().clone(),
+                    table::include_object(query)?,
+                )),
+                false => None,
+            };
             watch::serve(
                 registry.clone(),
                 &request,
                 query,
                 context.shutdown.clone(),
                 open,
+                rows,
             )
             .await
+        }
+        ("GET", None, None) if table::wanted(accept(headers)) => {
+            let include = table::include_object(query)?;
+            let list = registry
+                .list(request.target(), &query.list_params()?)
+                .await?;
+            let printer = context.printers.of(request.resource());
+            let now = registry.clock().now();
+            Ok(json_bytes(
+                StatusCode::OK,
+                table::of_list(&*printer, &list, now, include)?,
+            ))
+        }
+        ("GET", Some(name), None) if table::wanted(accept(headers)) => {
+            let include = table::include_object(query)?;
+            let object = registry.get(request.target(), name).await?;
+            let printer = context.printers.of(request.resource());
+            let now = registry.clock().now();
+            Ok(json_bytes(
+                StatusCode::OK,
+                table::of_object(&*printer, &object, now, include)?,
+            ))
         }
         ("GET", None, None) => list(registry, &request, query).await,
         ("POST", None, None) => create(registry, &request, headers, body).await,
@@ -162,6 +194,13 @@ pub(crate) async fn serve(
         }
         _ => Err(method_not_allowed(method, &what).into()),
     }
+}
+
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// Serves a request of a converted version: the registry's object converted on the

@@ -29,7 +29,14 @@ pub(crate) async fn serve(
     query: &Query,
     shutdown: CancellationToken,
     open: crate::metrics::OpenWatch,
+    rows: Option<crate::table::WatchRows>,
 ) -> Result<Response, Failure> {
+    // Each object as JSON, or as a Table of one row for `kubectl get --watch`.
+    let rows = std::sync::Arc::new(rows);
+    let render = move |item: &ObjectBody| match rows.as_ref() {
+        Some(rows) => rows.row(item),
+        None => item_json(item),
+    };
     let (mut params, initial) = query.watch_params()?;
     let resource = request.resource().clone();
     let target = request.target();
@@ -40,7 +47,7 @@ pub(crate) async fn serve(
         list.field_selector = params.field_selector.clone();
         let current = registry.list(target, &list).await?;
         for item in &current.items {
-            lines.push(event_line("ADDED", &item_json(item)?));
+            lines.push(event_line("ADDED", &render(item)?));
         }
         if initial == InitialEvents::AddedThenBookmark {
             lines.push(bookmark_line(&resource, current.resource_version, true));
@@ -58,9 +65,9 @@ pub(crate) async fn serve(
     };
     let changes = events
         .map(move |event| match event {
-            Ok(ObjectEvent::Added(o)) => item_json(&o).map(|j| event_line("ADDED", &j)),
-            Ok(ObjectEvent::Modified(o)) => item_json(&o).map(|j| event_line("MODIFIED", &j)),
-            Ok(ObjectEvent::Deleted(o)) => item_json(&o).map(|j| event_line("DELETED", &j)),
+            Ok(ObjectEvent::Added(o)) => render(&o).map(|j| event_line("ADDED", &j)),
+            Ok(ObjectEvent::Modified(o)) => render(&o).map(|j| event_line("MODIFIED", &j)),
+            Ok(ObjectEvent::Deleted(o)) => render(&o).map(|j| event_line("DELETED", &j)),
             Ok(ObjectEvent::Bookmark { resource_version }) => {
                 Ok(bookmark_line(&resource, resource_version, false))
             }

@@ -655,3 +655,133 @@ async fn autoscalers_are_served_as_v1_over_the_stored_v2() {
         .status(404, "NotFound");
     server.stop().await;
 }
+
+const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+
+#[tokio::test]
+async fn kubectl_get_gets_tables_for_lists_objects_and_watches() {
+    let server = TestServer::start().await;
+    server.send_json("POST", PODS, pod("web")).await;
+    let table = server
+        .call("GET", PODS, &[("accept", TABLE)], "")
+        .await
+        .json();
+    assert_eq!(
+        (table["kind"].as_str(), table["apiVersion"].as_str()),
+        (Some("Table"), Some("meta.k8s.io/v1"))
+    );
+    assert!(
+        table["metadata"]["resourceVersion"].as_str().is_some(),
+        "{table}"
+    );
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &columns[..5],
+        ["Name", "Ready", "Status", "Restarts", "Age"]
+    );
+    let row = &table["rows"][0];
+    assert_eq!(row["cells"][0], "web");
+    assert_eq!(row["cells"].as_array().unwrap().len(), columns.len());
+    assert_eq!(row["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(row["object"]["metadata"]["labels"]["app"], "web");
+
+    let one = server
+        .call("GET", &format!("{PODS}/web"), &[("accept", TABLE)], "")
+        .await
+        .json();
+    assert_eq!(one["rows"].as_array().unwrap().len(), 1);
+    let whole = server
+        .call(
+            "GET",
+            &format!("{PODS}?includeObject=Object"),
+            &[("accept", TABLE)],
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(whole["rows"][0]["object"]["kind"], "Pod");
+    server
+        .call(
+            "GET",
+            &format!("{PODS}?includeObject=Everything"),
+            &[("accept", TABLE)],
+            "",
+        )
+        .await
+        .status(400, "BadRequest");
+
+    // A kind without columns of its own: Name and Age.
+    let leases = server
+        .call(
+            "GET",
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            &[("accept", TABLE)],
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(leases["kind"], "Table", "{leases}");
+
+    // A table watch: one row an event, the columns only in the first.
+    let mut response = server
+        .open_with(
+            &format!("{PODS}?watch=true&resourceVersion=0"),
+            &[("accept", TABLE)],
+        )
+        .await;
+    let mut buffer = Vec::new();
+    let first = read_events(response.body_mut(), &mut buffer, 1).await;
+    assert_eq!(first[0]["object"]["kind"], "Table");
+    assert!(
+        !first[0]["object"]["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    server.send_json("POST", PODS, pod("second")).await;
+    let next = read_events(response.body_mut(), &mut buffer, 1).await;
+    assert_eq!(next[0]["object"]["rows"][0]["cells"][0], "second");
+    assert_eq!(next[0]["object"]["columnDefinitions"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn strategic_merge_patches_merge_containers_by_name() {
+    let server = TestServer::start().await;
+    let mut p = pod("web");
+    p["spec"]["containers"] = json!([
+        {"name": "web", "image": "web-server:1"},
+        {"name": "sidecar", "image": "proxy:1"}
+    ]);
+    server.send_json("POST", PODS, p).await;
+    let patched = server
+        .call(
+            "PATCH",
+            &format!("{PODS}/web"),
+            &[("content-type", "application/strategic-merge-patch+json")],
+            json!({"spec": {"$setElementOrder/containers": [{"name": "web"}, {"name": "sidecar"}], "containers": [{"name": "web", "image": "web-server:2"}]}}).to_string(),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched);
+    let containers = &patched.json()["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "web-server:2");
+    assert_eq!(
+        containers[1]["image"], "proxy:1",
+        "the other container stays"
+    );
+    server
+        .call(
+            "PATCH",
+            &format!("{PODS}/web"),
+            &[("content-type", "application/strategic-merge-patch+json")],
+            json!({"spec": {"containers": [{"name": "web", "$patch": "sideways"}]}}).to_string(),
+        )
+        .await
+        .status(400, "BadRequest");
+    server.stop().await;
+}

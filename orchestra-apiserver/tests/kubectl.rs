@@ -90,6 +90,7 @@ impl Kubectl {
 }
 
 const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","labels":{"run":"web"}},"spec":{"containers":[{"name":"web","image":"web-server:1"}]}}"#;
+const APPLIED: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"applied"},"spec":{"replicas":REPLICAS,"selector":{"matchLabels":{"app":"applied"}},"template":{"metadata":{"labels":{"app":"applied"}},"spec":{"containers":[{"name":"web","image":"web-server:1"}]}}}}"#;
 const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"site"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"site"}},"template":{"metadata":{"labels":{"app":"site"}},"spec":{"containers":[{"name":"site","image":"web-server:1"}]}}}}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,6 +214,107 @@ async fn kubectl_reads_and_writes_objects() {
             hpa["spec"]["metrics"],
             serde_json::json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
             "{version}: {hpa}"
+        );
+
+        // Server-side Tables: kubectl prints the columns the server computed.
+        let pods = kubectl.ok(&["get", "pods"]).await;
+        let header: Vec<&str> = pods
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+            "{version}: {pods}"
+        );
+        assert!(
+            pods.lines().nth(1).unwrap_or("").starts_with("web "),
+            "{version}: {pods}"
+        );
+        let wide = kubectl.ok(&["get", "pods", "-o", "wide"]).await;
+        assert!(
+            wide.lines().next().unwrap_or("").contains("NOMINATED NODE"),
+            "{version}: {wide}"
+        );
+        let deployments = kubectl.ok(&["get", "deploy", "site"]).await;
+        let header: Vec<&str> = deployments
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            "{version}: {deployments}"
+        );
+        let labels = kubectl.ok(&["get", "pods", "--show-labels"]).await;
+        assert!(
+            labels.contains("run=web,tier=front") || labels.contains("tier=front,run=web"),
+            "{version}: {labels}"
+        );
+
+        // Strategic merge patch, as `set image` sends it.
+        assert_eq!(
+            kubectl
+                .ok(&["set", "image", "deployment/site", "web-server=web-server:2"])
+                .await
+                .trim(),
+            "deployment.apps/site image updated",
+            "{version}"
+        );
+        assert_eq!(
+            kubectl
+                .ok(&[
+                    "get",
+                    "deploy",
+                    "site",
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[*].image}"
+                ])
+                .await,
+            "web-server:2",
+            "{version}"
+        );
+
+        // apply: created, then unchanged, then configured (a strategic merge patch
+        // computed from the last-applied annotation the server kept verbatim).
+        let applied = APPLIED.replace("REPLICAS", "2");
+        std::fs::write(work.path().join("applied.json"), &applied).unwrap();
+        assert_eq!(
+            kubectl.ok(&["apply", "-f", "applied.json"]).await.trim(),
+            "deployment.apps/applied created",
+            "{version}"
+        );
+        assert_eq!(
+            kubectl.ok(&["apply", "-f", "applied.json"]).await.trim(),
+            "deployment.apps/applied unchanged",
+            "{version}"
+        );
+        std::fs::write(
+            work.path().join("applied.json"),
+            APPLIED.replace("REPLICAS", "4"),
+        )
+        .unwrap();
+        assert_eq!(
+            kubectl.ok(&["apply", "-f", "applied.json"]).await.trim(),
+            "deployment.apps/applied configured",
+            "{version}"
+        );
+        assert_eq!(
+            kubectl
+                .ok(&[
+                    "get",
+                    "deploy",
+                    "applied",
+                    "-o",
+                    "jsonpath={.spec.replicas}"
+                ])
+                .await,
+            "4",
+            "{version}"
         );
 
         let duplicate = kubectl.fails(&["create", "-f", "deployment.json"]).await;

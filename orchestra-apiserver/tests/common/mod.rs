@@ -101,13 +101,26 @@ impl TestServer {
 
     /// Opens a streaming request (a watch): the response, to read line by line.
     pub async fn open(&self, path: &str) -> hyper::Response<hyper::body::Incoming> {
+        self.open_with(path, &[]).await
+    }
+
+    /// [`open`](Self::open) with request headers.
+    pub async fn open_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> hyper::Response<hyper::body::Incoming> {
         let mut sender = self.connect().await;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .uri(path)
-            .header("host", self.addr.to_string())
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        sender.send_request(request).await.unwrap()
+            .header("host", self.addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        sender
+            .send_request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap()
     }
 
     async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "orchestra", version, about = "Run an Orchestra cluster that kubectl can talk to")]
+#[command(
+    name = "orchestra",
+    version,
+    about = "Run an Orchestra cluster that kubectl can talk to"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

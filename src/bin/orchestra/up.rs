@@ -175,5 +175,8 @@ async fn stop_process_pods(cluster: &Cluster) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    eprintln!("some pods did not stop within {} s", PROCESS_STOP_WAIT.as_secs());
+    eprintln!(
+        "some pods did not stop within {} s",
+        PROCESS_STOP_WAIT.as_secs()
+    );
 }

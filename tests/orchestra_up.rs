@@ -1,0 +1,215 @@
+//! `orchestra up` as a user runs it: the binary on a loopback port, then the user's
+//! scenario through the real kubectl, then SIGTERM. Needs the versioned kubectl
+//! builds beside the `kubectl` on PATH: fails under CI (`CI=true`) without them and
+//! skips loudly elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn kubectl() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&on_path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.exists())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| Some(p.parent()?.join("kubectl.1.33")))
+        .filter(|p| p.exists());
+    match found {
+        Some(path) => Some(path),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("kubectl.1.33 is not installed beside the kubectl on PATH")
+        }
+        None => {
+            eprintln!("SKIPPED: kubectl.1.33 is not installed beside the kubectl on PATH");
+            None
+        }
+    }
+}
+
+/// The running `orchestra up`, killed if the test fails before stopping it.
+struct Up {
+    child: Child,
+    kubeconfig: PathBuf,
+}
+
+impl Up {
+    async fn start(dir: &Path) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orchestra"))
+            .args(["up", "--listen", "127.0.0.1:0", "--kubeconfig"])
+            .arg(dir.join("kubeconfig"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("orchestra starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let export = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+                    return PathBuf::from(path);
+                }
+            }
+            panic!("orchestra up ended before printing its kubeconfig")
+        })
+        .await
+        .expect("orchestra up is up within 60 s");
+        Up {
+            child,
+            kubeconfig: export,
+        }
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.id().expect("still running") as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("orchestra stops within 30 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+async fn kubectl_ok(binary: &Path, up: &Up, cache: &Path, args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new(binary)
+            .arg(format!("--cache-dir={}", cache.display()))
+            .args(args)
+            .env("KUBECONFIG", &up.kubeconfig)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kubectl finished within 120 s")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_scenario_through_kubectl() {
+    let Some(kubectl) = kubectl() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let up = Up::start(dir.path()).await;
+    let run = |args: &'static [&'static str]| {
+        let (kubectl, up, cache) = (&kubectl, &up, &cache);
+        async move { kubectl_ok(kubectl, up, cache, args).await }
+    };
+
+    let nodes = run(&["get", "nodes", "-o", "name"]).await;
+    assert_eq!(nodes.lines().count(), 10, "{nodes}");
+    let nodes = run(&["get", "nodes"]).await;
+    assert!(nodes.lines().nth(1).unwrap().contains(" Ready "), "{nodes}");
+
+    assert_eq!(
+        run(&[
+            "create",
+            "deployment",
+            "my-web-server",
+            "--image=web-server:1",
+            "--replicas=1000"
+        ])
+        .await
+        .trim(),
+        "deployment.apps/my-web-server created"
+    );
+    let status = run(&[
+        "rollout",
+        "status",
+        "deployment/my-web-server",
+        "--timeout=90s",
+    ])
+    .await;
+    assert!(status.contains("successfully rolled out"), "{status}");
+    let deployment = run(&["get", "deployment", "my-web-server"]).await;
+    assert!(deployment.contains("1000/1000"), "{deployment}");
+
+    assert_eq!(
+        run(&["scale", "deployment", "my-web-server", "--replicas=2000"])
+            .await
+            .trim(),
+        "deployment.apps/my-web-server scaled"
+    );
+    run(&[
+        "rollout",
+        "status",
+        "deployment/my-web-server",
+        "--timeout=90s",
+    ])
+    .await;
+    let ready = run(&[
+        "get",
+        "deployment",
+        "my-web-server",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ])
+    .await;
+    assert_eq!(ready, "2000");
+
+    assert_eq!(
+        run(&[
+            "set",
+            "image",
+            "deployment/my-web-server",
+            "web-server=web-server:2"
+        ])
+        .await
+        .trim(),
+        "deployment.apps/my-web-server image updated"
+    );
+    let status = run(&[
+        "rollout",
+        "status",
+        "deployment/my-web-server",
+        "--timeout=90s",
+    ])
+    .await;
+    assert!(status.contains("successfully rolled out"), "{status}");
+    let history = run(&["rollout", "history", "deployment/my-web-server"]).await;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    assert_eq!(
+        run(&["rollout", "undo", "deployment/my-web-server"])
+            .await
+            .trim(),
+        "deployment.apps/my-web-server rolled back"
+    );
+    run(&[
+        "rollout",
+        "status",
+        "deployment/my-web-server",
+        "--timeout=90s",
+    ])
+    .await;
+    let image = run(&[
+        "get",
+        "deployment",
+        "my-web-server",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
+    .await;
+    assert_eq!(image, "web-server:1");
+
+    assert_eq!(
+        run(&["delete", "deployment", "my-web-server"]).await.trim(),
+        r#"deployment.apps "my-web-server" deleted"#
+    );
+    up.stop().await;
+}
