@@ -162,6 +162,36 @@ async fn the_users_scenario_through_kubectl() {
     .await;
     assert_eq!(ready, "2000");
 
+    let described = run(&["describe", "deployment", "my-web-server"]).await;
+    for part in [
+        "Replicas:",
+        "2000 desired",
+        "RollingUpdateStrategy:",
+        "NewReplicaSet:",
+    ] {
+        assert!(described.contains(part), "{part} in {described}");
+    }
+
+    // get --watch: the table first, then it keeps streaming until stopped.
+    let watching = Command::new(&kubectl)
+        .arg(format!("--cache-dir={}", cache.display()))
+        .args(["get", "deployments", "--watch"])
+        .env("KUBECONFIG", &up.kubeconfig)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut watched = BufReader::new(watching.stdout.unwrap()).lines();
+    let header = tokio::time::timeout(Duration::from_secs(30), watched.next_line())
+        .await
+        .expect("get --watch prints within 30 s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        header.starts_with("NAME") && header.contains("UP-TO-DATE"),
+        "{header}"
+    );
+
     assert_eq!(
         run(&[
             "set",
@@ -181,6 +211,13 @@ async fn the_users_scenario_through_kubectl() {
     ])
     .await;
     assert!(status.contains("successfully rolled out"), "{status}");
+    let row = tokio::time::timeout(Duration::from_secs(30), watched.next_line())
+        .await
+        .expect("the rollout shows in get --watch")
+        .unwrap()
+        .unwrap();
+    assert!(row.starts_with("my-web-server "), "{row}");
+    drop(watched);
     let history = run(&["rollout", "history", "deployment/my-web-server"]).await;
     assert!(history.contains('1') && history.contains('2'), "{history}");
 
@@ -206,6 +243,70 @@ async fn the_users_scenario_through_kubectl() {
     ])
     .await;
     assert_eq!(image, "web-server:1");
+
+    // Drain a node: cordon (a strategic merge patch of the Node), then its pods go
+    // and the Deployment puts them back on the other nodes. With 100 replicas: kubectl
+    // deletes and then polls each pod under its client-side rate limit, so a node of
+    // 200 pods takes it over a minute whatever the server does.
+    assert_eq!(
+        run(&["scale", "deployment", "my-web-server", "--replicas=100"])
+            .await
+            .trim(),
+        "deployment.apps/my-web-server scaled"
+    );
+    run(&[
+        "rollout",
+        "status",
+        "deployment/my-web-server",
+        "--timeout=90s",
+    ])
+    .await;
+    // The 1,900 pods scaled away terminate within their grace period first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let pods = run(&["get", "pods", "-o", "name"]).await;
+        if pods.lines().count() == 100 {
+            break;
+        }
+        let left = pods.lines().count();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{left} pods still there"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let drained = run(&[
+        "drain",
+        "node-1",
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--grace-period=1",
+        "--timeout=90s",
+    ])
+    .await;
+    assert!(drained.contains("node/node-1 drained"), "{drained}");
+    run(&[
+        "rollout",
+        "status",
+        "deployment/my-web-server",
+        "--timeout=90s",
+    ])
+    .await;
+    let on_node_1 = run(&[
+        "get",
+        "pods",
+        "--field-selector=spec.nodeName=node-1",
+        "-o",
+        "name",
+    ])
+    .await;
+    assert_eq!(on_node_1.trim(), "", "no pod left on the drained node");
+    let nodes = run(&["get", "nodes"]).await;
+    assert!(nodes.contains("SchedulingDisabled"), "{nodes}");
+    assert_eq!(
+        run(&["uncordon", "node-1"]).await.trim(),
+        "node/node-1 uncordoned"
+    );
 
     assert_eq!(
         run(&["delete", "deployment", "my-web-server"]).await.trim(),

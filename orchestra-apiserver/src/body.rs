@@ -98,6 +98,39 @@ pub(crate) async fn json_body(
     Ok(value)
 }
 
+/// The `DeleteOptions` body of a delete, as JSON (sent as JSON or protobuf); `None`
+/// for an empty body.
+pub(crate) async fn delete_options(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Option<Value>, ApiError> {
+    let bytes = read_body(body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let options = match media_type(headers).as_str() {
+        protobuf::MEDIA_TYPE => {
+            let bad = |e: protobuf::DecodeError| ApiError::bad_request(e.to_string());
+            let envelope = protobuf::Envelope::open(&bytes).map_err(bad)?;
+            match envelope.type_meta.kind.as_str() {
+                "" | "DeleteOptions" => envelope.decode_delete_options().map_err(bad)?,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "the body of a delete must be DeleteOptions, not {other}"
+                    )));
+                }
+            }
+        }
+        _ => decode_json(&bytes)?,
+    };
+    if !options.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of a delete must be a DeleteOptions object",
+        ));
+    }
+    Ok(Some(options))
+}
+
 fn no_protobuf(what: &str) -> ApiError {
     ApiError::unsupported_media_type(format!(
         "the body of the request was in {}, which this server decodes only for Pod, ReplicaSet, Deployment and HorizontalPodAutoscaler objects, not for {what}; send application/json",

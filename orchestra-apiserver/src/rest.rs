@@ -16,7 +16,7 @@ use orchestra_core::{ApiResource, Registry};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::body::{BodyOf, decode_json, json_body, patch_body, read_body};
+use crate::body::{BodyOf, delete_options, json_body, patch_body};
 use crate::conversion::Conversion;
 use crate::discovery::ServedKind;
 use crate::query::{Query, propagation};
@@ -181,14 +181,16 @@ pub(crate) async fn serve(
         }
         ("GET", None, None) => list(registry, &request, query).await,
         ("POST", None, None) => create(registry, &request, headers, body).await,
-        ("DELETE", None, None) => delete_collection(registry, &request, query, body).await,
+        ("DELETE", None, None) => delete_collection(registry, &request, query, headers, body).await,
         ("GET", Some(name), None) => Ok(object(
             StatusCode::OK,
             registry.get(request.target(), name).await?,
         )?),
         ("PUT", Some(name), None) => replace(registry, &request, name, headers, body, false).await,
         ("PATCH", Some(name), None) => patch(registry, &request, name, headers, body, false).await,
-        ("DELETE", Some(name), None) => delete(registry, &request, name, query, body).await,
+        ("DELETE", Some(name), None) => {
+            delete(registry, &request, name, query, headers, body).await
+        }
         (_, Some(name), Some(sub)) => {
             serve_subresource(registry, &request, name, sub, method, headers, body).await
         }
@@ -249,7 +251,7 @@ async fn serve_converted(
             )
         }
         ("DELETE", Some(name), None) => {
-            let params = delete_params(query, body).await?;
+            let params = delete_params(query, headers, body).await?;
             match registry.delete(target, name, &params).await? {
                 DeleteOutcome::Deleted(last) => reply(StatusCode::OK, last),
                 DeleteOutcome::Pending(now) => reply(StatusCode::ACCEPTED, now),
@@ -467,9 +469,10 @@ async fn delete(
     request: &ResourceRequest<'_>,
     name: &str,
     query: &Query,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Failure> {
-    let params = delete_params(query, body).await?;
+    let params = delete_params(query, headers, body).await?;
     match registry.delete(request.target(), name, &params).await? {
         DeleteOutcome::Deleted(last) => Ok(object(StatusCode::OK, last)?),
         DeleteOutcome::Pending(now) => Ok(object(StatusCode::ACCEPTED, now)?),
@@ -480,9 +483,10 @@ async fn delete_collection(
     registry: &Registry,
     request: &ResourceRequest<'_>,
     query: &Query,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Failure> {
-    let params = delete_params(query, body).await?;
+    let params = delete_params(query, headers, body).await?;
     let mut listed = query.list_params()?;
     listed.limit = None;
     listed.continue_token = None;
@@ -515,13 +519,15 @@ async fn delete_collection(
 
 /// The delete options of the query and of the body (a `DeleteOptions`), the body's
 /// winning where both say something.
-async fn delete_params(query: &Query, body: Body) -> Result<DeleteParams, Failure> {
+async fn delete_params(
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<DeleteParams, Failure> {
     let mut params = query.delete_params()?;
-    let bytes = read_body(body).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    let Some(options) = delete_options(headers, body).await? else {
         return Ok(params);
-    }
-    let options: Value = decode_json(&bytes)?;
+    };
     if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str) {
         params.propagation_policy = Some(propagation(policy)?);
     } else if let Some(orphan) = options.get("orphanDependents").and_then(Value::as_bool) {

@@ -37,6 +37,21 @@ pub(crate) fn schema(api_version: &str, kind: &str) -> Option<&'static Message> 
 
 // k8s.io/apimachinery/pkg/apis/meta/v1
 
+/// `DeleteOptions`, the body of a delete (kubectl drain sends it as protobuf).
+pub(crate) static DELETE_OPTIONS: Message = Message {
+    fields: &[
+        field(1, "gracePeriodSeconds", Int64(Zero::Keep)),
+        field(2, "preconditions", Kind::Message(&PRECONDITIONS)),
+        field(3, "orphanDependents", Bool(Zero::Keep)),
+        string(4, "propagationPolicy"),
+        field(5, "dryRun", Kind::Strings),
+    ],
+};
+
+static PRECONDITIONS: Message = Message {
+    fields: &[string(1, "uid"), string(2, "resourceVersion")],
+};
+
 pub(crate) static OBJECT_META: Message = Message {
     fields: &[
         string(1, "name"),

@@ -111,6 +111,11 @@ impl<'a> Envelope<'a> {
         Ok(envelope)
     }
 
+    /// The `DeleteOptions` in the envelope, as JSON.
+    pub(crate) fn decode_delete_options(&self) -> Result<Value, DecodeError> {
+        decode::message(self.raw, &kinds::DELETE_OPTIONS, 0).map(Value::Object)
+    }
+
     /// The object as JSON, with `apiVersion` and `kind` from the envelope; `None`
     /// when this server has no schema for the envelope's kind.
     pub(crate) fn decode(&self) -> Option<Result<Value, DecodeError>> {

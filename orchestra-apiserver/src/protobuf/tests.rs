@@ -647,3 +647,29 @@ const KINDS: [(&str, &str); 5] = [
 fn decoded_any(body: &[u8]) -> Option<Result<Value, DecodeError>> {
     Envelope::open(body).ok()?.decode()
 }
+
+#[test]
+fn decodes_delete_options_as_kubectl_drain_sends_them() {
+    let options = Pb::new()
+        .int(1, 1)
+        .msg(2, Pb::new().str(1, "uid-1"))
+        .str(4, "Background");
+    let body = envelope("v1", "DeleteOptions", options);
+    let json = Envelope::open(&body)
+        .unwrap()
+        .decode_delete_options()
+        .unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"gracePeriodSeconds": 1, "preconditions": {"uid": "uid-1"}, "propagationPolicy": "Background"})
+    );
+    let zero = envelope("v1", "DeleteOptions", Pb::new().int(1, 0));
+    let json = Envelope::open(&zero)
+        .unwrap()
+        .decode_delete_options()
+        .unwrap();
+    assert_eq!(
+        json["gracePeriodSeconds"], 0,
+        "a zero grace period is a value: delete now"
+    );
+}
