@@ -8,6 +8,7 @@
 //! Figures are measured, never asserted: this machine is shared and noisy, so speed
 //! targets are checked by reading these numbers, not by tests.
 
+mod apiserver;
 mod args;
 mod cluster;
 mod node;
@@ -55,6 +56,8 @@ fn main() {
         "rollout" => runtime.block_on(cluster::rollout(&mut args)),
         "process" => runtime.block_on(node::run(&mut args, node::Kind::Process)),
         "sim-node" => runtime.block_on(node::run(&mut args, node::Kind::Sim)),
+        "apiserver" => runtime.block_on(apiserver::run(&mut args)),
+        "apiserver-client" => runtime.block_on(apiserver::client(&mut args)),
         other => Err(format!("unknown scenario {other:?}\n{}", usage())),
     };
     let outcome = outcome.and_then(|()| args.finish());
@@ -74,5 +77,6 @@ fn usage() -> &'static str {
        sim-node --pods N         N simulated containers bound to one node agent: time to all Running\n  \
        e2e --nodes N --replicas R      a Deployment of R replicas on N simulated nodes: pods/s, startup p50/p99, RSS\n  \
        rollout --replicas R      rolling update of R replicas at 25%/25%: seconds\n  \
+       apiserver [--connections C] [--seconds S] [--list-pods N]   the API server over loopback, load from another process: GET and create rates and p99, LIST of N pods\n  \
        (e2e and rollout also take --history REVISIONS and --compression true|false for the MemoryStore)"
 }
