@@ -10,21 +10,24 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-fn kubectl() -> Option<PathBuf> {
+/// The kubectl builds the scenario runs with, one after another.
+const VERSIONS: &[&str] = &["1.31", "1.32", "1.33"];
+
+fn kubectl(version: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")?;
     let found = std::env::split_paths(&on_path)
         .map(|dir| dir.join("kubectl"))
         .find(|p| p.exists())
         .and_then(|p| std::fs::canonicalize(p).ok())
-        .and_then(|p| Some(p.parent()?.join("kubectl.1.33")))
+        .and_then(|p| Some(p.parent()?.join(format!("kubectl.{version}"))))
         .filter(|p| p.exists());
     match found {
         Some(path) => Some(path),
         None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("kubectl.1.33 is not installed beside the kubectl on PATH")
+            panic!("kubectl.{version} is not installed beside the kubectl on PATH")
         }
         None => {
-            eprintln!("SKIPPED: kubectl.1.33 is not installed beside the kubectl on PATH");
+            eprintln!("SKIPPED: kubectl.{version} is not installed beside the kubectl on PATH");
             None
         }
     }
@@ -102,7 +105,15 @@ async fn kubectl_ok(binary: &Path, up: &Up, cache: &Path, args: &[&str]) -> Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_users_scenario_through_kubectl() {
-    let Some(kubectl) = kubectl() else { return };
+    for version in VERSIONS {
+        let Some(kubectl) = kubectl(version) else {
+            return;
+        };
+        scenario(kubectl).await;
+    }
+}
+
+async fn scenario(kubectl: PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let up = Up::start(dir.path()).await;
