@@ -289,14 +289,11 @@ async fn openapi_document(
 /// The registered kinds, with their subresources.
 fn served_kinds(registry: &Registry) -> Vec<ServedKind> {
     registry
-        .resources_now()
+        .kinds_with_subresources()
         .into_iter()
-        .filter_map(|resource| {
-            let subresources = registry.subresources(&resource)?;
-            Some(ServedKind {
-                resource,
-                subresources,
-            })
+        .map(|(resource, subresources)| ServedKind {
+            resource,
+            subresources,
         })
         .collect()
 }

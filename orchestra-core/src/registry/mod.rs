@@ -347,6 +347,18 @@ impl Registry {
         Some(handler.subresources())
     }
 
+    /// Every registered kind with its subresources, in registration order, read under
+    /// one lock: what a server's discovery and routing need on each request.
+    pub fn kinds_with_subresources(&self) -> Vec<(ApiResource, Vec<Subresource>)> {
+        let kinds = self.shared.kinds.read();
+        kinds
+            .order
+            .iter()
+            .filter_map(|name| kinds.by_name.get(name))
+            .map(|h| (h.resource().clone(), h.subresources()))
+            .collect()
+    }
+
     /// The stored objects found unreadable so far (and not since repaired or
     /// deleted), with why.
     pub fn unreadable_objects(&self) -> Vec<UnreadableObject> {

@@ -211,15 +211,26 @@ pub fn table_of<K: Columns>(
         .iter()
         .map(|obj| typed_row(obj, columns.len(), now, options.include_object))
         .collect::<Result<_, _>>()?;
-    Ok(Table {
-        metadata: list,
+    Ok(assemble(list, || columns, rows, options))
+}
+
+/// A table of `rows` under `columns`, which [`TableOptions::no_headers`] leaves out
+/// (and then never builds: a table watch sends them only in its first event).
+pub(crate) fn assemble(
+    metadata: ListMeta,
+    columns: impl FnOnce() -> Vec<TableColumnDefinition>,
+    rows: Vec<TableRow>,
+    options: &TableOptions,
+) -> Table {
+    Table {
+        metadata,
         column_definitions: if options.no_headers {
             Vec::new()
         } else {
-            columns
+            columns()
         },
         rows,
-    })
+    }
 }
 
 /// The row of one typed object, with the object encoded as `include` asks.

@@ -42,15 +42,12 @@ pub trait TablePrinter: Send + Sync {
             .iter()
             .map(|obj| self.row(obj, now, options.include_object))
             .collect::<Result<_, _>>()?;
-        Ok(Table {
-            metadata: list,
-            column_definitions: if options.no_headers {
-                Vec::new()
-            } else {
-                self.column_definitions()
-            },
+        Ok(super::assemble(
+            list,
+            || self.column_definitions(),
             rows,
-        })
+            options,
+        ))
     }
 }
 
@@ -135,15 +132,7 @@ impl<K: Columns> TablePrinter for KindPrinter<K> {
             .iter()
             .map(|obj| Self::row_of_body(obj, columns.len(), now, options.include_object))
             .collect::<Result<_, _>>()?;
-        Ok(Table {
-            metadata: list,
-            column_definitions: if options.no_headers {
-                Vec::new()
-            } else {
-                columns
-            },
-            rows,
-        })
+        Ok(super::assemble(list, || columns, rows, options))
     }
 }
 
